@@ -1,0 +1,195 @@
+// Package config owns portcullis's one YAML file: its schema, its defaults,
+// strict decoding and validation. It turns bytes into an immutable *Config
+// or into a list of Problems, each naming the YAML line and the field, so that
+// every mistake is found at load time and never on the first request.
+//
+// It is its own top-level package because loading is shared by every command
+// (serve, validate, explain, demo) and by reload, and none of proxy, policy or
+// jwks is the natural owner of the file as a whole. It must never start
+// anything, open a socket or read a key: it only reads and checks the file.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole file. A *Config returned by Load or Parse is valid and
+// has every default applied; treat it as read-only.
+type Config struct {
+	Server  Server   `yaml:"server"`
+	Log     Log      `yaml:"log"`
+	Issuers []Issuer `yaml:"issuers"`
+	Routes  []Route  `yaml:"routes"`
+
+	// Warnings are problems that do not stop the gateway (an issuer with no
+	// audiences, for example). They carry lines like errors do.
+	Warnings Problems `yaml:"-"`
+}
+
+// Server configures the two listeners.
+type Server struct {
+	// Listen is the proxy's address, for example ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics, /healthz and /readyz. It must differ from
+	// Listen: the admin surface is never reachable on the proxy port.
+	AdminListen string `yaml:"admin_listen"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers
+	// (the slowloris defence).
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading the whole request, body included.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing the response.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ShutdownGrace is how long in-flight requests may run after SIGTERM or
+	// SIGINT before the listener is closed hard.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// MaxHeaderBytes caps the request line and headers; past it: 431.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-For is
+	// kept and appended to; from anyone else it is replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS terminates TLS on the proxy port when both files are set.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS names a PEM certificate chain and key.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Log configures zap.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or console.
+	Format string `yaml:"format"`
+	// AccessLog writes one line per proxied request.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// Issuer is one identity provider whose tokens the gateway accepts.
+type Issuer struct {
+	// Name is how routes and metrics refer to this issuer.
+	Name string `yaml:"name"`
+	// Issuer must equal the token's iss claim byte for byte.
+	Issuer string `yaml:"issuer"`
+	// JWKSURI is where keys come from: http://, https:// or file://. When
+	// empty, Discovery must be true.
+	JWKSURI string `yaml:"jwks_uri"`
+	// Discovery reads jwks_uri from {issuer}/.well-known/openid-configuration
+	// when JWKSURI is empty, and checks that the document's issuer matches.
+	Discovery bool `yaml:"discovery"`
+	// Audiences: the aud claim must contain at least one. Empty: not checked
+	// (a warning at load time, because a token minted for another service of
+	// the same IdP is then accepted).
+	Audiences []string `yaml:"audiences"`
+	// Algorithms is the explicit allow-list of JWS algorithms. "none" and the
+	// HMAC family are refused at load time.
+	Algorithms []string `yaml:"algorithms"`
+	// RefreshInterval is the period of the background JWKS refresh.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// MinRefreshInterval rate-limits refetches triggered by unknown kids.
+	MinRefreshInterval Duration `yaml:"min_refresh_interval"`
+	// ClockSkew is the leeway on exp, nbf and iat.
+	ClockSkew Duration `yaml:"clock_skew"`
+	// RequiredClaims must be present in every token (top-level names).
+	// Absent: ["exp"]; an explicit [] requires nothing.
+	RequiredClaims []string `yaml:"required_claims"`
+	// TokenTypes are the accepted JOSE typ values, compared case-insensitively
+	// with an optional "application/" prefix. Empty: any typ.
+	TokenTypes []string `yaml:"token_types"`
+	// ScopeClaims are claim paths where scopes are read, as a space-separated
+	// string or an array of strings.
+	ScopeClaims []string `yaml:"scope_claims"`
+
+	// Line is the line of this issuer's entry, for messages at run time.
+	Line int `yaml:"-"`
+}
+
+// Route is one entry of the route table; the first that matches wins.
+type Route struct {
+	// Name is unique and is the route label of every metric.
+	Name string `yaml:"name"`
+	// Match says which requests this route takes.
+	Match Match `yaml:"match"`
+	// Upstream is the base URL requests are forwarded to (http or https).
+	Upstream string `yaml:"upstream"`
+	// StripPrefix removes Match.PathPrefix from the forwarded path.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// Timeout bounds the wait for the upstream's response headers; past it
+	// the client gets 504.
+	Timeout Duration `yaml:"timeout"`
+	// Auth is what a request must prove.
+	Auth Auth `yaml:"auth"`
+	// Forward says what the upstream receives besides the request.
+	Forward Forward `yaml:"forward"`
+
+	// Line is the line of this route's entry.
+	Line int `yaml:"-"`
+}
+
+// Match selects requests by host, path and method.
+type Match struct {
+	// Hosts are exact host names or "*.example.com" (any subdomain, never
+	// the apex). Empty: any host. The port is ignored. Load stores them
+	// lower-cased, since host names compare case-insensitively.
+	Hosts []string `yaml:"hosts"`
+	// Path matches one exact, cleaned path.
+	Path string `yaml:"path"`
+	// PathPrefix matches whole segments: /orders matches /orders and
+	// /orders/1, never /ordersX.
+	PathPrefix string `yaml:"path_prefix"`
+	// Methods are HTTP methods, stored upper-cased by Load. Empty: any.
+	Methods []string `yaml:"methods"`
+}
+
+// Auth modes.
+const (
+	ModeRequired = "required"
+	ModeOptional = "optional"
+	ModePublic   = "public"
+)
+
+// Auth is a route's authentication and authorization policy.
+type Auth struct {
+	// Mode is required, optional or public. Absent: required, so that a
+	// route whose auth section is forgotten is closed, not open.
+	Mode string `yaml:"mode"`
+	// Issuers restricts which issuers' tokens this route accepts. Empty: any.
+	Issuers []string `yaml:"issuers"`
+	// Scopes the token must carry.
+	Scopes Scopes `yaml:"scopes"`
+	// Claims are exact-value checks: claim path to a string, number or bool.
+	// Values hold the YAML type as decoded: string, int, float64 or bool
+	// (a quoted "3" stays a string).
+	Claims map[string]any `yaml:"claims"`
+}
+
+// Scopes are compared as whole space-separated tokens, never as substrings.
+type Scopes struct {
+	// AllOf: every one must be present.
+	AllOf []string `yaml:"all_of"`
+	// AnyOf: at least one must be present (when not empty).
+	AnyOf []string `yaml:"any_of"`
+}
+
+// Forward configures what reaches the upstream.
+type Forward struct {
+	// ClaimsToHeaders maps a header name to a claim path. Every header named
+	// here, on any route, is removed from every incoming request first.
+	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
+	// StripAuthorization drops the Authorization header before forwarding.
+	StripAuthorization bool `yaml:"strip_authorization"`
+}
+
+// Duration is a time.Duration written as "30s", "15m" or "1h30m" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

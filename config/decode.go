@@ -1,0 +1,473 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder fills a Config from a yaml.Node tree by walking the tree against
+// the yaml tags of the Config types.
+//
+// It exists because yaml.v3's own strict mode (Decoder.KnownFields) is lost
+// as soon as a type has an UnmarshalYAML method or a value is decoded with
+// Node.Decode, so an unknown key inside a route would pass unnoticed; and
+// because yaml.v3 stops at the first type error, while an operator wants
+// every mistake in one run. Walking the nodes ourselves also gives the line
+// of every key, which validation reuses.
+//
+// The decoder starts from the defaults and writes only the keys present in
+// the file, which is how "absent" (default applies) is told apart from
+// "explicitly empty" (`required_claims: []`). A key whose value is null is
+// treated as absent.
+type decoder struct {
+	file     string
+	problems Problems
+
+	// lines maps a field path ("routes[2].auth.issuers[0]") to the line of
+	// its key (for mapping entries) or of the element (for list entries).
+	lines map[string]int
+	// failed holds the paths whose value could not be decoded, so that
+	// validation does not pile a second, confusing message on top (an
+	// "is required" for a field that was written, but with the wrong type).
+	failed map[string]bool
+
+	// visits counts nodes decoded, aliases included, against maxVisits:
+	// each alias re-walks its anchor, so a few lines of nested aliases
+	// (the "billion laughs" file) would otherwise mean billions of visits.
+	visits, maxVisits int
+	aborted           bool
+
+	// inMapping holds the mappings whose entries are being collected, to
+	// refuse a merge key ("<<") that refers back to its own mapping.
+	inMapping map[*yaml.Node]bool
+}
+
+// aliasAllowance is how many nodes beyond twice the document's own node
+// count the decoder visits before giving up; legitimate reuse of an anchor
+// (a shared auth block in every route) stays far below it.
+const aliasAllowance = 100_000
+
+func newDecoder(file string, root *yaml.Node) *decoder {
+	return &decoder{
+		file:      file,
+		lines:     map[string]int{},
+		failed:    map[string]bool{},
+		maxVisits: 2*countNodes(root) + aliasAllowance,
+		inMapping: map[*yaml.Node]bool{},
+	}
+}
+
+// countNodes counts the nodes of the tree as written, without following
+// aliases.
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
+}
+
+func (d *decoder) addf(line int, field, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// fail records a problem with the value at path and marks path as failed.
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.failed[path] = true
+	d.addf(n.Line, path, format, args...)
+}
+
+// resolve follows aliases and charges the visit to the budget. It returns
+// nil once the budget is spent; the decoder then unwinds without looking at
+// anything else.
+func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
+	if d.aborted {
+		return nil
+	}
+	d.visits++
+	if d.visits > d.maxVisits {
+		d.aborted = true
+		d.addf(n.Line, "", "aliases expand to more than %d values; refusing to expand further (is this a \"billion laughs\" file?)", d.maxVisits)
+		return nil
+	}
+	return deref(n)
+}
+
+// deref follows aliases without charging the budget. The parser guarantees
+// that an alias points to a node that is not itself an alias.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	issuerType      = reflect.TypeFor[Issuer]()
+	routeType       = reflect.TypeFor[Route]()
+)
+
+// value decodes n into v, which must be addressable.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	if n = d.resolve(n); n == nil {
+		return
+	}
+	if v.Addr().Type().Implements(unmarshalerType) {
+		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.structure(n, v, path)
+	case reflect.Slice:
+		d.sequence(n, v, path)
+	case reflect.Map:
+		d.mapping(n, v, path)
+	case reflect.String:
+		if s, ok := d.str(n, path); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			d.fail(n, path, "must be true or false, not %s", describe(n))
+			return
+		}
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			d.fail(n, path, "must be true or false, not %s", describe(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+			d.fail(n, path, "must be a whole number, not %s", describe(n))
+			return
+		}
+		var i int
+		if err := n.Decode(&i); err != nil {
+			d.fail(n, path, "%s is out of range", n.Value)
+			return
+		}
+		v.SetInt(int64(i))
+	case reflect.Interface:
+		if x, ok := d.claimValue(n, path); ok {
+			v.Set(reflect.ValueOf(x))
+		}
+	default:
+		// Only reachable if a field of an unsupported type is added to
+		// Config; the tests decode every field.
+		panic("config: no decoder for " + v.Type().String())
+	}
+}
+
+// structure decodes a mapping into a struct, key by key, leaving the
+// fields whose keys are absent (or null) as they are: at their defaults.
+func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "must be a mapping (key: value), not %s", describe(n))
+		return
+	}
+	fields := fieldsOf(v.Type())
+	for _, e := range d.entries(n, path) {
+		fp := joinPath(path, e.key)
+		i, ok := fields.index[e.key]
+		if !ok {
+			d.addf(e.k.Line, fp, "unknown key %q%s", e.key, suggest(e.key, fields.names))
+			continue
+		}
+		d.lines[fp] = e.k.Line
+		if val := deref(e.v); val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+			continue
+		}
+		d.value(e.v, v.Field(i), fp)
+	}
+}
+
+// sequence decodes a list into a slice, replacing any default: a list in
+// the file is the whole list.
+func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		hint := ""
+		if n.Kind == yaml.ScalarNode {
+			hint = fmt.Sprintf(" (write [%s] for a list of one)", n.Value)
+		}
+		d.fail(n, path, "must be a list, not %s%s", describe(n), hint)
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, e := range n.Content {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[ep] = e.Line
+		elem := s.Index(i)
+		switch elem.Type() {
+		case issuerType:
+			elem.Set(reflect.ValueOf(newIssuer()))
+		case routeType:
+			elem.Set(reflect.ValueOf(newRoute()))
+		}
+		d.value(e, elem, ep)
+	}
+	v.Set(s)
+}
+
+// mapping decodes a mapping into a map[string]T.
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "must be a mapping (key: value), not %s", describe(n))
+		return
+	}
+	entries := d.entries(n, path)
+	m := reflect.MakeMapWithSize(v.Type(), len(entries))
+	for _, e := range entries {
+		fp := joinPath(path, e.key)
+		d.lines[fp] = e.k.Line
+		ev := reflect.New(v.Type().Elem()).Elem()
+		d.value(e.v, ev, fp)
+		m.SetMapIndex(reflect.ValueOf(e.key), ev)
+	}
+	v.Set(m)
+}
+
+type entry struct {
+	key  string
+	k, v *yaml.Node
+}
+
+// entries lists the key/value pairs of a mapping, refusing duplicate keys
+// (yaml.v3 does not when it builds nodes; the last one would silently win)
+// and expanding merge keys ("<<: *defaults"), where a key written in the
+// mapping itself wins over a merged one, and an earlier merged mapping wins
+// over a later one, as the YAML merge-key spec says.
+func (d *decoder) entries(n *yaml.Node, path string) []entry {
+	if d.inMapping[n] {
+		d.addf(n.Line, path, "a merge key (<<) refers back to the mapping that contains it")
+		return nil
+	}
+	d.inMapping[n] = true
+	defer delete(d.inMapping, n)
+
+	var own, merged []entry
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if kk := deref(k); kk.Kind == yaml.ScalarNode && kk.ShortTag() == "!!merge" {
+			merged = append(merged, d.merge(v, path)...)
+			continue
+		}
+		key, ok := d.key(k, path)
+		if !ok {
+			continue
+		}
+		if line, dup := seen[key]; dup {
+			d.addf(k.Line, joinPath(path, key), "key %q is already set on line %d", key, line)
+			continue
+		}
+		seen[key] = k.Line
+		own = append(own, entry{key, k, v})
+	}
+	for _, e := range merged {
+		if _, dup := seen[e.key]; !dup {
+			seen[e.key] = e.k.Line
+			own = append(own, e)
+		}
+	}
+	return own
+}
+
+// merge returns the entries that a merge key's value contributes.
+func (d *decoder) merge(v *yaml.Node, path string) []entry {
+	if v = d.resolve(v); v == nil {
+		return nil
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return d.entries(v, path)
+	case yaml.SequenceNode:
+		var out []entry
+		for _, m := range v.Content {
+			if m = d.resolve(m); m == nil {
+				return nil
+			}
+			if m.Kind != yaml.MappingNode {
+				d.addf(m.Line, path, "a merge key (<<) takes a mapping or a list of mappings, not a list holding %s", describe(m))
+				continue
+			}
+			out = append(out, d.entries(m, path)...)
+		}
+		return out
+	}
+	d.addf(v.Line, path, "a merge key (<<) takes a mapping or a list of mappings, not %s", describe(v))
+	return nil
+}
+
+// key returns the text of a mapping key.
+func (d *decoder) key(k *yaml.Node, path string) (string, bool) {
+	if k = d.resolve(k); k == nil {
+		return "", false
+	}
+	if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
+		d.addf(k.Line, path, "keys must be plain strings, not %s", describe(k))
+		return "", false
+	}
+	return k.Value, true
+}
+
+// str returns a scalar as written. Numbers and booleans are accepted as
+// their text (an audience may well be "12345"), as yaml.v3 does.
+func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
+	if n.Kind == yaml.ScalarNode {
+		switch n.ShortTag() {
+		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
+			return n.Value, true
+		}
+	}
+	d.fail(n, path, "must be a string, not %s", describe(n))
+	return "", false
+}
+
+// claimValue reads the expected value of a claim check. Only scalars are
+// accepted: the check is an equality with one value, and a list or a map
+// would have to mean "contains" or "subset", which is not what it does.
+func (d *decoder) claimValue(n *yaml.Node, path string) (any, bool) {
+	if n.Kind == yaml.ScalarNode {
+		switch n.ShortTag() {
+		case "!!str", "!!timestamp":
+			return n.Value, true
+		case "!!int", "!!float", "!!bool":
+			var x any
+			if err := n.Decode(&x); err == nil {
+				return x, true
+			}
+		}
+	}
+	d.fail(n, path, "the expected value must be a string, a number or a boolean, not %s", describe(n))
+	return nil, false
+}
+
+// describe names a node's kind and value for messages: `a list`,
+// `the string "30"`, `null`.
+func describe(n *yaml.Node) string {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!str":
+			return "the string " + strconv.Quote(n.Value)
+		case "!!int", "!!float":
+			return "the number " + n.Value
+		case "!!bool":
+			return "the boolean " + n.Value
+		case "!!timestamp":
+			return "the timestamp " + n.Value
+		}
+		return fmt.Sprintf("a value tagged %s", n.Tag)
+	}
+	return "an empty value"
+}
+
+type structFields struct {
+	index map[string]int
+	names []string
+}
+
+var fieldCache sync.Map // reflect.Type -> structFields
+
+// fieldsOf maps the yaml keys of a struct type to field indexes.
+func fieldsOf(t reflect.Type) structFields {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.(structFields)
+	}
+	fs := structFields{index: map[string]int{}}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		fs.index[name] = i
+		fs.names = append(fs.names, name)
+	}
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+// suggest returns a "did you mean" for a misspelt key, or the list of keys
+// allowed where it appears.
+func suggest(key string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if dist := editDistance(strings.ToLower(key), k); dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (allowed here: " + strings.Join(known, ", ") + ")"
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// joinPath appends a key to a field path. Keys that are not plain names
+// (claim paths with dots, URLs) are quoted, `claims["https://x.com/roles"]`,
+// so that the path stays unambiguous.
+func joinPath(path, key string) string {
+	if !plainKey.MatchString(key) {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// parentPath is the inverse of joinPath and of "[i]": it drops the last
+// segment. A quoted segment never contains `["` (strconv.Quote escapes the
+// quote), and a plain one never contains "." or "[".
+func parentPath(p string) string {
+	switch {
+	case strings.HasSuffix(p, `"]`):
+		return p[:strings.LastIndex(p, `["`)]
+	case strings.HasSuffix(p, "]"):
+		return p[:strings.LastIndex(p, "[")]
+	}
+	if i := strings.LastIndex(p, "."); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}

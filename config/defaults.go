@@ -1,0 +1,93 @@
+package config
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// The defaults below apply to keys that are absent from the file (or written
+// as null); a value written in the file always wins, including an explicitly
+// empty list. They are variables, in the manner of Prometheus's
+// DefaultGlobalConfig, so that documentation and tests can refer to them by
+// name; the loader copies them and never hands out their slices, but
+// changing them changes what every later Load produces.
+var (
+	// DefaultServer keeps the admin listener on loopback, so that /metrics
+	// is not published to the network unless the operator chooses to.
+	// ReadHeaderTimeout is short because a slow header is how slowloris
+	// holds connections open; WriteTimeout is longer than any route's
+	// default timeout so that a 504 can still be written.
+	DefaultServer = Server{
+		Listen:            ":8080",
+		AdminListen:       "127.0.0.1:9090",
+		ReadHeaderTimeout: Duration(5 * time.Second),
+		ReadTimeout:       Duration(30 * time.Second),
+		WriteTimeout:      Duration(60 * time.Second),
+		IdleTimeout:       Duration(90 * time.Second),
+		ShutdownGrace:     Duration(20 * time.Second),
+		MaxHeaderBytes:    32 << 10,
+	}
+
+	// DefaultLog writes structured JSON, including an access log line per
+	// request.
+	DefaultLog = Log{
+		Level:     "info",
+		Format:    "json",
+		AccessLog: true,
+	}
+
+	// DefaultIssuer is the template of every entry of issuers. There is
+	// deliberately no default for Algorithms (the allow-list must be
+	// written, RFC 8725 §3.1) nor for Audiences. RequiredClaims defaults to
+	// exp so that a token without an expiry is not accepted forever;
+	// writing `required_claims: []` turns that off on purpose.
+	DefaultIssuer = Issuer{
+		Discovery:          true,
+		RefreshInterval:    Duration(15 * time.Minute),
+		MinRefreshInterval: Duration(30 * time.Second),
+		ClockSkew:          Duration(30 * time.Second),
+		RequiredClaims:     []string{"exp"},
+		ScopeClaims:        []string{"scope", "scp"},
+	}
+
+	// DefaultRoute is the template of every entry of routes. Auth.Mode
+	// defaults to required: a route that forgets its auth section is
+	// closed, never open.
+	DefaultRoute = Route{
+		Timeout: Duration(30 * time.Second),
+		Auth:    Auth{Mode: ModeRequired},
+	}
+)
+
+// newConfig returns a Config holding the defaults of the sections that are
+// not lists.
+func newConfig() *Config {
+	c := &Config{Server: DefaultServer, Log: DefaultLog}
+	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
+	return c
+}
+
+// newIssuer returns a copy of DefaultIssuer that shares no memory with it.
+func newIssuer() Issuer {
+	i := DefaultIssuer
+	i.Audiences = slices.Clone(i.Audiences)
+	i.Algorithms = slices.Clone(i.Algorithms)
+	i.RequiredClaims = slices.Clone(i.RequiredClaims)
+	i.TokenTypes = slices.Clone(i.TokenTypes)
+	i.ScopeClaims = slices.Clone(i.ScopeClaims)
+	return i
+}
+
+// newRoute returns a copy of DefaultRoute that shares no memory with it.
+func newRoute() Route {
+	r := DefaultRoute
+	r.Match.Hosts = slices.Clone(r.Match.Hosts)
+	r.Match.Methods = slices.Clone(r.Match.Methods)
+	r.Auth.Issuers = slices.Clone(r.Auth.Issuers)
+	r.Auth.Scopes.AllOf = slices.Clone(r.Auth.Scopes.AllOf)
+	r.Auth.Scopes.AnyOf = slices.Clone(r.Auth.Scopes.AnyOf)
+	r.Auth.Claims = maps.Clone(r.Auth.Claims)
+	r.Forward.ClaimsToHeaders = maps.Clone(r.Forward.ClaimsToHeaders)
+	return r
+}

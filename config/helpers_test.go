@@ -1,0 +1,96 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/portcullis/portcullis/config"
+)
+
+// The smallest valid issuer and route, one line each, so that a test case
+// can be written around the one section it is about.
+const (
+	issuerOK = `issuers: [{name: corp, issuer: "https://idp.example.com/", audiences: [api], algorithms: [RS256]}]` + "\n"
+	routeOK  = `routes: [{name: r, match: {path_prefix: /}, upstream: "http://127.0.0.1:9001"}]` + "\n"
+)
+
+// issuerDoc wraps one issuer entry (its lines after "  - ", indented by
+// four spaces) into a valid file.
+func issuerDoc(body string) string {
+	return "issuers:\n  - " + body + "\n" + routeOK
+}
+
+// routeDoc wraps one route entry (its lines after "  - ", indented by four
+// spaces) into a valid file.
+func routeDoc(body string) string {
+	return issuerOK + "routes:\n  - " + body + "\n"
+}
+
+// markedLine returns the 1-based line of the one line of doc that carries
+// the marker comment "#<", or 0 when none does.
+func markedLine(t *testing.T, doc string) int {
+	t.Helper()
+	line := 0
+	for i, l := range strings.Split(doc, "\n") {
+		if strings.Contains(l, "#<") {
+			if line != 0 {
+				t.Fatalf("two lines carry the #< marker:\n%s", numbered(doc))
+			}
+			line = i + 1
+		}
+	}
+	return line
+}
+
+// mustParse parses doc and fails the test on any problem.
+func mustParse(t *testing.T, doc string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(doc), "test.yaml")
+	if err != nil {
+		t.Fatalf("unexpected problems:\n%v\nin:\n%s", err, numbered(doc))
+	}
+	return cfg
+}
+
+// problemsOf parses doc and returns its problems, failing the test if
+// there are none or if a config came back alongside them.
+func problemsOf(t *testing.T, doc string) config.Problems {
+	t.Helper()
+	cfg, err := config.Parse([]byte(doc), "test.yaml")
+	if err == nil {
+		t.Fatalf("no problem reported for:\n%s", numbered(doc))
+	}
+	if cfg != nil {
+		t.Fatalf("a config was returned together with problems")
+	}
+	var ps config.Problems
+	if !errors.As(err, &ps) || len(ps) == 0 {
+		t.Fatalf("error is not a non-empty Problems: %#v", err)
+	}
+	return ps
+}
+
+// requireProblem asserts that ps holds a problem for field at line whose
+// message contains msg.
+func requireProblem(t *testing.T, ps config.Problems, field string, line int, msg string) {
+	t.Helper()
+	for _, p := range ps {
+		if p.Field == field && p.Line == line && strings.Contains(p.Msg, msg) {
+			if p.File != "test.yaml" {
+				t.Errorf("problem names file %q, want test.yaml", p.File)
+			}
+			return
+		}
+	}
+	t.Errorf("want a problem at line %d, field %q, containing %q; got:\n%v", line, field, msg, ps)
+}
+
+func numbered(doc string) string {
+	var b strings.Builder
+	for i, l := range strings.Split(doc, "\n") {
+		fmt.Fprintf(&b, "%3d  %s\n", i+1, l)
+	}
+	return b.String()
+}
