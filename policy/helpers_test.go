@@ -1,0 +1,54 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/portcullis/portcullis/config"
+)
+
+// claimsJSON decodes claims the way the verifier does: encoding/json with
+// UseNumber.
+func claimsJSON(t testing.TB, s string) map[string]any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader([]byte(s)))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatalf("bad claims JSON %s: %v", s, err)
+	}
+	return m
+}
+
+// testConfig is a configuration with one issuer "corp" (scopes in "scope"
+// and "scp") and one issuer "kc" (scopes in "realm_access.roles"), plus the
+// given routes.
+func testConfig(routes ...config.Route) *config.Config {
+	return &config.Config{
+		Issuers: []config.Issuer{
+			{Name: "corp", Issuer: "https://idp.example.com/", ScopeClaims: []string{"scope", "scp"}},
+			{Name: "kc", Issuer: "https://kc.example.com/", ScopeClaims: []string{"realm_access.roles"}},
+		},
+		Routes: routes,
+	}
+}
+
+// rt is a route with the given name and prefix, to an upstream on loopback.
+func rt(name, prefix string) config.Route {
+	return config.Route{
+		Name:     name,
+		Match:    config.Match{PathPrefix: prefix},
+		Upstream: "http://127.0.0.1:9001",
+		Auth:     config.Auth{Mode: config.ModeRequired},
+	}
+}
+
+func compile(t testing.TB, cfg *config.Config) *Table {
+	t.Helper()
+	tb, err := Compile(cfg)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return tb
+}

@@ -1,0 +1,303 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+)
+
+// Match returns the first route, in file order, that matches the host
+// (port and a trailing dot ignored, case-insensitive), the cleaned path
+// (as returned by CleanPath) and the method; nil when none does.
+//
+// The path must be the one CleanPath returned, and the same one that is then
+// forwarded (see Route.ForwardPath): matching one spelling of a path and
+// forwarding another is how "/public/../admin" reaches an admin handler
+// through a public route.
+//
+// Match does not allocate for a lower-case host, and its cost depends on the
+// number of segments in the path and of dots in the host, not on the number
+// of routes.
+func (t *Table) Match(host, cleanPath, method string) *Route {
+	if t == nil {
+		return nil
+	}
+	return t.index.match(hostName(host), cleanPath, method)
+}
+
+// hostName reduces a Host header or a configured host to the form hosts are
+// compared in: no port ("example.com:443", "[::1]:8080"; a bare IPv6 address
+// such as "::1" has none), at most one trailing dot removed ("example.com."
+// is the same name, and a route must not be bypassed by spelling it so), and
+// lower case (DNS names are case-insensitive). It allocates only when the
+// host has upper-case letters.
+func hostName(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			h = h[1:i]
+		}
+	} else if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	return strings.ToLower(h) // returns h itself when already lower case
+}
+
+// matches is the definition that the index implements: the route takes the
+// request when its host, path and method all match. host must already be in
+// the form of hostName.
+func (r *Route) matches(host, cleanPath, method string) bool {
+	return r.matchesHost(host) && r.matchesPath(cleanPath) && r.allowsMethod(method)
+}
+
+func (r *Route) matchesHost(host string) bool {
+	if len(r.hosts) == 0 {
+		return true
+	}
+	for _, p := range r.hosts {
+		if suffix, ok := strings.CutPrefix(p, "*"); ok {
+			// "*.example.com" is any subdomain at any depth, never the apex.
+			if len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
+				return true
+			}
+		} else if host == p {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesPath: an exact route matches one path byte for byte; a prefix
+// route matches whole segments, so that "/orders" takes "/orders",
+// "/orders/" and "/orders/1" but never "/ordersX", which may be another
+// service altogether. A prefix ending in "/" matches only below itself.
+func (r *Route) matchesPath(p string) bool {
+	if r.Prefix == "" {
+		return p == r.Path
+	}
+	return strings.HasPrefix(p, r.Prefix) &&
+		(len(p) == len(r.Prefix) || r.Prefix[len(r.Prefix)-1] == '/' || p[len(r.Prefix)] == '/')
+}
+
+func (r *Route) allowsMethod(method string) bool {
+	return r.methods == nil || slices.Contains(r.methods, method)
+}
+
+// index finds the lowest-index route for which Route.matches holds, without
+// looking at every route. Routes are bucketed by host pattern: one bucket per
+// exact host, one per wildcard suffix, one for routes without hosts. A request
+// looks at its exact bucket, the wildcard buckets of each of its parent
+// domains, and the any-host bucket, and keeps the lowest index found. Within
+// a bucket, exact paths are a map and prefixes a trie of path segments whose
+// nodes hold their routes in file order, so the first route at a node whose
+// method matches is that node's answer.
+type index struct {
+	exact   strMap[*bucket] // host -> routes naming it
+	wild    strMap[*bucket] // ".example.com" -> routes naming "*.example.com"
+	anyHost *bucket         // routes without hosts
+
+	// wildLen[n] is set when some wildcard suffix is n bytes long (suffixes
+	// of 256 bytes or more are always looked up), so that a host is looked up
+	// only under the parent domains that could be in wild.
+	wildLen [256]bool
+}
+
+type bucket struct {
+	paths strMap[[]*Route] // exact path -> routes, in file order
+	root  *node            // prefix routes
+}
+
+type node struct {
+	children strMap[*node]
+	here     []*Route // prefix routes ending at this node: match at and below it
+	below    []*Route // prefix routes ending at this node with "/": match below it only
+}
+
+// strMap is a string-keyed map that scans a slice while it is small: most
+// trie nodes and most tables have a handful of keys, and comparing a few
+// strings (most differ in length) costs less than hashing one.
+type strMap[V any] struct {
+	keys []string
+	vals []V
+	m    map[string]V // set instead of keys and vals past smallMap entries
+}
+
+const smallMap = 8
+
+func (s *strMap[V]) get(k string) (V, bool) {
+	if s.m != nil {
+		v, ok := s.m[k]
+		return v, ok
+	}
+	for i, key := range s.keys {
+		if key == k {
+			return s.vals[i], true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+func (s *strMap[V]) set(k string, v V) {
+	if s.m != nil {
+		s.m[k] = v
+		return
+	}
+	for i, key := range s.keys {
+		if key == k {
+			s.vals[i] = v
+			return
+		}
+	}
+	if len(s.keys) < smallMap {
+		s.keys = append(s.keys, k)
+		s.vals = append(s.vals, v)
+		return
+	}
+	s.m = make(map[string]V, 2*smallMap)
+	for i, key := range s.keys {
+		s.m[key] = s.vals[i]
+	}
+	s.m[k] = v
+	s.keys, s.vals = nil, nil
+}
+
+func (s *strMap[V]) len() int {
+	if s.m != nil {
+		return len(s.m)
+	}
+	return len(s.keys)
+}
+
+func buildIndex(routes []*Route) index {
+	var x index
+	get := func(m *strMap[*bucket], k string) *bucket {
+		b, _ := m.get(k)
+		if b == nil {
+			b = &bucket{}
+			m.set(k, b)
+		}
+		return b
+	}
+	for _, r := range routes {
+		if len(r.hosts) == 0 {
+			if x.anyHost == nil {
+				x.anyHost = &bucket{}
+			}
+			x.anyHost.add(r)
+			continue
+		}
+		for _, h := range r.hosts {
+			if suffix, ok := strings.CutPrefix(h, "*"); ok {
+				get(&x.wild, suffix).add(r)
+				if len(suffix) < len(x.wildLen) {
+					x.wildLen[len(suffix)] = true
+				}
+			} else {
+				get(&x.exact, h).add(r)
+			}
+		}
+	}
+	return x
+}
+
+// add appends r; routes are added in file order, so every list stays sorted
+// by Index.
+func (b *bucket) add(r *Route) {
+	if r.Prefix == "" {
+		rs, _ := b.paths.get(r.Path)
+		b.paths.set(r.Path, append(rs, r))
+		return
+	}
+	if b.root == nil {
+		b.root = &node{}
+	}
+	n := b.root
+	pre, slash := strings.CutSuffix(r.Prefix, "/")
+	if pre != "" {
+		for seg := range strings.SplitSeq(pre[1:], "/") {
+			c, _ := n.children.get(seg)
+			if c == nil {
+				c = &node{}
+				n.children.set(seg, c)
+			}
+			n = c
+		}
+	}
+	if slash {
+		n.below = append(n.below, r)
+	} else {
+		n.here = append(n.here, r)
+	}
+}
+
+func (x *index) match(host, p, method string) *Route {
+	var best *Route
+	if b, _ := x.exact.get(host); b != nil {
+		best = b.match(p, method, best)
+	}
+	if x.wild.len() > 0 {
+		// Every parent domain: "a.b.example.com" looks up ".b.example.com",
+		// ".example.com" and ".com"; never the whole name, so that
+		// "*.example.com" does not match "example.com".
+		for i := 1; i < len(host); i++ {
+			if n := len(host) - i; host[i] == '.' && (n >= len(x.wildLen) || x.wildLen[n]) {
+				if b, _ := x.wild.get(host[i:]); b != nil {
+					best = b.match(p, method, best)
+				}
+			}
+		}
+	}
+	if x.anyHost != nil {
+		best = x.anyHost.match(p, method, best)
+	}
+	return best
+}
+
+// match returns the lowest-index route of b that matches p and method, or
+// best if none has a lower index than best.
+func (b *bucket) match(p, method string, best *Route) *Route {
+	if rs, _ := b.paths.get(p); rs != nil {
+		best = first(rs, method, best)
+	}
+	n := b.root
+	if n == nil {
+		return best
+	}
+	// j is where the part of p that n stands for ends: n matched p[:j]
+	// segment by segment, and p[j] is '/' or the end.
+	for j := 0; ; {
+		more := j < len(p) && p[j] == '/'
+		if j > 0 || more { // the root stands for "", which only "/..." extends
+			best = first(n.here, method, best)
+		}
+		if more {
+			best = first(n.below, method, best)
+		} else {
+			return best
+		}
+		k := strings.IndexByte(p[j+1:], '/')
+		if k < 0 {
+			k = len(p)
+		} else {
+			k += j + 1
+		}
+		if n, _ = n.children.get(p[j+1 : k]); n == nil {
+			return best
+		}
+		j = k
+	}
+}
+
+// first returns the first route of rs (sorted by Index) that allows method,
+// if it comes before best.
+func first(rs []*Route, method string, best *Route) *Route {
+	for _, r := range rs {
+		if best != nil && r.Index >= best.Index {
+			break
+		}
+		if r.allowsMethod(method) {
+			return r
+		}
+	}
+	return best
+}

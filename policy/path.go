@@ -1,0 +1,130 @@
+package policy
+
+import (
+	"net/url"
+	"path"
+	"strings"
+)
+
+// CleanPath returns the path to match and forward: percent-decoded, with ".",
+// ".." and repeated slashes resolved, and a trailing slash kept when the
+// request had one. It refuses %2F and %5C (encoded slash and backslash),
+// NUL and other control characters.
+//
+// The gateway matches routes on this path and forwards this same path, so an
+// upstream never sees a spelling the route table did not: "/public/../admin"
+// is matched, and forwarded, as "/admin", and "%2e%2e" is resolved like "..".
+// What cannot be normalized without guessing is refused instead:
+//
+//   - An encoded slash or backslash (ErrEncodedSlash): "/public/..%2fadmin"
+//     is one segment to the gateway but "/admin" to an upstream that decodes
+//     before it splits, and many servers treat '\' as '/'.
+//   - A control character, NUL included (ErrBadPath): C and file-system
+//     upstreams truncate at NUL, and CR or LF could end up in a log line or a
+//     header.
+//   - A ".." or "." segment carrying a path parameter, as in "/a/..;/b"
+//     (ErrBadPath): servlet containers drop ";..." before resolving "..",
+//     so that path would reach "/b" through a route for "/a".
+//   - A path that is not absolute or not valid percent-encoding (ErrBadPath).
+//
+// It does not allocate for a path that is already clean and has no escapes.
+func CleanPath(u *url.URL) (string, error) {
+	if u == nil || u.Opaque != "" {
+		return "", ErrBadPath
+	}
+	esc := u.EscapedPath()
+	if hasEncodedSlash(esc) {
+		return "", ErrEncodedSlash
+	}
+	p := esc
+	if strings.IndexByte(esc, '%') >= 0 {
+		var err error
+		if p, err = url.PathUnescape(esc); err != nil {
+			return "", ErrBadPath
+		}
+	}
+	if p == "" {
+		return "/", nil
+	}
+	if p[0] != '/' {
+		return "", ErrBadPath
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c < 0x20 || c == 0x7f {
+			return "", ErrBadPath
+		}
+	}
+	if strings.IndexByte(p, ';') >= 0 && hasDotSegmentWithParam(p) {
+		return "", ErrBadPath
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		if len(p) == len(c)+1 && p[:len(c)] == c {
+			return p, nil // already clean: keep p and do not allocate
+		}
+		c += "/"
+	}
+	return c, nil
+}
+
+// hasEncodedSlash reports whether an escaped path holds %2F or %5C in any
+// case, or a raw backslash.
+func hasEncodedSlash(esc string) bool {
+	if strings.IndexByte(esc, '\\') >= 0 {
+		return true
+	}
+	for i := 0; i+2 < len(esc); i++ {
+		if esc[i] != '%' {
+			continue
+		}
+		a, b := esc[i+1], esc[i+2]|0x20 // lower-case a hex letter
+		if (a == '2' && b == 'f') || (a == '5' && b == 'c') {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDotSegmentWithParam reports whether a decoded path has a segment that is
+// "." or ".." once a ";parameter" is removed.
+func hasDotSegmentWithParam(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
+			return true
+		}
+	}
+	return false
+}
+
+// ForwardPath is the path the upstream receives for a cleaned request path:
+// the prefix removed when strip_prefix is set (never leaving an empty path),
+// joined under the upstream URL's own path.
+//
+// Stripping is segment-aware like matching: with prefix "/orders",
+// "/orders/1" becomes "/1" and "/orders" becomes "/". A trailing slash is
+// kept, as are the upstream's base path ("http://h/base" receives "/base/1")
+// and no doubled slash at the join. The result is a decoded path, for
+// url.URL.Path.
+func (r *Route) ForwardPath(cleanPath string) string {
+	p := cleanPath
+	if r.StripPrefix && r.Prefix != "" && r.Prefix != "/" {
+		pre := strings.TrimSuffix(r.Prefix, "/")
+		if rest, ok := strings.CutPrefix(p, pre); ok && (rest == "" || rest[0] == '/') {
+			p = rest
+		}
+	}
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	if r.Upstream == nil {
+		return p
+	}
+	base := strings.TrimSuffix(r.Upstream.Path, "/")
+	if base == "" {
+		return p
+	}
+	if base[0] != '/' {
+		base = "/" + base
+	}
+	return base + p
+}

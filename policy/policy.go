@@ -1,0 +1,412 @@
+// Package policy owns the route table and the authorization rules: which
+// route a request belongs to (host, cleaned path, method; first match in file
+// order wins), what that route demands of a verified token (scopes, exact
+// claim values), and how claims become header values. It decides; it never
+// forwards, never verifies a signature and never touches a network. It knows
+// HTTP only as far as a URL path and a host name.
+//
+// Everything here is computed once, by Compile, from a validated
+// configuration into immutable values; a reload compiles a new Table and the
+// caller swaps it. The per-request functions (Table.Match, CleanPath,
+// Table.Authorize, HeaderValue) allocate little or nothing and never panic on
+// request data.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/config"
+)
+
+// Mode is a route's auth.mode.
+type Mode int
+
+const (
+	Required Mode = iota // a valid token is needed
+	Optional             // anonymous is forwarded; a present token must be valid
+	Public               // no token is looked at
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Optional:
+		return config.ModeOptional
+	case Public:
+		return config.ModePublic
+	}
+	return config.ModeRequired
+}
+
+// Reason is why a verified token is refused by a route.
+type Reason string
+
+const (
+	ReasonInsufficientScope Reason = "insufficient_scope"
+	ReasonClaimMismatch     Reason = "claim_mismatch"
+)
+
+// Errors of CleanPath. Both mean 400: the gateway refuses to guess what an
+// upstream would make of such a path.
+var (
+	ErrEncodedSlash = errors.New("the path contains an encoded slash or backslash")
+	ErrBadPath      = errors.New("the path contains a NUL or other control character, or is not absolute")
+)
+
+// Route is one compiled, immutable route. Its fields are read by the proxy
+// and by `portcullis explain`; they must not be modified.
+type Route struct {
+	Name  string // unique; the route label of every metric
+	Index int    // position in the file, 0-based
+
+	Upstream    *url.URL      // base URL; its path is prepended by ForwardPath
+	StripPrefix bool          // ForwardPath removes Prefix
+	Prefix      string        // match.path_prefix, "" for an exact-path route
+	Path        string        // match.path, "" for a prefix route
+	Timeout     time.Duration // upstream response deadline
+
+	Mode    Mode
+	Issuers []string // issuer names; nil = any configured issuer (see AllowsIssuer)
+	AllOf   []string // every one of these scopes is required; nil = none
+	AnyOf   []string // at least one of these scopes is required; nil = none
+	Claims  []ClaimCheck
+
+	Headers            []HeaderRule // claim headers this route sets, in name order
+	StripAuthorization bool
+
+	hosts   []string // lower case, no port, no trailing dot; "*.x" kept as is
+	methods []string // upper case; nil = any
+
+	// need is AllOf followed by the AnyOf scopes not already in AllOf, without
+	// duplicates; need[:nAll] are the all_of scopes and anyIdx the positions
+	// of the any_of scopes. Built once so that Authorize only scans slices.
+	need   []string
+	nAll   int
+	anyIdx []int
+}
+
+// ClaimCheck is one exact-value claim rule (auth.claims). Routes hold them
+// sorted by path, so that the first failing check is the same on every run.
+type ClaimCheck struct {
+	Path  ClaimPath
+	Value any // string, bool or float64 / int as decoded from YAML
+}
+
+// HeaderRule renders one claim into one header.
+type HeaderRule struct {
+	Name  string // canonical MIME header key, computed once at compile time
+	Claim ClaimPath
+}
+
+// Decision is the outcome of Authorize.
+type Decision struct {
+	Allowed bool
+	Reason  Reason   // set when !Allowed
+	Missing []string // scopes that were required and absent (for logs)
+	Claim   string   // with ReasonClaimMismatch: the claim path that failed (for logs)
+}
+
+// Table is a compiled route table; it is immutable and safe for concurrent use.
+type Table struct {
+	routes       []*Route
+	claimHeaders []string
+	scopeClaims  map[string][]ClaimPath // issuer name -> where its scopes are
+	index        index
+}
+
+// reservedHeaders may not be set from claims. The gateway removes every
+// claim header from every incoming request, and sets it afterwards: naming one
+// of these would let a claim decide the request's framing (Content-Length,
+// Transfer-Encoding: request smuggling towards the upstream), its routing
+// (Host), the hop-by-hop semantics the reverse proxy relies on, the
+// X-Forwarded-* values it computes, or would strip every client's
+// Authorization header. Names are compared in the folded form of
+// Table.ClaimHeaders.
+var reservedHeaders = []string{
+	"authorization", "connection", "content-length", "forwarded", "host",
+	"keep-alive", "proxy-authenticate", "proxy-authorization",
+	"proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+	"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+}
+
+// Compile builds the table from a validated configuration. It still checks
+// everything it relies on and returns an error, naming the field, for input
+// that validation should have refused: a table that compiled is one that
+// Match and Authorize can use without further checks.
+func Compile(cfg *config.Config) (*Table, error) {
+	if cfg == nil {
+		return nil, errors.New("policy: no configuration")
+	}
+	t := &Table{scopeClaims: make(map[string][]ClaimPath, len(cfg.Issuers))}
+	for i, is := range cfg.Issuers {
+		if is.Name == "" {
+			return nil, fmt.Errorf("policy: issuers[%d].name: empty", i)
+		}
+		if _, dup := t.scopeClaims[is.Name]; dup {
+			return nil, fmt.Errorf("policy: issuers[%d].name: %q is defined twice", i, is.Name)
+		}
+		paths := make([]ClaimPath, 0, len(is.ScopeClaims))
+		for j, s := range is.ScopeClaims {
+			p, err := ParseClaimPath(s)
+			if err != nil {
+				return nil, fmt.Errorf("policy: issuers[%d].scope_claims[%d]: %w", i, j, err)
+			}
+			paths = append(paths, p)
+		}
+		t.scopeClaims[is.Name] = paths
+	}
+
+	headers := map[string]bool{}
+	t.routes = make([]*Route, 0, len(cfg.Routes))
+	for i := range cfg.Routes {
+		r, err := compileRoute(i, &cfg.Routes[i], t.scopeClaims)
+		if err != nil {
+			name := cfg.Routes[i].Name
+			return nil, fmt.Errorf("policy: routes[%d] (%q): %w", i, name, err)
+		}
+		for _, h := range r.Headers {
+			headers[foldHeader(h.Name)] = true
+		}
+		t.routes = append(t.routes, r)
+	}
+	t.claimHeaders = make([]string, 0, len(headers))
+	for h := range headers {
+		t.claimHeaders = append(t.claimHeaders, h)
+	}
+	slices.Sort(t.claimHeaders)
+	t.index = buildIndex(t.routes)
+	return t, nil
+}
+
+func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath) (*Route, error) {
+	r := &Route{
+		Name:               c.Name,
+		Index:              i,
+		StripPrefix:        c.StripPrefix,
+		Timeout:            c.Timeout.D(),
+		StripAuthorization: c.Forward.StripAuthorization,
+	}
+	if c.Name == "" {
+		return nil, errors.New("name: empty")
+	}
+
+	u, err := url.Parse(c.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream: %q is not an absolute http(s) URL", c.Upstream)
+	}
+	r.Upstream = u
+
+	if err := compileMatch(r, &c.Match); err != nil {
+		return nil, err
+	}
+
+	switch c.Auth.Mode {
+	case config.ModeRequired, "":
+		r.Mode = Required // the zero value fails closed
+	case config.ModeOptional:
+		r.Mode = Optional
+	case config.ModePublic:
+		r.Mode = Public
+	default:
+		return nil, fmt.Errorf("auth.mode: unknown mode %q", c.Auth.Mode)
+	}
+
+	for j, name := range c.Auth.Issuers {
+		if _, ok := issuers[name]; !ok {
+			return nil, fmt.Errorf("auth.issuers[%d]: no issuer is named %q", j, name)
+		}
+	}
+	if len(c.Auth.Issuers) > 0 {
+		r.Issuers = slices.Clone(c.Auth.Issuers)
+	}
+
+	if err := compileScopes(r, &c.Auth.Scopes); err != nil {
+		return nil, err
+	}
+
+	keys := make([]string, 0, len(c.Auth.Claims))
+	for k := range c.Auth.Claims {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p, err := ParseClaimPath(k)
+		if err != nil {
+			return nil, fmt.Errorf("auth.claims[%q]: %w", k, err)
+		}
+		v, err := claimValue(c.Auth.Claims[k])
+		if err != nil {
+			return nil, fmt.Errorf("auth.claims[%q]: %w", k, err)
+		}
+		r.Claims = append(r.Claims, ClaimCheck{Path: p, Value: v})
+	}
+
+	seen := map[string]string{}
+	for name, claim := range c.Forward.ClaimsToHeaders {
+		if !validToken(name) {
+			return nil, fmt.Errorf("forward.claims_to_headers[%q]: not a valid header name", name)
+		}
+		folded := foldHeader(name)
+		if slices.Contains(reservedHeaders, folded) {
+			return nil, fmt.Errorf("forward.claims_to_headers[%q]: the gateway owns this header; it cannot come from a claim", name)
+		}
+		if other, dup := seen[folded]; dup {
+			return nil, fmt.Errorf("forward.claims_to_headers[%q]: same header as %q", name, other)
+		}
+		seen[folded] = name
+		p, err := ParseClaimPath(claim)
+		if err != nil {
+			return nil, fmt.Errorf("forward.claims_to_headers[%q]: %w", name, err)
+		}
+		r.Headers = append(r.Headers, HeaderRule{Name: textproto.CanonicalMIMEHeaderKey(name), Claim: p})
+	}
+	slices.SortFunc(r.Headers, func(a, b HeaderRule) int { return strings.Compare(a.Name, b.Name) })
+	return r, nil
+}
+
+func compileMatch(r *Route, m *config.Match) error {
+	switch {
+	case m.Path != "" && m.PathPrefix != "":
+		return errors.New("match: path and path_prefix are exclusive")
+	case m.Path != "":
+		if err := checkConfigPath(m.Path); err != nil {
+			return fmt.Errorf("match.path: %w", err)
+		}
+		r.Path = m.Path
+	case m.PathPrefix != "":
+		if err := checkConfigPath(m.PathPrefix); err != nil {
+			return fmt.Errorf("match.path_prefix: %w", err)
+		}
+		r.Prefix = m.PathPrefix
+	default:
+		// Neither: like an empty hosts or methods list, no constraint.
+		r.Prefix = "/"
+	}
+
+	for j, h := range m.Hosts {
+		n := hostName(h)
+		if err := checkHostPattern(n); err != nil {
+			return fmt.Errorf("match.hosts[%d]: %q: %w", j, h, err)
+		}
+		if !slices.Contains(r.hosts, n) {
+			r.hosts = append(r.hosts, n)
+		}
+	}
+
+	for j, meth := range m.Methods {
+		u := strings.ToUpper(meth)
+		if !validToken(u) {
+			return fmt.Errorf("match.methods[%d]: %q is not a method", j, meth)
+		}
+		if !slices.Contains(r.methods, u) {
+			r.methods = append(r.methods, u)
+		}
+	}
+	return nil
+}
+
+// checkConfigPath refuses a configured path that no request could match:
+// requests are matched on the cleaned path, so the configured one must be in
+// that form too.
+func checkConfigPath(p string) error {
+	c, err := CleanPath(&url.URL{Path: p})
+	if err != nil {
+		return err
+	}
+	if c != p {
+		return fmt.Errorf("%q is not a clean absolute path (did you mean %q?)", p, c)
+	}
+	return nil
+}
+
+func checkHostPattern(h string) error {
+	if h == "" {
+		return errors.New("empty host")
+	}
+	rest := h
+	if strings.HasPrefix(h, "*.") {
+		rest = h[2:]
+	}
+	if rest == "" || strings.ContainsAny(rest, "*/ \t") {
+		return errors.New(`a host is a name or "*." followed by a name`)
+	}
+	return nil
+}
+
+func compileScopes(r *Route, s *config.Scopes) error {
+	for j, sc := range s.AllOf {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
+			return fmt.Errorf("auth.scopes.all_of[%d]: %q is not a scope", j, sc)
+		}
+		if !slices.Contains(r.need, sc) {
+			r.need = append(r.need, sc)
+		}
+	}
+	r.nAll = len(r.need)
+	for j, sc := range s.AnyOf {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
+			return fmt.Errorf("auth.scopes.any_of[%d]: %q is not a scope", j, sc)
+		}
+		k := slices.Index(r.need, sc)
+		if k < 0 {
+			k = len(r.need)
+			r.need = append(r.need, sc)
+		}
+		if !slices.Contains(r.anyIdx, k) {
+			r.anyIdx = append(r.anyIdx, k)
+		}
+	}
+	if len(s.AllOf) > 0 {
+		r.AllOf = slices.Clone(s.AllOf)
+	}
+	if len(s.AnyOf) > 0 {
+		r.AnyOf = slices.Clone(s.AnyOf)
+	}
+	return nil
+}
+
+// foldHeader is the form header names are compared in for spoofing: lower
+// case, with '_' as '-', because some upstream frameworks (CGI, WSGI, PHP)
+// merge X_User_Id into X-User-Id and would take a client's copy for ours.
+func foldHeader(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// validToken reports whether s is an RFC 9110 token (header names, methods).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// AllowsIssuer reports whether a token from the named issuer may be used on
+// this route (auth.issuers; empty means any configured issuer).
+func (r *Route) AllowsIssuer(name string) bool {
+	return r.Issuers == nil || slices.Contains(r.Issuers, name)
+}
+
+// Routes returns the routes in file order.
+func (t *Table) Routes() []*Route { return t.routes }
+
+// ClaimHeaders returns every header name that any route sets from claims,
+// in lower case with '_' replaced by '-' (the form to compare incoming header
+// names against after the same folding), sorted and without duplicates.
+func (t *Table) ClaimHeaders() []string { return t.claimHeaders }

@@ -1,0 +1,221 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/config"
+)
+
+func TestCompileRoute(t *testing.T) {
+	r := rt("orders", "/orders")
+	r.Upstream = "https://orders.internal:8443/base"
+	r.StripPrefix = true
+	r.Timeout = config.Duration(7 * time.Second)
+	r.Match.Hosts = []string{"API.Example.COM", "*.Example.com.", "api.example.com"}
+	r.Match.Methods = []string{"get", "HEAD"}
+	r.Auth = config.Auth{
+		Mode:    config.ModeOptional,
+		Issuers: []string{"corp"},
+		Scopes:  config.Scopes{AllOf: []string{"orders:read"}, AnyOf: []string{"a", "b"}},
+		Claims:  map[string]any{"tenant": "acme", "org.level": 3, "active": true},
+	}
+	r.Forward = config.Forward{
+		ClaimsToHeaders: map[string]string{
+			"x-user-id":    "sub",
+			"X-Tenant":     "org.tenant_id",
+			"x_user_email": "email",
+		},
+		StripAuthorization: true,
+	}
+	tb := compile(t, testConfig(rt("first", "/"), r))
+
+	got := tb.Routes()[1]
+	if got.Name != "orders" || got.Index != 1 {
+		t.Errorf("name/index = %q/%d, want orders/1", got.Name, got.Index)
+	}
+	if got.Upstream.String() != "https://orders.internal:8443/base" {
+		t.Errorf("upstream = %v", got.Upstream)
+	}
+	if !got.StripPrefix || got.Prefix != "/orders" || got.Path != "" || got.Timeout != 7*time.Second {
+		t.Errorf("strip/prefix/path/timeout = %v %q %q %v", got.StripPrefix, got.Prefix, got.Path, got.Timeout)
+	}
+	if got.Mode != Optional || got.Mode.String() != "optional" {
+		t.Errorf("mode = %v", got.Mode)
+	}
+	if !slices.Equal(got.hosts, []string{"api.example.com", "*.example.com"}) {
+		t.Errorf("hosts = %q, want lower case, no trailing dot, no duplicates", got.hosts)
+	}
+	if !slices.Equal(got.methods, []string{"GET", "HEAD"}) {
+		t.Errorf("methods = %q, want upper case", got.methods)
+	}
+	if !slices.Equal(got.Issuers, []string{"corp"}) || !slices.Equal(got.AllOf, []string{"orders:read"}) || !slices.Equal(got.AnyOf, []string{"a", "b"}) {
+		t.Errorf("issuers/all_of/any_of = %q %q %q", got.Issuers, got.AllOf, got.AnyOf)
+	}
+	var checks []string
+	for _, c := range got.Claims {
+		checks = append(checks, c.Path.String())
+	}
+	if !slices.Equal(checks, []string{"active", "org.level", "tenant"}) {
+		t.Errorf("claim checks = %q, want sorted by path", checks)
+	}
+	var names []string
+	for _, h := range got.Headers {
+		names = append(names, h.Name+"="+h.Claim.String())
+	}
+	if want := []string{"X-Tenant=org.tenant_id", "X-User-Id=sub", "X_user_email=email"}; !slices.Equal(names, want) {
+		t.Errorf("headers = %q, want %q", names, want)
+	}
+	if !got.StripAuthorization {
+		t.Error("strip_authorization lost")
+	}
+	if r0 := tb.Routes()[0]; r0.Issuers != nil || r0.AllOf != nil || r0.AnyOf != nil || r0.hosts != nil || r0.methods != nil {
+		t.Errorf("empty lists must compile to nil (any): %+v", r0)
+	}
+	if !tb.Routes()[0].AllowsIssuer("kc") || got.AllowsIssuer("kc") || !got.AllowsIssuer("corp") {
+		t.Error("AllowsIssuer: a route without issuers takes any; one with issuers only those")
+	}
+}
+
+func TestClaimHeadersAreTheUnionOverAllRoutesFolded(t *testing.T) {
+	a := rt("a", "/a")
+	a.Forward.ClaimsToHeaders = map[string]string{"X-User-Id": "sub", "X_Tenant": "tid"}
+	b := rt("b", "/b")
+	b.Auth.Mode = config.ModePublic
+	b.Forward.ClaimsToHeaders = map[string]string{"x-user-id": "sub", "X-Roles": "roles"}
+	c := rt("c", "/c")
+	tb := compile(t, testConfig(a, b, c))
+	want := []string{"x-roles", "x-tenant", "x-user-id"}
+	if got := tb.ClaimHeaders(); !slices.Equal(got, want) {
+		t.Errorf("ClaimHeaders = %q, want %q", got, want)
+	}
+	empty := compile(t, testConfig(c))
+	if got := empty.ClaimHeaders(); len(got) != 0 {
+		t.Errorf("no claim headers: got %q", got)
+	}
+}
+
+func TestScopeClaimsAreKeptPerIssuer(t *testing.T) {
+	tb := compile(t, testConfig())
+	var got []string
+	for _, p := range tb.scopeClaims["kc"] {
+		got = append(got, p.String())
+	}
+	if !slices.Equal(got, []string{"realm_access.roles"}) {
+		t.Errorf("kc scope claims = %q", got)
+	}
+}
+
+func TestCompileRefusesWhatItCannotUse(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(c *config.Config)
+		inErr string
+	}{
+		{"nil configuration", nil, "no configuration"},
+		{"upstream that does not parse", func(c *config.Config) { c.Routes[0].Upstream = "http://[::1" }, "upstream"},
+		{"upstream that is not http(s)", func(c *config.Config) { c.Routes[0].Upstream = "ftp://h/" }, "upstream"},
+		{"upstream without a host", func(c *config.Config) { c.Routes[0].Upstream = "/relative" }, "upstream"},
+		{"route without a name", func(c *config.Config) { c.Routes[0].Name = "" }, "name"},
+		{"path and path_prefix together", func(c *config.Config) { c.Routes[0].Match.Path = "/x" }, "exclusive"},
+		{"relative prefix", func(c *config.Config) { c.Routes[0].Match.PathPrefix = "orders" }, "path_prefix"},
+		{"prefix that no cleaned path can match", func(c *config.Config) { c.Routes[0].Match.PathPrefix = "/a/../b" }, "path_prefix"},
+		{"exact path with a double slash", func(c *config.Config) { c.Routes[0].Match = config.Match{Path: "/a//b"} }, "match.path"},
+		{"prefix with a NUL", func(c *config.Config) { c.Routes[0].Match.PathPrefix = "/a\x00b" }, "path_prefix"},
+		{"prefix with a backslash", func(c *config.Config) { c.Routes[0].Match.PathPrefix = `/a\b` }, "path_prefix"},
+		{"empty host", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{""} }, "hosts[0]"},
+		{"bare star host", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"*"} }, "hosts[0]"},
+		{"star in the middle of a host", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"a.*.com"} }, "hosts[0]"},
+		{"method with a space", func(c *config.Config) { c.Routes[0].Match.Methods = []string{"GE T"} }, "methods[0]"},
+		{"unknown mode", func(c *config.Config) { c.Routes[0].Auth.Mode = "sometimes" }, "auth.mode"},
+		{"unknown issuer", func(c *config.Config) { c.Routes[0].Auth.Issuers = []string{"nobody"} }, "auth.issuers[0]"},
+		{"empty scope", func(c *config.Config) { c.Routes[0].Auth.Scopes.AllOf = []string{""} }, "all_of[0]"},
+		{"scope with a space", func(c *config.Config) { c.Routes[0].Auth.Scopes.AnyOf = []string{"a b"} }, "any_of[0]"},
+		{"claim check on a bad path", func(c *config.Config) { c.Routes[0].Auth.Claims = map[string]any{"a..b": "x"} }, "auth.claims"},
+		{"claim check against null", func(c *config.Config) { c.Routes[0].Auth.Claims = map[string]any{"tenant": nil} }, "auth.claims"},
+		{"claim check against a list", func(c *config.Config) { c.Routes[0].Auth.Claims = map[string]any{"groups": []any{"a"}} }, "auth.claims"},
+		{"header from a bad claim path", func(c *config.Config) { c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X-A": `a\b`} }, "claims_to_headers"},
+		{"header name with a space", func(c *config.Config) { c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X A": "sub"} }, "claims_to_headers"},
+		{"header name with CR LF", func(c *config.Config) { c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X-A\r\nX-B": "sub"} }, "claims_to_headers"},
+		{"Content-Length from a claim would let a token frame the request", func(c *config.Config) {
+			c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"content_length": "sub"}
+		}, "owns this header"},
+		{"Authorization from a claim would strip every client's token", func(c *config.Config) {
+			c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"Authorization": "sub"}
+		}, "owns this header"},
+		{"X-Forwarded-For from a claim", func(c *config.Config) {
+			c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X-Forwarded-For": "sub"}
+		}, "owns this header"},
+		{"two spellings of one header on a route", func(c *config.Config) {
+			c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X-User": "sub", "x_user": "email"}
+		}, "same header"},
+		{"issuer defined twice", func(c *config.Config) { c.Issuers[1].Name = "corp" }, "twice"},
+		{"issuer with a bad scope claim path", func(c *config.Config) { c.Issuers[0].ScopeClaims = []string{"scope."} }, "scope_claims[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var cfg *config.Config
+			if tt.edit != nil {
+				cfg = testConfig(rt("r", "/orders"))
+				tt.edit(cfg)
+			}
+			tb, err := Compile(cfg)
+			if err == nil {
+				t.Fatalf("Compile succeeded (%d routes), want an error containing %q", len(tb.Routes()), tt.inErr)
+			}
+			if !strings.Contains(err.Error(), tt.inErr) {
+				t.Errorf("error %q does not contain %q", err, tt.inErr)
+			}
+		})
+	}
+}
+
+func TestCompileAcceptsOddButValidInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		route config.Route
+		check func(t *testing.T, r *Route)
+	}{
+		{"empty mode fails closed to required", func() config.Route { r := rt("r", "/"); r.Auth.Mode = ""; return r }(),
+			func(t *testing.T, r *Route) {
+				if r.Mode != Required {
+					t.Errorf("mode = %v", r.Mode)
+				}
+			}},
+		{"no path and no prefix match every path", config.Route{Name: "r", Upstream: "http://h"},
+			func(t *testing.T, r *Route) {
+				if r.Prefix != "/" {
+					t.Errorf("prefix = %q", r.Prefix)
+				}
+			}},
+		{"YAML integer, float, bool and string claim values", func() config.Route {
+			r := rt("r", "/")
+			r.Auth.Claims = map[string]any{"a": 1, "b": 2.5, "c": true, "d": "x", "e": int64(1) << 40, "f": uint64(1) << 63}
+			return r
+		}(), func(t *testing.T, r *Route) {
+			if len(r.Claims) != 6 {
+				t.Errorf("claims = %v", r.Claims)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.check(t, compile(t, testConfig(tt.route)).Routes()[0])
+		})
+	}
+}
+
+func TestCompiledTableIsIndependentOfTheConfig(t *testing.T) {
+	r := rt("r", "/")
+	r.Auth.Issuers = []string{"corp"}
+	r.Auth.Scopes.AllOf = []string{"a"}
+	cfg := testConfig(r)
+	tb := compile(t, cfg)
+	cfg.Routes[0].Auth.Issuers[0] = "kc"
+	cfg.Routes[0].Auth.Scopes.AllOf[0] = "b"
+	if got := tb.Routes()[0]; got.Issuers[0] != "corp" || got.AllOf[0] != "a" {
+		t.Errorf("compiled route changed with the config: %q %q", got.Issuers, got.AllOf)
+	}
+}
