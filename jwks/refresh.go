@@ -1,0 +1,150 @@
+package jwks
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// fetchTimeout bounds one whole fetch (discovery, the key set, and a
+// re-discovery when the key set fails), whatever the client's own timeouts,
+// so that nobody waiting on a fetch can wait longer than this.
+const fetchTimeout = 30 * time.Second
+
+// maxBackoff caps the retry delay after failures (RefreshInterval caps it
+// too, when shorter): an identity provider that comes back is noticed within
+// a minute.
+const maxBackoff = time.Minute
+
+// errTooSoon: a refetch was refused because the last attempt is more recent
+// than MinRefreshInterval.
+var errTooSoon = errors.New("jwks: refetch not allowed yet")
+
+// run is the background loop of Start.
+func (k *KeySet) run(ctx context.Context) {
+	failures := 0
+	for {
+		err := k.refetch(ctx, ctx, false)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := k.src.RefreshInterval
+		if err != nil {
+			wait = backoff(failures, min(k.src.RefreshInterval, maxBackoff))
+			failures++
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(jitter(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is the delay after failures consecutive failures before this one:
+// 1s, 2s, 4s ... up to limit.
+func backoff(failures int, limit time.Duration) time.Duration {
+	return min(time.Second<<min(failures, 16), limit)
+}
+
+// jitter spreads d by ±10%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// refetch joins the shared fetch in progress, or starts one. When limited
+// (a request asking), it starts one only if the last attempt of any kind
+// began at least MinRefreshInterval ago, and answers errTooSoon otherwise:
+// this is what keeps tokens with made-up kids from turning the gateway into
+// a load generator against the identity provider. The fetch runs under base
+// (bounded by fetchTimeout), not under ctx: it is shared, and one caller
+// giving up must not fail it for the others. ctx bounds only this caller's
+// wait.
+//
+// The decision to start or join and the reservation of the attempt are made
+// under one lock, so that N concurrent callers cause exactly one fetch. Each
+// shared fetch has its own singleflight key, which it clears (under the same
+// lock) before it returns: a caller that sees the key set is therefore sure
+// to join that very fetch, never to start a second one under an old key.
+func (k *KeySet) refetch(ctx, base context.Context, limited bool) error {
+	k.mu.Lock()
+	key := k.flight
+	if key == "" {
+		now := k.now()
+		if limited && !k.lastAttempt.IsZero() && now.Sub(k.lastAttempt) < k.src.MinRefreshInterval {
+			k.mu.Unlock()
+			return errTooSoon
+		}
+		k.generation++
+		key = strconv.FormatUint(k.generation, 10)
+		k.flight = key
+		k.lastAttempt = now
+	}
+	ch := k.group.DoChan(key, func() (any, error) {
+		defer func() {
+			k.mu.Lock()
+			if k.flight == key {
+				k.flight = ""
+			}
+			k.mu.Unlock()
+		}()
+		fctx, cancel := context.WithTimeout(base, fetchTimeout)
+		defer cancel()
+		return nil, k.fetch(fctx)
+	})
+	k.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetch loads the set once and, on success, publishes it. Every attempt is
+// recorded in the metrics and the log, and counts for the rate limit.
+func (k *KeySet) fetch(ctx context.Context) error {
+	select {
+	case k.fetchSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-k.fetchSem }()
+
+	k.mu.Lock()
+	k.lastAttempt = k.now()
+	k.mu.Unlock()
+
+	snap, uri, err := k.load(ctx)
+	if err == nil {
+		snap.fetched = k.now()
+		k.current.Store(snap)
+	}
+	var (
+		n    int
+		last time.Time
+	)
+	if cur := k.current.Load(); cur != nil {
+		n, last = len(cur.keys), cur.fetched
+	}
+	k.m.JWKSRefreshed(k.src.Issuer, err, n, last)
+	if err != nil {
+		k.log.Warn("jwks fetch failed; serving the last good set",
+			zap.Error(err), zap.Int("keys", n), zap.Time("last_success", last))
+		return err
+	}
+	kids := make([]string, 0, len(snap.keys))
+	for _, key := range snap.keys {
+		kids = append(kids, clip(key.KeyID()))
+	}
+	k.log.Info("jwks loaded", zap.String("jwks_uri", uri), zap.Int("keys", n), zap.Strings("kids", kids))
+	return nil
+}
