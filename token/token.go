@@ -1,0 +1,426 @@
+// Package token verifies JWT bearer tokens (RFC 7519, RFC 9068) for the
+// gateway: which configured issuer a token claims to come from, whether one of
+// that issuer's keys signed it with an allowed algorithm, and whether its
+// registered claims (exp, nbf, iat, aud, typ, required claims) hold.
+//
+// It is its own top-level package because verification sits between proxy
+// (which extracts the bearer token) and jwks (which only holds keys), and
+// belongs to neither. JOSE parsing and signature checks are jwx v2's; this
+// package decides which key and algorithm jwx may use, and never takes either
+// from the token itself: alg must be on the issuer's allow-list, and keys
+// come only from the issuer's key set (jku, x5u, jwk and x5c headers are
+// ignored). It never logs or returns token material.
+package token
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/portcullis/portcullis/jwks"
+)
+
+// MaxLength is the longest token looked at. Longer ones are refused as
+// malformed before any decoding, so that a 100 KB token costs nothing.
+const MaxLength = 8 << 10
+
+// maxKeysTried bounds signature attempts for a token without a kid.
+const maxKeysTried = 8
+
+// Reason is why a token was refused; the values are the contract's metric
+// label values, so they must never change.
+type Reason string
+
+const (
+	Missing      Reason = "missing"
+	Malformed    Reason = "malformed"
+	BadSignature Reason = "bad_signature"
+	UnknownKey   Reason = "unknown_key"
+	BadAlgorithm Reason = "bad_algorithm"
+	Expired      Reason = "expired"
+	NotYetValid  Reason = "not_yet_valid"
+	BadIssuer    Reason = "bad_issuer"
+	BadAudience  Reason = "bad_audience"
+	BadType      Reason = "bad_type"
+	MissingClaim Reason = "missing_claim"
+	// KeysUnavailable is not the client's fault: the issuer's key set has
+	// never been loaded (the IdP has been unreachable since start). The
+	// gateway answers 503 and does not count it as an auth failure.
+	KeysUnavailable Reason = "keys_unavailable"
+)
+
+// Error is a refused token.
+type Error struct {
+	Reason Reason
+	Issuer string // issuer name when known, else ""
+	// Detail is for logs: safe text that never contains token material.
+	Detail string
+}
+
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return string(e.Reason)
+	}
+	return string(e.Reason) + ": " + e.Detail
+}
+
+// Description is the error_description sent to the client: fixed text per
+// reason, so that nothing of the token or the key set is reflected.
+func (e *Error) Description() string {
+	switch e.Reason {
+	case Missing:
+		return "a bearer token is required"
+	case Malformed:
+		return "the token is malformed"
+	case BadSignature:
+		return "the token signature is invalid"
+	case UnknownKey:
+		return "the token is signed by an unknown key"
+	case BadAlgorithm:
+		return "the token's signing algorithm is not accepted"
+	case Expired:
+		return "the token has expired"
+	case NotYetValid:
+		return "the token is not valid yet"
+	case BadIssuer:
+		return "the token's issuer is not accepted"
+	case BadAudience:
+		return "the token's audience is not accepted"
+	case BadType:
+		return "the token's type is not accepted"
+	case MissingClaim:
+		return "the token lacks a required claim"
+	case KeysUnavailable:
+		return "the issuer's signing keys are not available yet"
+	}
+	return "the token is invalid"
+}
+
+func fail(r Reason, issuer, format string, args ...any) *Error {
+	return &Error{Reason: r, Issuer: issuer, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Keys is where an issuer's verification keys come from: a *jwks.KeySet.
+type Keys interface {
+	Lookup(ctx context.Context, kid string) ([]jwk.Key, error)
+}
+
+// Issuer is what the verifier needs to know of one configured issuer.
+type Issuer struct {
+	Name           string
+	Issuer         string // exact iss value
+	Audiences      []string
+	Algorithms     []string
+	ClockSkew      time.Duration
+	RequiredClaims []string
+	TokenTypes     []string
+	Keys           Keys
+}
+
+type issuer struct {
+	Issuer
+	algs  []jwa.SignatureAlgorithm
+	types []string // normalised
+}
+
+// Verifier verifies tokens against a fixed set of issuers. It is immutable
+// and safe for concurrent use.
+type Verifier struct {
+	byIss map[string]*issuer
+	now   func() time.Time
+}
+
+// NewVerifier builds a verifier. Issuer values must be unique.
+func NewVerifier(issuers []Issuer) (*Verifier, error) {
+	v := &Verifier{byIss: make(map[string]*issuer, len(issuers)), now: time.Now}
+	for _, is := range issuers {
+		if _, dup := v.byIss[is.Issuer]; dup {
+			return nil, fmt.Errorf("token: issuer %q configured twice", is.Issuer)
+		}
+		if is.Keys == nil {
+			return nil, fmt.Errorf("token: issuer %q has no key source", is.Name)
+		}
+		c := &issuer{Issuer: is}
+		for _, a := range is.Algorithms {
+			alg := jwa.SignatureAlgorithm(a)
+			if !allowedAlgorithm(alg) {
+				return nil, fmt.Errorf("token: issuer %q: algorithm %q is not supported", is.Name, a)
+			}
+			c.algs = append(c.algs, alg)
+		}
+		if len(c.algs) == 0 {
+			return nil, fmt.Errorf("token: issuer %q has no algorithms", is.Name)
+		}
+		for _, t := range is.TokenTypes {
+			c.types = append(c.types, normalType(t))
+		}
+		v.byIss[is.Issuer] = c
+	}
+	return v, nil
+}
+
+// WithClock returns a copy of v that reads the time from now (for tests).
+func (v *Verifier) WithClock(now func() time.Time) *Verifier {
+	c := *v
+	c.now = now
+	return &c
+}
+
+// Token is a verified token.
+type Token struct {
+	Issuer    string         // issuer name
+	Subject   string         // sub, "" when absent
+	KeyID     string         // kid of the verifying key
+	Algorithm string         // alg it was verified with
+	Expiry    time.Time      // zero when the token has no exp
+	Claims    map[string]any // the payload, JSON-decoded with json.Number for numbers
+}
+
+// Verify checks raw (the compact JWS from the Authorization header) and
+// returns the verified token or an *Error. allowed restricts the issuers by
+// name (nil: any configured issuer).
+//
+// The order of the checks is deliberate: nothing about the claims is
+// reported until the signature has been verified, so a forged token is
+// always refused as forged and never as, say, expired.
+func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*Token, error) {
+	if err := wellFormed(raw); err != nil {
+		return nil, err
+	}
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return nil, fail(Malformed, "", "not a compact JWS")
+	}
+	sig := msg.Signatures()[0]
+	hdr := sig.ProtectedHeaders()
+
+	claims, err := decodeClaims(msg.Payload())
+	if err != nil {
+		return nil, fail(Malformed, "", "payload: %v", err)
+	}
+	tok, err := jwt.Parse(msg.Payload(), jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		return nil, fail(Malformed, "", "registered claims: %v", err)
+	}
+
+	// Choose the issuer by the unverified iss, then trust nothing else of
+	// the token until one of that issuer's keys has verified it.
+	is, ok := v.byIss[tok.Issuer()]
+	if !ok {
+		return nil, fail(BadIssuer, "", "iss is not a configured issuer")
+	}
+	if allowed != nil && !slices.Contains(allowed, is.Name) {
+		return nil, fail(BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+	}
+	// RFC 7515 §4.1.11: a recipient must refuse extensions it does not
+	// understand; portcullis understands none. b64 (RFC 7797) changes what
+	// is signed, so it is refused too.
+	if len(hdr.Critical()) > 0 {
+		return nil, fail(Malformed, is.Name, "crit header names unsupported extensions")
+	}
+	if _, ok := hdr.Get("b64"); ok {
+		return nil, fail(Malformed, is.Name, "b64 header is not supported")
+	}
+	alg := hdr.Algorithm()
+	if !slices.Contains(is.algs, alg) {
+		return nil, fail(BadAlgorithm, is.Name, "alg %.16q is not on the allow-list", string(alg))
+	}
+	if len(is.types) > 0 && !slices.Contains(is.types, normalType(hdr.Type())) {
+		return nil, fail(BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
+	}
+
+	kid := hdr.KeyID()
+	keys, err := is.Keys.Lookup(ctx, kid)
+	switch {
+	case errors.Is(err, jwks.ErrNotLoaded):
+		return nil, fail(KeysUnavailable, is.Name, "key set not loaded")
+	case err != nil:
+		return nil, fail(UnknownKey, is.Name, "kid not in the key set")
+	}
+	usable := keys[:0:0]
+	for _, k := range keys {
+		if keyFits(k, alg) {
+			usable = append(usable, k)
+		}
+	}
+	if len(usable) == 0 {
+		if kid != "" {
+			// The named key exists but cannot make this algorithm: an
+			// algorithm-confusion attempt or a misissued token.
+			return nil, fail(BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
+		}
+		return nil, fail(UnknownKey, is.Name, "no key in the set fits %s", alg)
+	}
+	verifier, err := jws.NewVerifier(alg)
+	if err != nil {
+		return nil, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
+	}
+	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
+	var verifiedBy jwk.Key
+	for i, k := range usable {
+		if i == maxKeysTried {
+			break
+		}
+		if verifier.Verify(signingInput, sig.Signature(), k) == nil {
+			verifiedBy = k
+			break
+		}
+	}
+	if verifiedBy == nil {
+		return nil, fail(BadSignature, is.Name, "signature does not verify")
+	}
+
+	if err := jwt.Validate(tok,
+		jwt.WithClock(jwt.ClockFunc(v.now)),
+		jwt.WithAcceptableSkew(is.ClockSkew),
+	); err != nil {
+		return nil, validationFailure(is.Name, err)
+	}
+	if len(is.Audiences) > 0 && !intersects(tok.Audience(), is.Audiences) {
+		return nil, fail(BadAudience, is.Name, "aud contains none of the accepted audiences")
+	}
+	for _, name := range is.RequiredClaims {
+		if v, ok := claims[name]; !ok || v == nil {
+			return nil, fail(MissingClaim, is.Name, "required claim %q is absent", name)
+		}
+	}
+	return &Token{
+		Issuer:    is.Name,
+		Subject:   tok.Subject(),
+		KeyID:     verifiedBy.KeyID(),
+		Algorithm: string(alg),
+		Expiry:    tok.Expiration(),
+		Claims:    claims,
+	}, nil
+}
+
+// wellFormed refuses, before any decoding, what cannot be a compact JWS:
+// too long, not three non-empty dot-separated segments, or bytes outside the
+// base64url alphabet.
+func wellFormed(raw string) *Error {
+	if len(raw) > MaxLength {
+		return fail(Malformed, "", "token longer than %d bytes", MaxLength)
+	}
+	dots := 0
+	last := -1
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == '.':
+			if i == last+1 {
+				return fail(Malformed, "", "empty segment")
+			}
+			dots++
+			last = i
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return fail(Malformed, "", "character outside base64url")
+		}
+	}
+	if dots != 2 || last == len(raw)-1 {
+		return fail(Malformed, "", "not three segments")
+	}
+	return nil
+}
+
+// decodeClaims decodes the payload as one JSON object, keeping numbers as
+// json.Number so that they are forwarded and compared as written.
+func decodeClaims(payload []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, errors.New("not a JSON object")
+	}
+	if claims == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the claims")
+	}
+	return claims, nil
+}
+
+func validationFailure(issuer string, err error) *Error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired()):
+		return fail(Expired, issuer, "exp is in the past beyond the allowed skew")
+	case errors.Is(err, jwt.ErrTokenNotYetValid()):
+		return fail(NotYetValid, issuer, "nbf is in the future beyond the allowed skew")
+	case errors.Is(err, jwt.ErrInvalidIssuedAt()):
+		return fail(NotYetValid, issuer, "iat is in the future beyond the allowed skew")
+	}
+	return fail(Malformed, issuer, "claims do not validate")
+}
+
+func intersects(have, want []string) bool {
+	for _, h := range have {
+		if slices.Contains(want, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// normalType folds a typ value for comparison (RFC 9068 §2.1, RFC 7515
+// §4.1.9): case-insensitive, "application/" optional.
+func normalType(t string) string {
+	t = strings.ToLower(t)
+	return strings.TrimPrefix(t, "application/")
+}
+
+func allowedAlgorithm(alg jwa.SignatureAlgorithm) bool {
+	switch alg {
+	case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512,
+		jwa.ES256, jwa.ES384, jwa.ES512, jwa.EdDSA:
+		return true
+	}
+	return false
+}
+
+// keyFits reports whether k may verify a signature made with alg: its own
+// alg, when it states one, must be alg, and its type and curve must be the
+// ones alg is defined for. This is what stops algorithm confusion (an RSA
+// public key used as an HMAC secret) even if jwx were to accept it.
+func keyFits(k jwk.Key, alg jwa.SignatureAlgorithm) bool {
+	if ka := k.Algorithm().String(); ka != "" && ka != alg.String() {
+		return false
+	}
+	var raw any
+	if err := k.Raw(&raw); err != nil {
+		return false
+	}
+	switch pub := raw.(type) {
+	case *rsa.PublicKey:
+		switch alg {
+		case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512:
+			return pub.N.BitLen() >= 2048
+		}
+	case *ecdsa.PublicKey:
+		switch alg {
+		case jwa.ES256:
+			return pub.Curve == elliptic.P256()
+		case jwa.ES384:
+			return pub.Curve == elliptic.P384()
+		case jwa.ES512:
+			return pub.Curve == elliptic.P521()
+		}
+	case ed25519.PublicKey:
+		return alg == jwa.EdDSA
+	}
+	return false
+}
