@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/token"
+)
+
+// NewTransport returns the transport shared by every route: keep-alive pools
+// per upstream host sized for a gateway (the default of two idle connections
+// per host would make most requests dial), bounded dial and TLS handshakes,
+// and no proxy from the environment (an upstream is where the file says).
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func (rt *Runtime) reverseProxy(route *policy.Route, transport http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        rt.rewrite,
+		Transport:      transport,
+		ModifyResponse: responded,
+		ErrorHandler:   upstreamFailed,
+		// Errors are reported by upstreamFailed and the access log.
+		ErrorLog: nopLogger,
+	}
+}
+
+// forward hands an authorized request to the route's reverse proxy. The
+// route's timeout covers the wait for the upstream's response headers, not
+// the streaming of its body, so that long downloads are not cut.
+func (rt *Runtime) forward(w *recorder, r *http.Request, route *policy.Route, tok *token.Token, clean string, ex *exchange) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	f := &forwarding{route: route, tok: tok, path: clean, ex: ex, sent: time.Now(), cancel: cancel}
+	f.deadline = time.AfterFunc(route.Timeout, func() { cancel(errUpstreamTimeout) })
+	defer f.deadline.Stop()
+	rt.proxies[route.Index].ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, f)))
+}
+
+// rewrite builds the outgoing request. ReverseProxy has already removed the
+// hop-by-hop headers, including any the client named in Connection, so what
+// is set here cannot be stripped by the client.
+func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
+	f := pr.In.Context().Value(ctxKey{}).(*forwarding)
+	route := f.route
+
+	out := pr.Out
+	out.URL.Scheme = route.Upstream.Scheme
+	out.URL.Host = route.Upstream.Host
+	// The path the policy matched is the path the upstream receives.
+	out.URL.Path = route.ForwardPath(f.path)
+	out.URL.RawPath = ""
+	out.URL.RawQuery = pr.In.URL.RawQuery
+	out.Host = ""
+
+	// X-Forwarded-*: a client's own values are kept only when it is a
+	// trusted proxy; from anyone else they are replaced.
+	if rt.trusted(pr.In.RemoteAddr) {
+		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v := pr.In.Header.Values(h); len(v) > 0 {
+				out.Header[h] = v
+			}
+		}
+		xfh, xfp := out.Header.Get("X-Forwarded-Host"), out.Header.Get("X-Forwarded-Proto")
+		pr.SetXForwarded()
+		if xfh != "" {
+			out.Header.Set("X-Forwarded-Host", xfh)
+		}
+		if xfp != "" {
+			out.Header.Set("X-Forwarded-Proto", xfp)
+		}
+	} else {
+		pr.SetXForwarded()
+	}
+
+	// Every header any route sets from claims goes, in every spelling
+	// (case, '_' for '-'), before this route sets its own.
+	for name := range out.Header {
+		if _, spoofed := rt.strip[foldHeader(name)]; spoofed {
+			delete(out.Header, name)
+		}
+	}
+	if f.tok != nil {
+		for _, h := range route.Headers {
+			v, ok := h.Claim.Lookup(f.tok.Claims)
+			if !ok {
+				continue
+			}
+			if s, ok := policy.HeaderValue(v); ok {
+				out.Header[h.Name] = []string{s}
+			}
+		}
+	}
+	if route.StripAuthorization {
+		out.Header.Del("Authorization")
+	}
+}
+
+// foldHeader folds a header name the way spoofing is compared: lower case,
+// with '_' read as '-', because some frameworks (CGI, WSGI, nginx with
+// underscores_in_headers) merge the two.
+func foldHeader(name string) string {
+	if !strings.ContainsAny(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") {
+		return name
+	}
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c == '_':
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+func (rt *Runtime) trusted(remoteAddr string) bool {
+	if len(rt.trustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range rt.trustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// responded runs when the upstream's response headers arrive: the route's
+// timeout no longer applies.
+func responded(resp *http.Response) error {
+	f := resp.Request.Context().Value(ctxKey{}).(*forwarding)
+	if !f.deadline.Stop() {
+		// The deadline fired as the headers arrived: the context is
+		// cancelled, so the body would fail midway. Refuse cleanly.
+		return errUpstreamTimeout
+	}
+	f.ex.upstream = time.Since(f.sent)
+	return nil
+}
+
+// upstreamFailed answers when nothing usable came back: 504 when the
+// route's timeout passed, 502 when the upstream refused or broke the
+// connection, nothing at all when the client itself went away.
+func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	f := r.Context().Value(ctxKey{}).(*forwarding)
+	f.deadline.Stop()
+	f.ex.upstream = time.Since(f.sent)
+	switch {
+	case errors.Is(err, errUpstreamTimeout) || errors.Is(context.Cause(r.Context()), errUpstreamTimeout):
+		f.ex.reason = "upstream_timeout"
+		writeError(w, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer in time")
+	case r.Context().Err() != nil:
+		f.ex.reason = "client_gone"
+		f.ex.status = clientGone
+	default:
+		f.ex.reason = "upstream_error"
+		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream could not be reached")
+	}
+}
+
+// writeError writes a JSON error body. The description is always one of
+// our fixed texts, never request or token data.
+func writeError(w http.ResponseWriter, status int, code, description string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, description})
+}
+
+// write answers a refused request as RFC 6750 §3 says: a challenge with no
+// error code when no token was sent, invalid_token for a bad one, and
+// insufficient_scope with the scope needed for a good one that may not pass.
+func (f refusal) write(w http.ResponseWriter) {
+	const realm = `Bearer realm="portcullis"`
+	switch {
+	case f.status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, f.status, "temporarily_unavailable", f.description)
+	case f.reason == token.Missing:
+		w.Header().Set("WWW-Authenticate", realm)
+		writeError(w, f.status, "unauthorized", "a bearer token is required")
+	case f.status == http.StatusForbidden:
+		c := realm + `, error="insufficient_scope", error_description="` + f.description + `"`
+		if f.scope != "" {
+			c += `, scope="` + f.scope + `"`
+		}
+		w.Header().Set("WWW-Authenticate", c)
+		writeError(w, f.status, "insufficient_scope", f.description)
+	default:
+		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token", error_description="`+f.description+`"`)
+		writeError(w, f.status, "invalid_token", f.description)
+	}
+}

@@ -1,0 +1,354 @@
+// Package proxy is the request path: it takes a request, finds its route,
+// authenticates and authorizes it, rewrites its headers, and forwards it with
+// httputil.ReverseProxy; or refuses it with the status, WWW-Authenticate
+// header and JSON body that RFC 6750 and the contract prescribe.
+//
+// Each stage is a plain call with plain values, in the order a request
+// travels:
+//
+//	CleanPath -> Table.Match -> bearer -> Verifier.Verify -> Table.Authorize -> rewrite -> ReverseProxy
+//
+// This package must never forward a request that a stage refused, never let
+// a client-supplied header pass as one the gateway set, and never write
+// token material to a response, a log line or a metric label.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/token"
+)
+
+// Decisions, the values of the auth decision metric and log field.
+const (
+	Allowed         = "allowed"
+	Anonymous       = "anonymous"
+	Unauthenticated = "unauthenticated"
+	Forbidden       = "forbidden"
+)
+
+// Runtime is everything a request needs that comes from one configuration:
+// the route table, the verifier and one reverse proxy per route. It is
+// immutable; a reload builds a new one and swaps it in whole.
+type Runtime struct {
+	table          *policy.Table
+	verifier       *token.Verifier
+	proxies        []*httputil.ReverseProxy // by route index
+	strip          map[string]struct{}      // folded claim header names
+	trustedProxies []netip.Prefix
+}
+
+// Options configure NewRuntime.
+type Options struct {
+	// TrustedProxies are the peers whose X-Forwarded-* headers are kept.
+	TrustedProxies []netip.Prefix
+	// Transport carries requests to upstreams; nil means NewTransport().
+	Transport http.RoundTripper
+}
+
+// NewRuntime builds a runtime from a compiled table and a verifier.
+func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Runtime {
+	rt := &Runtime{
+		table:          table,
+		verifier:       verifier,
+		strip:          make(map[string]struct{}),
+		trustedProxies: opts.TrustedProxies,
+	}
+	for _, name := range table.ClaimHeaders() {
+		rt.strip[name] = struct{}{}
+	}
+	transport := opts.Transport
+	if transport == nil {
+		transport = NewTransport()
+	}
+	for _, r := range table.Routes() {
+		rt.proxies = append(rt.proxies, rt.reverseProxy(r, transport))
+	}
+	return rt
+}
+
+// Handler serves the proxy port. The zero value is not usable; use New.
+type Handler struct {
+	rt        atomic.Pointer[Runtime]
+	metrics   *metrics.Metrics
+	log       *zap.Logger
+	accessLog bool
+}
+
+// New returns a handler serving rt. m must not be nil; log may be nil.
+func New(rt *Runtime, m *metrics.Metrics, log *zap.Logger, accessLog bool) *Handler {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	h := &Handler{metrics: m, log: log, accessLog: accessLog}
+	h.rt.Store(rt)
+	return h
+}
+
+// Swap replaces the runtime atomically: requests already in flight finish on
+// the runtime they started with.
+func (h *Handler) Swap(rt *Runtime) { h.rt.Store(rt) }
+
+// Runtime returns the runtime new requests use.
+func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
+
+// exchange is what one request did, for its metrics and access-log line.
+type exchange struct {
+	start    time.Time
+	route    *policy.Route
+	path     string
+	status   int
+	decision string
+	reason   string
+	issuer   string
+	subject  string
+	upstream time.Duration // zero when nothing was forwarded
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := h.rt.Load()
+	ex := &exchange{start: time.Now()}
+	rec := &recorder{ResponseWriter: w}
+	defer h.finish(r, rec, ex)
+
+	clean, err := policy.CleanPath(r.URL)
+	if err != nil {
+		ex.reason = "bad_path"
+		writeError(rec, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	ex.path = clean
+	route := rt.table.Match(r.Host, clean, r.Method)
+	if route == nil {
+		ex.reason = "no_route"
+		writeError(rec, http.StatusNotFound, "not_found", "no route matches this request")
+		return
+	}
+	ex.route = route
+
+	tok, refusal := rt.authenticate(r, route)
+	ex.decision = refusal.decision
+	ex.reason = string(refusal.reason)
+	ex.issuer = refusal.issuer
+	if tok != nil {
+		ex.issuer, ex.subject = tok.Issuer, tok.Subject
+	}
+	if refusal.status != 0 {
+		refusal.write(rec)
+		return
+	}
+	rt.forward(rec, r, route, tok, clean, ex)
+}
+
+// refusal is the outcome of authentication: status 0 means go on.
+type refusal struct {
+	status      int
+	decision    string
+	reason      token.Reason
+	issuer      string
+	description string
+	scope       string // required scopes, for insufficient_scope
+}
+
+// authenticate runs bearer extraction, verification and authorization for
+// one matched route.
+func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) (*token.Token, refusal) {
+	if route.Mode == policy.Public {
+		return nil, refusal{decision: Anonymous}
+	}
+	raw, err := bearer(r.Header)
+	if err != nil && err.Reason == token.Missing {
+		if route.Mode == policy.Optional {
+			return nil, refusal{decision: Anonymous}
+		}
+		return nil, refusal{status: http.StatusUnauthorized, decision: Unauthenticated, reason: token.Missing}
+	}
+	var tok *token.Token
+	if err == nil {
+		var verr error
+		tok, verr = rt.verifier.Verify(r.Context(), raw, route.Issuers)
+		if verr != nil {
+			err = asTokenError(verr)
+		}
+	}
+	if err != nil {
+		status := http.StatusUnauthorized
+		if err.Reason == token.KeysUnavailable {
+			status = http.StatusServiceUnavailable
+		}
+		return nil, refusal{status: status, decision: Unauthenticated, reason: err.Reason,
+			issuer: err.Issuer, description: err.Description()}
+	}
+	d := rt.table.Authorize(route, tok.Issuer, tok.Claims)
+	if !d.Allowed {
+		desc := "the token lacks a required scope"
+		if d.Reason == policy.ReasonClaimMismatch {
+			desc = "the token lacks a required claim value"
+		}
+		return tok, refusal{status: http.StatusForbidden, decision: Forbidden,
+			reason: token.Reason(d.Reason), issuer: tok.Issuer, description: desc,
+			scope: requiredScope(route)}
+	}
+	return tok, refusal{decision: Allowed}
+}
+
+func asTokenError(err error) *token.Error {
+	var te *token.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	return &token.Error{Reason: token.Malformed, Detail: "verification failed"}
+}
+
+// requiredScope is the scope attribute of an insufficient_scope challenge
+// (RFC 6750 §3): the all_of scopes, or the any_of ones when all_of is empty.
+func requiredScope(r *policy.Route) string {
+	if len(r.AllOf) > 0 {
+		return strings.Join(r.AllOf, " ")
+	}
+	return strings.Join(r.AnyOf, " ")
+}
+
+// bearer extracts the token from the one Authorization header (RFC 6750
+// §2.1). A token is never read from the query string or a form body (§2.2,
+// §2.3): those end up in logs and caches.
+func bearer(h http.Header) (string, *token.Error) {
+	vals := h.Values("Authorization")
+	switch len(vals) {
+	case 0:
+		return "", &token.Error{Reason: token.Missing}
+	case 1:
+	default:
+		return "", &token.Error{Reason: token.Malformed, Detail: "more than one Authorization header"}
+	}
+	v := vals[0]
+	if len(v) > token.MaxLength+len("Bearer ") {
+		return "", &token.Error{Reason: token.Malformed, Detail: "Authorization header too long"}
+	}
+	scheme, rest, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		// Another scheme (Basic, DPoP...) is not a bearer token: for
+		// this gateway the request carries none.
+		return "", &token.Error{Reason: token.Missing}
+	}
+	raw := strings.Trim(rest, " \t")
+	if raw == "" {
+		return "", &token.Error{Reason: token.Malformed, Detail: "empty bearer token"}
+	}
+	return raw, nil
+}
+
+// finish records the request's metrics and access-log line.
+func (h *Handler) finish(r *http.Request, rec *recorder, ex *exchange) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if ex.status != 0 {
+		status = ex.status
+	}
+	elapsed := time.Since(ex.start)
+	route := metrics.Unmatched
+	if ex.route != nil {
+		route = ex.route.Name
+	}
+	m := h.metrics
+	m.Requests.WithLabelValues(route, metrics.Method(r.Method), metrics.Code(status)).Inc()
+	m.RequestDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+	if ex.route != nil && ex.decision != "" {
+		m.AuthDecisions.WithLabelValues(route, ex.decision).Inc()
+	}
+	if ex.route != nil && ex.reason != "" && ex.decision != "" && ex.reason != string(token.KeysUnavailable) {
+		issuer := ex.issuer
+		if issuer == "" {
+			issuer = metrics.UnknownIssuer
+		}
+		m.AuthFailures.WithLabelValues(issuer, ex.reason).Inc()
+	}
+	if ex.upstream > 0 {
+		m.UpstreamDuration.WithLabelValues(route).Observe(ex.upstream.Seconds())
+	}
+	if !h.accessLog {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("route", route),
+		zap.String("method", r.Method),
+		zap.String("host", r.Host),
+		zap.String("path", ex.path),
+		zap.Int("status", status),
+		zap.Duration("duration", elapsed),
+		zap.String("decision", ex.decision),
+		zap.String("reason", ex.reason),
+		zap.String("issuer", ex.issuer),
+		zap.String("remote", r.RemoteAddr),
+		zap.Int64("bytes", rec.bytes),
+	}
+	if ex.upstream > 0 {
+		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))
+	}
+	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
+		fields = append(fields, zap.String("sub", ex.subject))
+	}
+	h.log.Info("request", fields...)
+}
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController (used by ReverseProxy to flush
+// streamed responses) reach the real writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// clientGone is the status recorded when the client went away before a
+// response (nginx's convention); nothing is written.
+const clientGone = 499
+
+var errUpstreamTimeout = errors.New("upstream did not answer in time")
+
+type ctxKey struct{}
+
+// forwarding travels with the outgoing request's context to Rewrite and
+// ModifyResponse: what the earlier stages decided.
+type forwarding struct {
+	route    *policy.Route
+	tok      *token.Token
+	path     string
+	sent     time.Time
+	ex       *exchange
+	deadline *time.Timer
+	cancel   context.CancelCauseFunc
+}
+
+var nopLogger = newNopLogger()
