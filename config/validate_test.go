@@ -409,4 +409,3 @@ func TestValidFilesAreNotWarnedNeedlessly(t *testing.T) {
 		})
 	}
 }
-
