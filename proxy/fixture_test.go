@@ -15,11 +15,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/jwks"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/metrics"
-	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/proxy"
-	"github.com/portcullis/portcullis/token"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -84,21 +81,20 @@ func (u *upstream) last() *http.Request {
 // fixture is a whole gateway handler in front of an echo upstream, trusting
 // one real issuer on loopback (plus a second one, "partner").
 type fixture struct {
-	t        *testing.T
-	issuer   *tokentest.Issuer
-	partner  *tokentest.Issuer
-	rsa      *tokentest.Key
-	ec       *tokentest.Key
-	ed       *tokentest.Key
-	pkey     *tokentest.Key
-	up       *upstream
-	cfg      *config.Config
-	keySets  map[string]*jwks.KeySet
-	metrics  *metrics.Metrics
-	logs     *observer.ObservedLogs
-	handler  *proxy.Handler
-	verifier *token.Verifier
-	noWait   bool // do not wait for the key sets to load
+	t       *testing.T
+	issuer  *tokentest.Issuer
+	partner *tokentest.Issuer
+	rsa     *tokentest.Key
+	ec      *tokentest.Key
+	ed      *tokentest.Key
+	pkey    *tokentest.Key
+	up      *upstream
+	cfg     *config.Config
+	gw      *gateway.Gateway
+	metrics *metrics.Metrics
+	logs    *observer.ObservedLogs
+	handler http.Handler
+	noWait  bool // do not wait for the key sets to load
 }
 
 func route(name, prefix, up string, mode string, mutate ...func(*config.Route)) config.Route {
@@ -187,57 +183,27 @@ func newFixture(t *testing.T, mutate ...func(f *fixture)) *fixture {
 	return f
 }
 
-// build wires the configuration into a handler, the way the binary does.
+// build wires the configuration into a gateway, the way the binary does.
 func (f *fixture) build() {
 	t := f.t
 	t.Helper()
-	f.metrics = metrics.New()
 	core, logs := observer.New(zapcore.DebugLevel)
 	f.logs = logs
-	log := zap.New(core)
+	g, err := gateway.New(f.cfg, zap.New(core), metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	f.keySets = map[string]*jwks.KeySet{}
-	var issuers []token.Issuer
-	for _, is := range f.cfg.Issuers {
-		ks := jwks.New(jwks.Source{
-			Issuer: is.Name, IssuerURL: is.Issuer, JWKSURI: is.JWKSURI, Discovery: is.Discovery,
-			Algorithms: is.Algorithms, RefreshInterval: is.RefreshInterval.D(),
-			MinRefreshInterval: is.MinRefreshInterval.D(),
-		}, nil, log, f.metrics)
-		ks.Start(ctx)
-		f.keySets[is.Name] = ks
-		issuers = append(issuers, token.Issuer{
-			Name: is.Name, Issuer: is.Issuer, Audiences: is.Audiences, Algorithms: is.Algorithms,
-			ClockSkew: is.ClockSkew.D(), RequiredClaims: is.RequiredClaims, TokenTypes: is.TokenTypes,
-			Keys: ks,
-		})
+	g.Start(ctx)
+	f.gw, f.metrics, f.handler = g, g.Metrics(), g.Handler()
+	if f.noWait {
+		return
 	}
-	v, err := token.NewVerifier(issuers)
-	if err != nil {
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := g.WaitReady(wctx); err != nil {
 		t.Fatal(err)
-	}
-	f.verifier = v
-	table, err := policy.Compile(f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.handler = proxy.New(proxy.NewRuntime(table, v, proxy.Options{}), f.metrics, log, true)
-	if !f.noWait {
-		f.waitReady()
-	}
-}
-
-func (f *fixture) waitReady() {
-	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for name, ks := range f.keySets {
-		for !ks.Ready() {
-			if time.Now().After(deadline) {
-				f.t.Fatalf("issuer %s never loaded its keys", name)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
 	}
 }
 

@@ -445,12 +445,12 @@ func TestKeyRotation(t *testing.T) {
 func TestServeStale(t *testing.T) {
 	f := newFixture(t)
 	f.issuer.SetStatus(http.StatusInternalServerError)
-	if err := f.keySets["corp"].Refresh(t.Context()); err == nil {
+	if err := f.gw.KeySet("corp").Refresh(t.Context()); err == nil {
 		t.Fatal("refresh against a failing IdP reported success")
 	}
 	f.issuer.SetBody([]byte(`{"keys":[]}`))
 	f.issuer.SetStatus(0)
-	if err := f.keySets["corp"].Refresh(t.Context()); err == nil {
+	if err := f.gw.KeySet("corp").Refresh(t.Context()); err == nil {
 		t.Fatal("refresh to an empty key set reported success")
 	}
 	if res := f.get("/orders/1", f.rsa.Sign(f.claims("orders:read"))); res.StatusCode != 200 {

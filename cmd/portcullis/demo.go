@@ -19,6 +19,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/metrics"
 )
 
@@ -118,23 +119,17 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	g, err := newGateway(cfg, log, metrics.New())
+	g, err := gateway.New(cfg, log, metrics.New())
 	if err != nil {
 		return err
 	}
 	ready := make(chan struct{})
 	go func() {
 		defer close(ready)
-		for len(g.notReady()) > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		_ = g.WaitReady(ctx)
 	}()
 	errc := make(chan error, 1)
-	go func() { errc <- g.serve(ctx) }()
+	go func() { errc <- g.Serve(ctx) }()
 	select {
 	case err := <-errc:
 		if err != nil && strings.Contains(err.Error(), "address already in use") {
@@ -293,4 +288,10 @@ func echoUpstream(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(map[string]any{
 		"upstream": "echo", "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery, "headers": headers,
 	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

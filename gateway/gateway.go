@@ -1,4 +1,15 @@
-package main
+// Package gateway assembles one running portcullis from a configuration:
+// the issuers' key sets, the verifier, the route table, the proxy handler
+// and the admin handler (/metrics, /healthz, /readyz), and serves them on
+// their listeners until told to stop.
+//
+// It is its own top-level package because this assembly is needed by more
+// than the binary: tests of every kind (attack suite, provider profiles,
+// end-to-end, benchmarks) build a real gateway from a real configuration
+// through it. It owns the lifecycle, never a request's fate: that is proxy's.
+// It must never import cmd, and nothing in proxy, policy, token or jwks may
+// import it.
+package gateway
 
 import (
 	"context"
@@ -9,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -20,9 +32,9 @@ import (
 	"github.com/portcullis/portcullis/token"
 )
 
-// gateway is one running portcullis: the key sets it keeps fresh, the proxy
+// Gateway is one running portcullis: the key sets it keeps fresh, the proxy
 // handler and the admin handler, built from one configuration.
-type gateway struct {
+type Gateway struct {
 	cfg     *config.Config
 	log     *zap.Logger
 	metrics *metrics.Metrics
@@ -35,10 +47,10 @@ type gateway struct {
 	draining atomic.Bool
 }
 
-// newGateway builds everything from a validated configuration. Nothing is
-// fetched or served until start.
-func newGateway(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, metrics: m, keySets: map[string]*jwks.KeySet{}}
+// New builds everything from a validated configuration. Nothing is fetched
+// or served until Start or Serve.
+func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, log: log, metrics: m, keySets: map[string]*jwks.KeySet{}}
 	var issuers []token.Issuer
 	for _, is := range cfg.Issuers {
 		ks := jwks.New(jwks.Source{
@@ -84,6 +96,9 @@ func newGateway(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*gatew
 	return g, nil
 }
 
+// Handler is the proxy port's handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
 // parsePrefix reads a CIDR or a single address.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
@@ -98,16 +113,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// start begins fetching and refreshing every issuer's keys in the
+// Start begins fetching and refreshing every issuer's keys in the
 // background; it does not wait for them.
-func (g *gateway) start(ctx context.Context) {
+func (g *Gateway) Start(ctx context.Context) {
 	for _, name := range g.names {
 		g.keySets[name].Start(ctx)
 	}
 }
 
-// notReady lists the issuers whose keys have never been loaded.
-func (g *gateway) notReady() []string {
+// NotReady lists the issuers whose keys have never been loaded.
+func (g *Gateway) NotReady() []string {
 	var missing []string
 	for _, name := range g.names {
 		if !g.keySets[name].Ready() {
@@ -117,8 +132,8 @@ func (g *gateway) notReady() []string {
 	return missing
 }
 
-// admin serves /metrics, /healthz and /readyz, on a port of its own.
-func (g *gateway) admin() http.Handler {
+// Admin serves /metrics, /healthz and /readyz, on a port of its own.
+func (g *Gateway) Admin() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", g.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +144,7 @@ func (g *gateway) admin() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
 			return
 		}
-		missing := g.notReady()
+		missing := g.NotReady()
 		if len(missing) > 0 {
 			slices.Sort(missing)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{
@@ -147,4 +162,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// KeySet returns the key set of the named issuer, nil if there is none.
+func (g *Gateway) KeySet(issuer string) *jwks.KeySet { return g.keySets[issuer] }
+
+// Metrics returns the gateway's collectors.
+func (g *Gateway) Metrics() *metrics.Metrics { return g.metrics }
+
+// WaitReady blocks until every issuer's keys have loaded once, or ctx ends.
+func (g *Gateway) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for len(g.NotReady()) > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("issuers without keys: %v: %w", g.NotReady(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Serve runs both listeners until ctx is done (SIGTERM or SIGINT), then
+// stops accepting and lets in-flight requests finish within shutdown_grace.
+func (g *Gateway) Serve(ctx context.Context) error {
+	s := g.cfg.Server
+	proxyLn, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", s.AdminListen)
+	if err != nil {
+		proxyLn.Close()
+		return fmt.Errorf("server.admin_listen: %w", err)
+	}
+	errLog := zap.NewStdLog(g.log.Named("http"))
+	proxySrv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+		ReadTimeout:       s.ReadTimeout.D(),
+		WriteTimeout:      s.WriteTimeout.D(),
+		IdleTimeout:       s.IdleTimeout.D(),
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	adminSrv := &http.Server{
+		Handler:           g.Admin(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          errLog,
+	}
+	if s.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
+		if err != nil {
+			proxyLn.Close()
+			adminLn.Close()
+			return fmt.Errorf("server.tls: %w", err)
+		}
+		proxySrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		proxyLn = tls.NewListener(proxyLn, proxySrv.TLSConfig)
+	}
+
+	keysCtx, stopKeys := context.WithCancel(context.Background())
+	defer stopKeys()
+	g.Start(keysCtx)
+
+	errc := make(chan error, 2)
+	go func() { errc <- proxySrv.Serve(proxyLn) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	g.log.Info("serving",
+		zap.String("listen", proxyLn.Addr().String()),
+		zap.String("admin_listen", adminLn.Addr().String()),
+		zap.Int("routes", len(g.cfg.Routes)),
+		zap.Int("issuers", len(g.cfg.Issuers)),
+		zap.Bool("tls", s.TLS.Enabled()),
+		zap.Int("pid", os.Getpid()))
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("listener failed: %w", err)
+	}
+	g.draining.Store(true)
+	g.log.Info("shutting down", zap.Duration("grace", s.ShutdownGrace.D()))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace.D())
+	defer cancel()
+	// The admin port stays up while the proxy drains, so the drain can be
+	// watched; /readyz is what load balancers use to stop sending.
+	perr := proxySrv.Shutdown(shutdownCtx)
+	_ = adminSrv.Shutdown(shutdownCtx)
+	if errors.Is(perr, context.DeadlineExceeded) {
+		g.log.Warn("shutdown grace expired; closing remaining connections")
+		_ = proxySrv.Close()
+		_ = adminSrv.Close()
+	}
+	g.log.Info("stopped")
+	return nil
+}
