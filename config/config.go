@@ -47,6 +47,10 @@ type Server struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// MaxHeaderBytes caps the request line and headers; past it: 431.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxInFlight caps the requests the proxy handles at once; past it a
+	// request is answered 503 at once instead of queueing, so that a flood
+	// costs memory in proportion to this number and not to the flood.
+	MaxInFlight int `yaml:"max_in_flight"`
 	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-For is
 	// kept and appended to; from anyone else it is replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`

@@ -88,6 +88,7 @@ func TestDefaultsApplyToAbsentKeys(t *testing.T) {
 		IdleTimeout:       config.Duration(90 * time.Second),
 		ShutdownGrace:     config.Duration(20 * time.Second),
 		MaxHeaderBytes:    32768,
+		MaxInFlight:       4096,
 	}
 	if !reflect.DeepEqual(cfg.Server, wantServer) {
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)

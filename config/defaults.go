@@ -27,6 +27,7 @@ var (
 		IdleTimeout:       Duration(90 * time.Second),
 		ShutdownGrace:     Duration(20 * time.Second),
 		MaxHeaderBytes:    32 << 10,
+		MaxInFlight:       4096,
 	}
 
 	// DefaultLog writes structured JSON, including an access log line per

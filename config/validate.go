@@ -127,6 +127,9 @@ func (v *validator) server(s *Server) {
 		v.errorf("server.shutdown_grace", "must be greater than 0, or every in-flight request is cut off on shutdown")
 	}
 
+	if s.MaxInFlight < 1 || s.MaxInFlight > 1<<20 {
+		v.errorf("server.max_in_flight", "%d is out of range: must be between 1 and 1048576", s.MaxInFlight)
+	}
 	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > 1<<20 {
 		v.errorf("server.max_header_bytes", "%d is out of range: must be between 1024 and 1048576 (1 MiB)", s.MaxHeaderBytes)
 	}

@@ -92,7 +92,12 @@ func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, err
 		trusted = append(trusted, p)
 	}
 	rt := proxy.NewRuntime(table, verifier, proxy.Options{TrustedProxies: trusted})
-	g.handler = proxy.New(rt, m, log.Named("access"), cfg.Log.AccessLog)
+	g.handler = proxy.New(rt, proxy.HandlerOptions{
+		Metrics:     m,
+		Log:         log.Named("access"),
+		AccessLog:   cfg.Log.AccessLog,
+		MaxInFlight: cfg.Server.MaxInFlight,
+	})
 	return g, nil
 }
 

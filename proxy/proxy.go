@@ -84,14 +84,27 @@ type Handler struct {
 	metrics   *metrics.Metrics
 	log       *zap.Logger
 	accessLog bool
+	inFlight  atomic.Int64
+	maxFlight int64
 }
 
-// New returns a handler serving rt. m must not be nil; log may be nil.
-func New(rt *Runtime, m *metrics.Metrics, log *zap.Logger, accessLog bool) *Handler {
+// HandlerOptions configure New.
+type HandlerOptions struct {
+	Metrics   *metrics.Metrics // required
+	Log       *zap.Logger      // nil: no logging
+	AccessLog bool             // one line per request
+	// MaxInFlight caps concurrent requests; past it they get 503 at once.
+	// 0 means no cap.
+	MaxInFlight int
+}
+
+// New returns a handler serving rt.
+func New(rt *Runtime, opts HandlerOptions) *Handler {
+	log := opts.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	h := &Handler{metrics: m, log: log, accessLog: accessLog}
+	h := &Handler{metrics: opts.Metrics, log: log, accessLog: opts.AccessLog, maxFlight: int64(opts.MaxInFlight)}
 	h.rt.Store(rt)
 	return h
 }
@@ -136,6 +149,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+
+	// The cap is checked after the (allocation-free) match so that the
+	// refusal is counted under its route, and before any verification, so
+	// that a flood past the cap costs no signature checks.
+	if n := h.inFlight.Add(1); h.maxFlight > 0 && n > h.maxFlight {
+		h.inFlight.Add(-1)
+		ex.reason = "overloaded"
+		rec.Header().Set("Retry-After", "1")
+		writeError(rec, http.StatusServiceUnavailable, "temporarily_unavailable", "the gateway is at its limit of concurrent requests")
+		return
+	}
+	defer h.inFlight.Add(-1)
 
 	tok, refusal := rt.authenticate(r, route)
 	ex.decision = refusal.decision

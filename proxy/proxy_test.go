@@ -489,3 +489,46 @@ func TestForgedAlgNoneIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestInFlightCap: past server.max_in_flight a request is refused at once
+// with 503, never queued, and the cap frees up as requests finish.
+func TestInFlightCap(t *testing.T) {
+	f := newFixture(t, func(f *fixture) { f.cfg.Server.MaxInFlight = 2 })
+	entered := make(chan struct{}, 2)
+	release := make(chan struct{})
+	f.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	done := make(chan int, 2)
+	for range 2 {
+		go func() { done <- f.get("/anything", "").StatusCode }()
+	}
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first two requests never reached the upstream")
+		}
+	}
+	res := f.get("/anything", "")
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || res.json["error"] != "temporarily_unavailable" {
+		t.Errorf("third request: %d %v %s", res.StatusCode, res.Header, res.body)
+	}
+	close(release)
+	for range 2 {
+		if code := <-done; code != 200 {
+			t.Errorf("a request within the cap got %d", code)
+		}
+	}
+	f.up.setHandle(nil)
+	if res := f.get("/anything", ""); res.StatusCode != 200 {
+		t.Errorf("after the cap freed up: %d", res.StatusCode)
+	}
+	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("public", "GET", "503")); got != 1 {
+		t.Errorf("503s counted = %v", got)
+	}
+}
