@@ -93,6 +93,14 @@ type Issuer struct {
 	// (a warning at load time, because a token minted for another service of
 	// the same IdP is then accepted).
 	Audiences []string `yaml:"audiences"`
+	// AudienceClaim names the top-level claim that must contain one of
+	// Audiences, as a string or an array of strings. Absent: "aud". Some
+	// providers put the intended recipient elsewhere: Amazon Cognito's
+	// access tokens have no aud and carry the app client in "client_id".
+	// The name is read as one key, never as a nested path, because the
+	// audience decides whose token this is and must not depend on how a
+	// path happens to resolve.
+	AudienceClaim string `yaml:"audience_claim"`
 	// Algorithms is the explicit allow-list of JWS algorithms. "none" and the
 	// HMAC family are refused at load time.
 	Algorithms []string `yaml:"algorithms"`
@@ -111,9 +119,26 @@ type Issuer struct {
 	// ScopeClaims are claim paths where scopes are read, as a space-separated
 	// string or an array of strings.
 	ScopeClaims []string `yaml:"scope_claims"`
+	// TokenCache remembers verified tokens so that a token presented again
+	// skips the signature check (the largest cost of a request).
+	TokenCache TokenCache `yaml:"token_cache"`
 
 	// Line is the line of this issuer's entry, for messages at run time.
 	Line int `yaml:"-"`
+}
+
+// TokenCache bounds the verified-token cache of one issuer. What is cached is
+// the outcome of verification (claims and the key set's version), never a
+// route's decision: expiry and every route rule are still checked on every
+// request, and an entry is forgotten when the issuer's keys change.
+type TokenCache struct {
+	// MaxEntries bounds the number of tokens remembered; 0 turns the
+	// cache off. Admission is frequency-based (W-TinyLFU), so a flood of
+	// one-shot tokens does not evict the tokens that are reused.
+	MaxEntries int `yaml:"max_entries"`
+	// MaxTTL bounds how long a verification is remembered, whatever the
+	// token's exp says.
+	MaxTTL Duration `yaml:"max_ttl"`
 }
 
 // Route is one entry of the route table; the first that matches wins.

@@ -103,12 +103,14 @@ func TestDefaultsApplyToAbsentKeys(t *testing.T) {
 		Issuer:             "https://idp.example.com/",
 		Discovery:          true,
 		Audiences:          []string{"api"},
+		AudienceClaim:      "aud",
 		Algorithms:         []string{"RS256"},
 		RefreshInterval:    config.Duration(15 * time.Minute),
 		MinRefreshInterval: config.Duration(30 * time.Second),
 		ClockSkew:          config.Duration(30 * time.Second),
 		RequiredClaims:     []string{"exp"},
 		ScopeClaims:        []string{"scope", "scp"},
+		TokenCache:         config.TokenCache{MaxEntries: 10000, MaxTTL: config.Duration(5 * time.Minute)},
 		Line:               1,
 	}
 	if !reflect.DeepEqual(is, wantIssuer) {

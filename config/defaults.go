@@ -45,11 +45,13 @@ var (
 	// writing `required_claims: []` turns that off on purpose.
 	DefaultIssuer = Issuer{
 		Discovery:          true,
+		AudienceClaim:      "aud",
 		RefreshInterval:    Duration(15 * time.Minute),
 		MinRefreshInterval: Duration(30 * time.Second),
 		ClockSkew:          Duration(30 * time.Second),
 		RequiredClaims:     []string{"exp"},
 		ScopeClaims:        []string{"scope", "scp"},
+		TokenCache:         TokenCache{MaxEntries: 10000, MaxTTL: Duration(5 * time.Minute)},
 	}
 
 	// DefaultRoute is the template of every entry of routes. Auth.Mode

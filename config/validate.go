@@ -264,6 +264,12 @@ func (v *validator) issuers(iss []Issuer) map[string]bool {
 		case is.MinRefreshInterval > is.RefreshInterval && is.RefreshInterval >= Duration(time.Second):
 			v.errorf(p+".min_refresh_interval", "%s is longer than refresh_interval %s", is.MinRefreshInterval, is.RefreshInterval)
 		}
+		if c := is.TokenCache; c.MaxEntries < 0 || c.MaxEntries > 1_000_000 {
+			v.errorf(p+".token_cache.max_entries", "%d is out of range: must be between 0 (off) and 1000000", c.MaxEntries)
+		}
+		if c := is.TokenCache; c.MaxTTL <= 0 || c.MaxTTL > Duration(time.Hour) {
+			v.errorf(p+".token_cache.max_ttl", "%s is out of range: must be greater than 0 and at most 1h", c.MaxTTL)
+		}
 		if is.ClockSkew > Duration(5*time.Minute) {
 			v.errorf(p+".clock_skew", "%s is too long: must be at most 5m (skew extends the life of every expired token)", is.ClockSkew)
 		}
@@ -294,8 +300,26 @@ func (v *validator) issuers(iss []Issuer) map[string]bool {
 		if len(is.Audiences) == 0 {
 			v.warnf(p+".audiences", "aud is not checked: tokens minted for any audience of this issuer are accepted")
 		}
+		if !validClaimName(is.AudienceClaim) {
+			v.errorf(p+".audience_claim", "%q is not a claim name: write one top-level claim, such as aud or client_id", is.AudienceClaim)
+		}
 	}
 	return names
+}
+
+// validClaimName reports whether s can name a top-level claim: not empty,
+// and free of spaces and control characters, which no provider puts in a
+// claim name and which would only hide a typo.
+func validClaimName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // keySource checks where the issuer's keys come from: jwks_uri, or the

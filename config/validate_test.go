@@ -175,6 +175,12 @@ func TestEveryRuleIsReportedWithItsFieldAndLine(t *testing.T) {
 		{"an empty audience is refused",
 			issuerDoc("name: corp\n    issuer: https://idp.example.com/\n    algorithms: [RS256]\n    audiences: [\"\"] #<"),
 			"issuers[0].audiences[0]", "must not be empty"},
+		{"an empty audience_claim is refused",
+			issuerDoc("name: corp\n    issuer: https://idp.example.com/\n    algorithms: [RS256]\n    audience_claim: \"\" #<"),
+			"issuers[0].audience_claim", "not a claim name"},
+		{"an audience_claim with a space is refused",
+			issuerDoc("name: corp\n    issuer: https://idp.example.com/\n    algorithms: [RS256]\n    audience_claim: \"client id\" #<"),
+			"issuers[0].audience_claim", "not a claim name"},
 
 		// routes
 		{"at least one route is required",

@@ -68,14 +68,19 @@ func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, err
 			Name:           is.Name,
 			Issuer:         is.Issuer,
 			Audiences:      is.Audiences,
+			AudienceClaim:  is.AudienceClaim,
 			Algorithms:     is.Algorithms,
 			ClockSkew:      is.ClockSkew.D(),
 			RequiredClaims: is.RequiredClaims,
 			TokenTypes:     is.TokenTypes,
 			Keys:           ks,
+			Cache: token.CacheOptions{
+				MaxEntries: is.TokenCache.MaxEntries,
+				MaxTTL:     is.TokenCache.MaxTTL.D(),
+			},
 		})
 	}
-	verifier, err := token.NewVerifier(issuers)
+	verifier, err := token.NewVerifier(issuers, token.WithMetrics(m))
 	if err != nil {
 		return nil, err
 	}

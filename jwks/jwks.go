@@ -17,6 +17,7 @@ package jwks
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,6 +100,10 @@ type snapshot struct {
 	keys    []jwk.Key          // in document order
 	byKID   map[string]jwk.Key // keys that have a kid
 	fetched time.Time          // when the fetch that produced it succeeded
+	// fingerprint identifies the set's contents (every key's kid and RFC
+	// 7638 thumbprint); version counts the changes of fingerprint.
+	fingerprint [sha256.Size]byte
+	version     uint64
 }
 
 // New creates a key set; nothing is fetched until Start. client may be nil
@@ -162,6 +167,18 @@ func (k *KeySet) LastSuccess() time.Time {
 		return s.fetched
 	}
 	return time.Time{}
+}
+
+// Version identifies the contents of the current set: it changes whenever a
+// fetch publishes a set whose keys differ from the previous one (a key added,
+// removed or replaced), and stays the same when a refresh brings the same
+// keys. 0 means no set has loaded. Whoever remembers what a key verified (the
+// token cache) compares versions to forget it when keys change.
+func (k *KeySet) Version() uint64 {
+	if s := k.current.Load(); s != nil {
+		return s.version
+	}
+	return 0
 }
 
 // Keys returns the current usable keys (nil before the first load). The

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
@@ -395,5 +396,52 @@ func BenchmarkLookupKnownKID(b *testing.B) {
 		if _, err := set.Lookup(ctx, "ec-b"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestVersionChangesOnlyWithTheKeys: the version is what the token cache
+// compares to forget verifications when keys change, so it must change on
+// every change of keys and on nothing else.
+func TestVersionChangesOnlyWithTheKeys(t *testing.T) {
+	is := tokentest.NewIssuer(ecA())
+	defer is.Close()
+	h := newHarness(t, jwks.Source{JWKSURI: is.JWKSURL()}, nil)
+	if v := h.set.Version(); v != 0 {
+		t.Fatalf("version before any load = %d, want 0", v)
+	}
+	refresh := func() {
+		t.Helper()
+		if err := h.set.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refresh()
+	v1 := h.set.Version()
+	refresh()
+	if v := h.set.Version(); v != v1 {
+		t.Errorf("a refresh with the same keys changed the version %d -> %d", v1, v)
+	}
+	is.SetStatus(http.StatusInternalServerError)
+	_ = h.set.Refresh(context.Background())
+	if v := h.set.Version(); v != v1 {
+		t.Errorf("a failed refresh changed the version %d -> %d", v1, v)
+	}
+	is.SetKeys(ecA(), ecB())
+	refresh()
+	v2 := h.set.Version()
+	if v2 == v1 {
+		t.Error("adding a key left the version unchanged")
+	}
+	is.SetKeys(ecB())
+	refresh()
+	if v := h.set.Version(); v == v2 {
+		t.Error("removing a key left the version unchanged")
+	}
+	// Same kid, other key material: a replaced key is a change too.
+	is.SetKeys(tokentest.EC("ec-b", jwa.ES256))
+	v3 := h.set.Version()
+	refresh()
+	if v := h.set.Version(); v == v3 {
+		t.Error("replacing a key under the same kid left the version unchanged")
 	}
 }

@@ -1,7 +1,9 @@
 package jwks
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +70,16 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("no usable signing key among %d (dropped keys are logged)", len(doc.Keys))
 	}
 	snap.keys = slices.Clip(snap.keys)
+	fp := sha256.New()
+	for _, key := range snap.keys {
+		tp, err := key.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: thumbprint: %w", clip(key.KeyID()), err)
+		}
+		fmt.Fprintf(fp, "%d:%s/", len(key.KeyID()), key.KeyID())
+		fp.Write(tp)
+	}
+	fp.Sum(snap.fingerprint[:0])
 	return snap, nil
 }
 

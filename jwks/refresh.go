@@ -126,6 +126,13 @@ func (k *KeySet) fetch(ctx context.Context) error {
 	snap, uri, err := k.load(ctx)
 	if err == nil {
 		snap.fetched = k.now()
+		snap.version = 1
+		if prev := k.current.Load(); prev != nil {
+			snap.version = prev.version
+			if prev.fingerprint != snap.fingerprint {
+				snap.version++
+			}
+		}
 		k.current.Store(snap)
 	}
 	var (

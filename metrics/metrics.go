@@ -45,6 +45,11 @@ type Metrics struct {
 	JWKSKeys         *prometheus.GaugeVec
 	JWKSLastSuccess  *prometheus.GaugeVec
 	ConfigReloads    *prometheus.CounterVec
+
+	TokenCacheHits      *prometheus.CounterVec
+	TokenCacheMisses    *prometheus.CounterVec
+	TokenCacheEvictions *prometheus.CounterVec
+	TokenCacheEntries   *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -91,6 +96,22 @@ func New() *Metrics {
 			Help: "Configuration reloads, by result (success, error).",
 		}, []string{"result"}),
 	}
+	m.TokenCacheHits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portcullis_token_cache_hits_total",
+		Help: "Tokens whose verification was found in the issuer's verified-token cache.",
+	}, []string{"issuer"})
+	m.TokenCacheMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portcullis_token_cache_misses_total",
+		Help: "Tokens of the issuer verified in full because the verified-token cache did not hold them.",
+	}, []string{"issuer"})
+	m.TokenCacheEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portcullis_token_cache_evictions_total",
+		Help: "Entries the verified-token cache dropped to stay within max_entries.",
+	}, []string{"issuer"})
+	m.TokenCacheEntries = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "portcullis_token_cache_entries",
+		Help: "Verified tokens currently cached, by issuer.",
+	}, []string{"issuer"})
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -98,6 +119,7 @@ func New() *Metrics {
 		m.AuthDecisions, m.AuthFailures,
 		m.JWKSRefresh, m.JWKSKeys, m.JWKSLastSuccess,
 		m.ConfigReloads,
+		m.TokenCacheHits, m.TokenCacheMisses, m.TokenCacheEvictions, m.TokenCacheEntries,
 	)
 	return m
 }

@@ -532,3 +532,33 @@ func TestInFlightCap(t *testing.T) {
 		t.Errorf("503s counted = %v", got)
 	}
 }
+
+// TestTokenCacheThroughTheHandler: a cached verification serves a reused
+// token, but every route still applies its own rules, and a key the IdP
+// removed takes its cached tokens with it.
+func TestTokenCacheThroughTheHandler(t *testing.T) {
+	f := newFixture(t, func(f *fixture) {
+		f.cfg.Issuers[0].TokenCache = config.TokenCache{MaxEntries: 100, MaxTTL: config.Duration(time.Minute)}
+	})
+	tok := f.rsa.Sign(f.claims("orders:read"))
+	for range 3 {
+		if res := f.get("/orders/1", tok); res.StatusCode != 200 {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+	}
+	if hits := testutil.ToFloat64(f.metrics.TokenCacheHits.WithLabelValues("corp")); hits != 2 {
+		t.Errorf("cache hits = %v, want 2", hits)
+	}
+	req := httptest.NewRequest(http.MethodPost, "http://api.example.com/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if res := f.do(req); res.StatusCode != http.StatusForbidden {
+		t.Errorf("a cached token on a route needing another scope: %d, want 403", res.StatusCode)
+	}
+	f.issuer.SetKeys(f.ec, f.ed)
+	if err := f.gw.KeySet("corp").Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.get("/orders/1", tok); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a cached token whose key left the JWKS: %d, want 401", res.StatusCode)
+	}
+}

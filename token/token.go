@@ -19,12 +19,14 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -32,6 +34,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/portcullis/portcullis/jwks"
+	"github.com/portcullis/portcullis/metrics"
 )
 
 // MaxLength is the longest token looked at. Longer ones are refused as
@@ -119,34 +122,60 @@ type Keys interface {
 	Lookup(ctx context.Context, kid string) ([]jwk.Key, error)
 }
 
+// versioned keys say when their contents change (jwks.KeySet.Version). Only
+// an issuer whose keys are versioned gets a token cache: without a version
+// the cache could not forget the tokens of a key that left the set.
+type versioned interface {
+	Version() uint64
+}
+
 // Issuer is what the verifier needs to know of one configured issuer.
 type Issuer struct {
 	Name           string
 	Issuer         string // exact iss value
 	Audiences      []string
+	AudienceClaim  string // top-level claim holding the audience (string or array); "" = "aud"
 	Algorithms     []string
 	ClockSkew      time.Duration
 	RequiredClaims []string
 	TokenTypes     []string
 	Keys           Keys
+	// Cache bounds the verified-token cache; MaxEntries 0 turns it off.
+	Cache CacheOptions
 }
 
 type issuer struct {
 	Issuer
-	algs  []jwa.SignatureAlgorithm
-	types []string // normalised
+	algs     []jwa.SignatureAlgorithm
+	types    []string // normalised
+	versions versioned
+	cache    *cache // nil when off
 }
 
 // Verifier verifies tokens against a fixed set of issuers. It is immutable
 // and safe for concurrent use.
 type Verifier struct {
-	byIss map[string]*issuer
-	now   func() time.Time
+	byIss  map[string]*issuer // by iss value
+	names  map[string]*issuer // by issuer name
+	cached []*issuer          // issuers with a token cache, in configuration order
+	now    func() time.Time
 }
 
+// Option configures NewVerifier.
+type Option func(*options)
+
+type options struct{ metrics *metrics.Metrics }
+
+// WithMetrics reports the token caches' hits, misses, evictions and sizes.
+func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
 // NewVerifier builds a verifier. Issuer values must be unique.
-func NewVerifier(issuers []Issuer) (*Verifier, error) {
-	v := &Verifier{byIss: make(map[string]*issuer, len(issuers)), now: time.Now}
+func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	v := &Verifier{byIss: map[string]*issuer{}, names: map[string]*issuer{}, now: time.Now}
 	for _, is := range issuers {
 		if _, dup := v.byIss[is.Issuer]; dup {
 			return nil, fmt.Errorf("token: issuer %q configured twice", is.Issuer)
@@ -168,7 +197,15 @@ func NewVerifier(issuers []Issuer) (*Verifier, error) {
 		for _, t := range is.TokenTypes {
 			c.types = append(c.types, normalType(t))
 		}
+		if vk, ok := is.Keys.(versioned); ok {
+			c.versions = vk
+			c.cache = newCache(is.Name, is.Cache, o.metrics)
+		}
+		if c.cache != nil {
+			v.cached = append(v.cached, c)
+		}
 		v.byIss[is.Issuer] = c
+		v.names[is.Name] = c
 	}
 	return v, nil
 }
@@ -180,7 +217,8 @@ func (v *Verifier) WithClock(now func() time.Time) *Verifier {
 	return &c
 }
 
-// Token is a verified token.
+// Token is a verified token. It may be shared by every request that presents
+// the same token (the cache hands out the same value): never modify it.
 type Token struct {
 	Issuer    string         // issuer name
 	Subject   string         // sub, "" when absent
@@ -201,55 +239,100 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 	if err := wellFormed(raw); err != nil {
 		return nil, err
 	}
+	if len(v.cached) == 0 {
+		tok, _, err := v.verify(ctx, raw, allowed)
+		return tok, err
+	}
+	// (The string's bytes are hashed in place: Sum256 only reads them.)
+	// A token seen before skips the signature check, but never the checks
+	// that depend on the request or the time: the route's issuers here,
+	// expiry in the cache, scopes and claims in the route's policy.
+	h := tokenHash(sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw))))
+	now := v.now()
+	for _, is := range v.cached {
+		if tok, ok := is.cache.get(h, is.versions.Version(), now); ok {
+			if allowed != nil && !slices.Contains(allowed, is.Name) {
+				return nil, fail(BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+			}
+			return tok, nil
+		}
+	}
+	tok, entry, err := v.verify(ctx, raw, allowed)
+	if err != nil {
+		var te *Error
+		if errors.As(err, &te) && te.Issuer != "" {
+			if is := v.byName(te.Issuer); is != nil && is.cache != nil {
+				is.cache.misses.Inc()
+			}
+		}
+		return nil, err
+	}
+	if is := v.byName(tok.Issuer); is != nil && is.cache != nil {
+		is.cache.misses.Inc()
+		is.cache.put(h, entry)
+	}
+	return tok, nil
+}
+
+func (v *Verifier) byName(name string) *issuer { return v.names[name] }
+
+// verify is the full verification, and what the cache remembers of it.
+func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*Token, *verified, error) {
 	msg, err := jws.Parse([]byte(raw))
 	if err != nil || len(msg.Signatures()) != 1 {
-		return nil, fail(Malformed, "", "not a compact JWS")
+		return nil, nil, fail(Malformed, "", "not a compact JWS")
 	}
 	sig := msg.Signatures()[0]
 	hdr := sig.ProtectedHeaders()
 
 	claims, err := decodeClaims(msg.Payload())
 	if err != nil {
-		return nil, fail(Malformed, "", "payload: %v", err)
+		return nil, nil, fail(Malformed, "", "payload: %v", err)
 	}
 	tok, err := jwt.Parse(msg.Payload(), jwt.WithVerify(false), jwt.WithValidate(false))
 	if err != nil {
-		return nil, fail(Malformed, "", "registered claims: %v", err)
+		return nil, nil, fail(Malformed, "", "registered claims: %v", err)
 	}
 
 	// Choose the issuer by the unverified iss, then trust nothing else of
 	// the token until one of that issuer's keys has verified it.
 	is, ok := v.byIss[tok.Issuer()]
 	if !ok {
-		return nil, fail(BadIssuer, "", "iss is not a configured issuer")
+		return nil, nil, fail(BadIssuer, "", "iss is not a configured issuer")
 	}
 	if allowed != nil && !slices.Contains(allowed, is.Name) {
-		return nil, fail(BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+		return nil, nil, fail(BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
 	}
 	// RFC 7515 §4.1.11: a recipient must refuse extensions it does not
 	// understand; portcullis understands none. b64 (RFC 7797) changes what
 	// is signed, so it is refused too.
 	if len(hdr.Critical()) > 0 {
-		return nil, fail(Malformed, is.Name, "crit header names unsupported extensions")
+		return nil, nil, fail(Malformed, is.Name, "crit header names unsupported extensions")
 	}
 	if _, ok := hdr.Get("b64"); ok {
-		return nil, fail(Malformed, is.Name, "b64 header is not supported")
+		return nil, nil, fail(Malformed, is.Name, "b64 header is not supported")
 	}
 	alg := hdr.Algorithm()
 	if !slices.Contains(is.algs, alg) {
-		return nil, fail(BadAlgorithm, is.Name, "alg %.16q is not on the allow-list", string(alg))
+		return nil, nil, fail(BadAlgorithm, is.Name, "alg %.16q is not on the allow-list", string(alg))
 	}
 	if len(is.types) > 0 && !slices.Contains(is.types, normalType(hdr.Type())) {
-		return nil, fail(BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
+		return nil, nil, fail(BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
 	}
 
+	// The version is read before the keys: if the set changes during this
+	// verification, the entry records the older version and is forgotten.
+	var version uint64
+	if is.versions != nil {
+		version = is.versions.Version()
+	}
 	kid := hdr.KeyID()
 	keys, err := is.Keys.Lookup(ctx, kid)
 	switch {
 	case errors.Is(err, jwks.ErrNotLoaded):
-		return nil, fail(KeysUnavailable, is.Name, "key set not loaded")
+		return nil, nil, fail(KeysUnavailable, is.Name, "key set not loaded")
 	case err != nil:
-		return nil, fail(UnknownKey, is.Name, "kid not in the key set")
+		return nil, nil, fail(UnknownKey, is.Name, "kid not in the key set")
 	}
 	usable := keys[:0:0]
 	for _, k := range keys {
@@ -261,13 +344,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 		if kid != "" {
 			// The named key exists but cannot make this algorithm: an
 			// algorithm-confusion attempt or a misissued token.
-			return nil, fail(BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
+			return nil, nil, fail(BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
 		}
-		return nil, fail(UnknownKey, is.Name, "no key in the set fits %s", alg)
+		return nil, nil, fail(UnknownKey, is.Name, "no key in the set fits %s", alg)
 	}
 	verifier, err := jws.NewVerifier(alg)
 	if err != nil {
-		return nil, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
+		return nil, nil, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
 	}
 	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
 	var verifiedBy jwk.Key
@@ -281,31 +364,48 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 		}
 	}
 	if verifiedBy == nil {
-		return nil, fail(BadSignature, is.Name, "signature does not verify")
+		return nil, nil, fail(BadSignature, is.Name, "signature does not verify")
 	}
 
 	if err := jwt.Validate(tok,
 		jwt.WithClock(jwt.ClockFunc(v.now)),
 		jwt.WithAcceptableSkew(is.ClockSkew),
 	); err != nil {
-		return nil, validationFailure(is.Name, err)
+		return nil, nil, validationFailure(is.Name, err)
 	}
-	if len(is.Audiences) > 0 && !intersects(tok.Audience(), is.Audiences) {
-		return nil, fail(BadAudience, is.Name, "aud contains none of the accepted audiences")
+	if len(is.Audiences) > 0 {
+		// Read from the claims rather than jwx's Audience(), because the
+		// claim is configurable: Cognito's access tokens carry no aud and
+		// name their app client in client_id.
+		name := is.AudienceClaim
+		if name == "" {
+			name = "aud"
+		}
+		if have, ok := audienceValues(claims[name]); !ok || !intersects(have, is.Audiences) {
+			return nil, nil, fail(BadAudience, is.Name, "%.64s contains none of the accepted audiences", name)
+		}
 	}
 	for _, name := range is.RequiredClaims {
 		if v, ok := claims[name]; !ok || v == nil {
-			return nil, fail(MissingClaim, is.Name, "required claim %q is absent", name)
+			return nil, nil, fail(MissingClaim, is.Name, "required claim %q is absent", name)
 		}
 	}
-	return &Token{
+	t := &Token{
 		Issuer:    is.Name,
 		Subject:   tok.Subject(),
 		KeyID:     verifiedBy.KeyID(),
 		Algorithm: string(alg),
 		Expiry:    tok.Expiration(),
 		Claims:    claims,
-	}, nil
+	}
+	e := &verified{tok: t, version: version}
+	if exp := tok.Expiration(); !exp.IsZero() {
+		e.expires = exp.Truncate(time.Second).Add(is.ClockSkew)
+	}
+	if nbf := tok.NotBefore(); !nbf.IsZero() {
+		e.nbf = nbf.Truncate(time.Second).Add(-is.ClockSkew)
+	}
+	return t, e, nil
 }
 
 // wellFormed refuses, before any decoding, what cannot be a compact JWS:
@@ -365,6 +465,28 @@ func validationFailure(issuer string, err error) *Error {
 		return fail(NotYetValid, issuer, "iat is in the future beyond the allowed skew")
 	}
 	return fail(Malformed, issuer, "claims do not validate")
+}
+
+// audienceValues reads an audience claim the way RFC 7519 §4.1.3 defines
+// aud: one string, or an array of strings. Any other shape (a number, an
+// object, an array holding a non-string) is not an audience at all, so it
+// matches nothing rather than being coerced into one.
+func audienceValues(v any) ([]string, bool) {
+	switch x := v.(type) {
+	case string:
+		return []string{x}, true
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 func intersects(have, want []string) bool {

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/portcullis/portcullis/jwks"
+	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/token"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
@@ -87,6 +91,33 @@ func TestVerify(t *testing.T) {
 		{name: "aud as an array without the audience is bad_audience", tok: rsaKey.Sign(claims().With("aud", []string{"x", "y"})), want: token.BadAudience},
 		{name: "no audiences configured: aud is not checked", tok: rsaKey.Sign(claims().With("aud", "other")),
 			mutate: func(i *token.Issuer) { i.Audiences = nil }},
+		{name: "audience_claim aud behaves as the default", tok: rsaKey.Sign(claims()),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "aud" }},
+		{name: "missing aud is bad_audience", tok: rsaKey.Sign(claims().With("aud", nil)), want: token.BadAudience},
+		{name: "audience_claim client_id accepts a token without aud (Cognito access token)",
+			tok:    rsaKey.Sign(claims().With("aud", nil, "client_id", "orders-api")),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }},
+		{name: "audience_claim client_id as an array containing the audience is accepted",
+			tok:    rsaKey.Sign(claims().With("aud", nil, "client_id", []string{"x", "orders-api"})),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }},
+		{name: "audience_claim client_id ignores a matching aud", tok: rsaKey.Sign(claims().With("client_id", "web-app")),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+		{name: "audience_claim client_id absent is bad_audience", tok: rsaKey.Sign(claims()),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+		{name: "audience_claim that is a number is bad_audience", tok: rsaKey.Sign(claims().With("client_id", 42)),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+		{name: "audience_claim array holding a non-string is bad_audience",
+			tok:    rsaKey.Sign(claims().With("client_id", []any{"orders-api", 1})),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+		{name: "audience_claim that is an object is bad_audience",
+			tok:    rsaKey.Sign(claims().With("client_id", map[string]any{"orders-api": true})),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+		{name: "audience_claim is a top-level name, never a nested path",
+			tok:    rsaKey.Sign(claims().With("app", map[string]any{"id": "orders-api"})),
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "app.id" }, want: token.BadAudience},
+		{name: "audience_claim is not checked when no audiences are configured",
+			tok:    rsaKey.Sign(claims()),
+			mutate: func(i *token.Issuer) { i.Audiences = nil; i.AudienceClaim = "client_id" }},
 		{name: "exp just inside the skew is accepted", tok: rsaKey.Sign(claims().With("exp", now.Add(-skew+time.Second).Unix()))},
 		{name: "exp just beyond the skew is expired", tok: rsaKey.Sign(claims().With("exp", now.Add(-skew-time.Second).Unix())), want: token.Expired},
 		{name: "nbf just inside the skew is accepted", tok: rsaKey.Sign(claims().With("nbf", now.Add(skew-time.Second).Unix()))},
@@ -200,6 +231,169 @@ func benchVerify(b *testing.B, k *tokentest.Key) {
 	v, _ := token.NewVerifier([]token.Issuer{is})
 	v = v.WithClock(func() time.Time { return now })
 	tok := k.Sign(claims())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// versionedKeys is a key list whose version the test controls, as a key
+// set's changes when the IdP rotates keys.
+type versionedKeys struct {
+	keyList
+	version *atomic.Uint64
+}
+
+func (k versionedKeys) Version() uint64 { return k.version.Load() }
+
+// cachedVerifier verifies with a token cache over keys whose version the
+// test moves, at a clock the test moves.
+func cachedVerifier(t *testing.T, clock *atomic.Int64, version *atomic.Uint64, m *metrics.Metrics) *token.Verifier {
+	t.Helper()
+	v, err := token.NewVerifier([]token.Issuer{{
+		Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
+		Algorithms: []string{"RS256", "ES256", "EdDSA"}, ClockSkew: 30 * time.Second,
+		RequiredClaims: []string{"exp"},
+		Keys:           versionedKeys{keyList{rsaKey, ecKey, edKey}, version},
+		Cache:          token.CacheOptions{MaxEntries: 100, MaxTTL: time.Hour},
+	}}, token.WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.WithClock(func() time.Time { return time.Unix(clock.Load(), 0) })
+}
+
+// TestCacheNeverTurnsARefusalIntoAnAcceptance: what the cache remembers is a
+// verification, and it is forgotten or rechecked whenever that verification
+// might no longer hold.
+func TestCacheNeverTurnsARefusalIntoAnAcceptance(t *testing.T) {
+	m := metrics.New()
+	var clock atomic.Int64
+	var version atomic.Uint64
+	clock.Store(now.Unix())
+	version.Store(1)
+	v := cachedVerifier(t, &clock, &version, m)
+	ctx := context.Background()
+	tok := rsaKey.Sign(claims()) // exp = now + 1m, skew 30s
+
+	hits := func() float64 { return testutil.ToFloat64(m.TokenCacheHits.WithLabelValues("corp")) }
+	if _, err := v.Verify(ctx, tok, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tok, nil); err != nil || hits() != 1 {
+		t.Fatalf("second verification: err %v, hits %v; want a cache hit", err, hits())
+	}
+	if got := testutil.ToFloat64(m.TokenCacheMisses.WithLabelValues("corp")); got != 1 {
+		t.Errorf("misses = %v, want 1", got)
+	}
+
+	t.Run("a route that does not accept the issuer still refuses a cached token", func(t *testing.T) {
+		if _, err := v.Verify(ctx, tok, []string{"partner"}); reason(err) != token.BadIssuer {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("an entry past exp plus skew is expired, not served", func(t *testing.T) {
+		clock.Store(now.Add(time.Minute + 30*time.Second).Unix())
+		defer clock.Store(now.Unix())
+		if _, err := v.Verify(ctx, tok, nil); reason(err) != token.Expired {
+			t.Fatalf("err = %v, want expired", err)
+		}
+	})
+	t.Run("a change of keys forgets the entry and verifies again", func(t *testing.T) {
+		before := hits()
+		version.Add(1)
+		if _, err := v.Verify(ctx, tok, nil); err != nil {
+			t.Fatal(err)
+		}
+		if hits() != before {
+			t.Fatal("a token verified under an older key set was served from the cache")
+		}
+	})
+	t.Run("a token whose key left the set is refused", func(t *testing.T) {
+		keys := &rotatingKeys{keys: keyList{rsaKey, edKey}}
+		keys.version.Store(1)
+		v, err := token.NewVerifier([]token.Issuer{{
+			Name: "corp", Issuer: iss, Algorithms: []string{"RS256", "EdDSA"}, ClockSkew: 30 * time.Second,
+			Keys: keys, Cache: token.CacheOptions{MaxEntries: 100, MaxTTL: time.Hour},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = v.WithClock(func() time.Time { return now })
+		ed := edKey.Sign(claims())
+		for range 2 {
+			if _, err := v.Verify(ctx, ed, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys.set(keyList{rsaKey}) // the IdP removed the EdDSA key
+		if _, err := v.Verify(ctx, ed, nil); reason(err) != token.UnknownKey {
+			t.Fatalf("after its key left the set: %v, want unknown_key", err)
+		}
+	})
+}
+
+// rotatingKeys is a key set that a test rotates.
+type rotatingKeys struct {
+	mu      sync.Mutex
+	keys    keyList
+	version atomic.Uint64
+}
+
+func (r *rotatingKeys) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keys.Lookup(ctx, kid)
+}
+
+func (r *rotatingKeys) Version() uint64 { return r.version.Load() }
+
+func (r *rotatingKeys) set(keys keyList) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys = keys
+	r.version.Add(1)
+}
+
+// TestCacheKeysOnTheWholeToken: a token that differs in one byte of its
+// signature is not the cached one.
+func TestCacheKeysOnTheWholeToken(t *testing.T) {
+	var clock atomic.Int64
+	var version atomic.Uint64
+	clock.Store(now.Unix())
+	version.Store(1)
+	v := cachedVerifier(t, &clock, &version, metrics.New())
+	tok := rsaKey.Sign(claims())
+	if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+		t.Fatal(err)
+	}
+	forged := tok[:len(tok)-2] + flip(tok[len(tok)-2]) + tok[len(tok)-1:]
+	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != token.BadSignature {
+		t.Fatalf("a token with another signature: %v, want bad_signature", err)
+	}
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+func BenchmarkVerifyRS256Cached(b *testing.B) {
+	var clock atomic.Int64
+	var version atomic.Uint64
+	clock.Store(now.Unix())
+	version.Store(1)
+	is := token.Issuer{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
+		Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second,
+		Keys:  versionedKeys{keyList{rsaKey}, &version},
+		Cache: token.CacheOptions{MaxEntries: 10000, MaxTTL: time.Hour}}
+	v, _ := token.NewVerifier([]token.Issuer{is})
+	v = v.WithClock(func() time.Time { return now })
+	tok := rsaKey.Sign(claims())
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
