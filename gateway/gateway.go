@@ -1,7 +1,7 @@
 // Package gateway assembles one running portcullis from a configuration:
 // the issuers' key sets, the verifier, the route table, the proxy handler
-// and the admin handler (/metrics, /healthz, /readyz), and serves them on
-// their listeners until told to stop.
+// and the admin handler (/metrics, /healthz, /readyz); serves them on their
+// listeners until told to stop; and reloads a new configuration in place.
 //
 // It is its own top-level package because this assembly is needed by more
 // than the binary: tests of every kind (attack suite, provider profiles,
@@ -14,11 +14,14 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,38 +35,89 @@ import (
 	"github.com/portcullis/portcullis/token"
 )
 
-// Gateway is one running portcullis: the key sets it keeps fresh, the proxy
-// handler and the admin handler, built from one configuration.
+// Gateway is one running portcullis. Its configuration can be replaced
+// while it serves (Reload); everything a request reads is swapped at once.
 type Gateway struct {
-	cfg     *config.Config
 	log     *zap.Logger
 	metrics *metrics.Metrics
-	keySets map[string]*jwks.KeySet // by issuer name
-	names   []string                // issuer names in file order
 	handler *proxy.Handler
+
+	// state is the configuration in force with its key sets. Readers load
+	// it without a lock; mu serializes the writers (Start, Reload).
+	state atomic.Pointer[state]
+	mu    sync.Mutex
+	// keysCtx is the parent of every key set's refresh loop, set by Start.
+	keysCtx context.Context
 
 	// draining is set on SIGTERM: /readyz answers 503 from then on, so
 	// that load balancers stop sending while in-flight requests finish.
 	draining atomic.Bool
 }
 
+// state is one configuration and the key sets that serve it.
+type state struct {
+	cfg     *config.Config
+	issuers []*keys // in file order
+}
+
+// keys is one issuer's key set with what identifies its source, so that a
+// reload that does not change where and how keys are fetched keeps the set,
+// its cached keys and its refresh loop.
+type keys struct {
+	name   string
+	source jwks.Source
+	set    *jwks.KeySet
+	stop   context.CancelFunc // nil until started
+}
+
+// ReloadTimeout bounds how long a reload waits for the keys of issuers it
+// adds before their routes go live.
+const ReloadTimeout = 30 * time.Second
+
 // New builds everything from a validated configuration. Nothing is fetched
 // or served until Start or Serve.
 func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, metrics: m, keySets: map[string]*jwks.KeySet{}}
+	g := &Gateway{log: log, metrics: m}
+	st, rt, err := g.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.handler = proxy.New(rt, m, log.Named("access"))
+	g.state.Store(st)
+	return g, nil
+}
+
+func source(is config.Issuer) jwks.Source {
+	return jwks.Source{
+		Issuer:             is.Name,
+		IssuerURL:          is.Issuer,
+		JWKSURI:            is.JWKSURI,
+		Discovery:          is.Discovery,
+		Algorithms:         is.Algorithms,
+		RefreshInterval:    is.RefreshInterval.D(),
+		MinRefreshInterval: is.MinRefreshInterval.D(),
+	}
+}
+
+// build makes the state and runtime of cfg. Key sets whose source is
+// unchanged are taken from reuse; the others are new and not started.
+func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runtime, error) {
+	st := &state{cfg: cfg}
 	var issuers []token.Issuer
 	for _, is := range cfg.Issuers {
-		ks := jwks.New(jwks.Source{
-			Issuer:             is.Name,
-			IssuerURL:          is.Issuer,
-			JWKSURI:            is.JWKSURI,
-			Discovery:          is.Discovery,
-			Algorithms:         is.Algorithms,
-			RefreshInterval:    is.RefreshInterval.D(),
-			MinRefreshInterval: is.MinRefreshInterval.D(),
-		}, nil, log, m) // the key set labels its own log lines with the issuer
-		g.keySets[is.Name] = ks
-		g.names = append(g.names, is.Name)
+		src := source(is)
+		var k *keys
+		for _, old := range reuse {
+			if reflect.DeepEqual(old.source, src) {
+				k = old
+				break
+			}
+		}
+		if k == nil {
+			// The key set labels its own log lines with the issuer.
+			k = &keys{name: is.Name, source: src, set: jwks.New(src, nil, g.log, g.metrics)}
+		}
+		st.issuers = append(st.issuers, k)
 		issuers = append(issuers, token.Issuer{
 			Name:           is.Name,
 			Issuer:         is.Issuer,
@@ -73,38 +127,39 @@ func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, err
 			ClockSkew:      is.ClockSkew.D(),
 			RequiredClaims: is.RequiredClaims,
 			TokenTypes:     is.TokenTypes,
-			Keys:           ks,
+			Keys:           k.set,
 			Cache: token.CacheOptions{
 				MaxEntries: is.TokenCache.MaxEntries,
 				MaxTTL:     is.TokenCache.MaxTTL.D(),
 			},
 		})
 	}
-	verifier, err := token.NewVerifier(issuers, token.WithMetrics(m))
+	verifier, err := token.NewVerifier(issuers, token.WithMetrics(g.metrics))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	table, err := policy.Compile(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var trusted []netip.Prefix
 	for _, s := range cfg.Server.TrustedProxies {
 		p, err := parsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+			return nil, nil, fmt.Errorf("server.trusted_proxies: %w", err)
 		}
 		trusted = append(trusted, p)
 	}
-	rt := proxy.NewRuntime(table, verifier, proxy.Options{TrustedProxies: trusted})
-	g.handler = proxy.New(rt, proxy.HandlerOptions{
-		Metrics:     m,
-		Log:         log.Named("access"),
-		AccessLog:   cfg.Log.AccessLog,
-		MaxInFlight: cfg.Server.MaxInFlight,
+	rt := proxy.NewRuntime(table, verifier, proxy.Options{
+		TrustedProxies: trusted,
+		MaxInFlight:    cfg.Server.MaxInFlight,
+		AccessLog:      cfg.Log.AccessLog,
 	})
-	return g, nil
+	return st, rt, nil
 }
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.state.Load().cfg }
 
 // Handler is the proxy port's handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
@@ -124,19 +179,161 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // Start begins fetching and refreshing every issuer's keys in the
-// background; it does not wait for them.
+// background, until ctx ends; it does not wait for them.
 func (g *Gateway) Start(ctx context.Context) {
-	for _, name := range g.names {
-		g.keySets[name].Start(ctx)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.keysCtx = ctx
+	for _, k := range g.state.Load().issuers {
+		g.startKeys(k)
 	}
+}
+
+func (g *Gateway) startKeys(k *keys) {
+	if k.stop != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(g.keysCtx)
+	k.stop = stop
+	k.set.Start(ctx)
+}
+
+// Reload replaces the configuration: routes, issuers and policy are swapped
+// at once, so that every request runs wholly under the old or wholly under
+// the new one. Issuers whose key source did not change keep their key sets;
+// new ones are fetched first, and if they do not load within ReloadTimeout
+// (or ctx), nothing changes. Settings that only a restart can apply
+// (listeners, TLS, server timeouts, log level and format) are logged and
+// otherwise ignored. The outcome is counted in
+// portcullis_config_reloads_total.
+func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
+	err := g.reload(ctx, cfg)
+	g.countReload(err)
+	return err
+}
+
+func (g *Gateway) countReload(err error) {
+	result := "success"
+	if err != nil {
+		result = "error"
+	}
+	g.metrics.ConfigReloads.WithLabelValues(result).Inc()
+}
+
+func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.keysCtx == nil {
+		return errors.New("reload before start")
+	}
+	old := g.state.Load()
+	st, rt, err := g.build(cfg, old.issuers)
+	if err != nil {
+		return err
+	}
+	var added []*keys
+	for _, k := range st.issuers {
+		if k.stop == nil {
+			added = append(added, k)
+			g.startKeys(k)
+		}
+	}
+	if err := waitLoaded(ctx, added); err != nil {
+		for _, k := range added {
+			k.stop()
+		}
+		return err
+	}
+	g.handler.Swap(rt)
+	g.state.Store(st)
+	for _, k := range old.issuers {
+		if !slices.Contains(st.issuers, k) {
+			k.stop()
+			g.forgetIssuer(k.name, st)
+		}
+	}
+	if fields := needsRestart(old.cfg, cfg); len(fields) > 0 {
+		g.log.Warn("configuration reloaded, but these settings need a restart to take effect",
+			zap.Strings("fields", fields))
+	}
+	g.log.Info("configuration reloaded",
+		zap.Int("routes", len(cfg.Routes)), zap.Int("issuers", len(cfg.Issuers)),
+		zap.Int("issuers_added", len(added)))
+	return nil
+}
+
+// waitLoaded waits for new key sets to load once, bounded by ReloadTimeout.
+func waitLoaded(ctx context.Context, added []*keys) error {
+	if len(added) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ReloadTimeout)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var missing []string
+		for _, k := range added {
+			if !k.set.Ready() {
+				missing = append(missing, k.name)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("keys of new issuers %v did not load: %w", missing, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// forgetIssuer removes the series of an issuer the new configuration no
+// longer has, so that a dashboard does not show a removed issuer's last key
+// count forever (unless an issuer of the same name is still configured).
+func (g *Gateway) forgetIssuer(name string, st *state) {
+	for _, k := range st.issuers {
+		if k.name == name {
+			return
+		}
+	}
+	m := g.metrics
+	m.JWKSKeys.DeleteLabelValues(name)
+	m.JWKSLastSuccess.DeleteLabelValues(name)
+	m.TokenCacheEntries.DeleteLabelValues(name)
+}
+
+// needsRestart names the settings that differ and that a reload cannot
+// apply: the listeners are open and the logger is built.
+func needsRestart(old, new *config.Config) []string {
+	var fields []string
+	o, n := old.Server, new.Server
+	diff := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			fields = append(fields, name)
+		}
+	}
+	diff("server.listen", o.Listen, n.Listen)
+	diff("server.admin_listen", o.AdminListen, n.AdminListen)
+	diff("server.tls", o.TLS, n.TLS)
+	diff("server.read_header_timeout", o.ReadHeaderTimeout, n.ReadHeaderTimeout)
+	diff("server.read_timeout", o.ReadTimeout, n.ReadTimeout)
+	diff("server.write_timeout", o.WriteTimeout, n.WriteTimeout)
+	diff("server.idle_timeout", o.IdleTimeout, n.IdleTimeout)
+	diff("server.shutdown_grace", o.ShutdownGrace, n.ShutdownGrace)
+	diff("server.max_header_bytes", o.MaxHeaderBytes, n.MaxHeaderBytes)
+	diff("log.level", old.Log.Level, new.Log.Level)
+	diff("log.format", old.Log.Format, new.Log.Format)
+	return fields
 }
 
 // NotReady lists the issuers whose keys have never been loaded.
 func (g *Gateway) NotReady() []string {
 	var missing []string
-	for _, name := range g.names {
-		if !g.keySets[name].Ready() {
-			missing = append(missing, name)
+	for _, k := range g.state.Load().issuers {
+		if !k.set.Ready() {
+			missing = append(missing, k.name)
 		}
 	}
 	return missing
@@ -175,7 +372,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // KeySet returns the key set of the named issuer, nil if there is none.
-func (g *Gateway) KeySet(issuer string) *jwks.KeySet { return g.keySets[issuer] }
+func (g *Gateway) KeySet(issuer string) *jwks.KeySet {
+	for _, k := range g.state.Load().issuers {
+		if k.name == issuer {
+			return k.set
+		}
+	}
+	return nil
+}
 
 // Metrics returns the gateway's collectors.
 func (g *Gateway) Metrics() *metrics.Metrics { return g.metrics }
@@ -190,6 +394,32 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("issuers without keys: %v: %w", g.NotReady(), ctx.Err())
 		case <-t.C:
 		}
+	}
+	return nil
+}
+
+// ReloadFile loads path and reloads it. A file with problems changes
+// nothing: every problem is logged with its line, and the failure counted.
+func (g *Gateway) ReloadFile(ctx context.Context, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				g.log.Error("configuration reload refused; the running configuration stays", zap.String("problem", p.String()))
+			}
+		} else {
+			g.log.Error("configuration reload refused; the running configuration stays", zap.Error(err))
+		}
+		g.countReload(err)
+		return err
+	}
+	for _, w := range cfg.Warnings {
+		g.log.Warn("configuration", zap.String("problem", w.String()))
+	}
+	if err := g.Reload(ctx, cfg); err != nil {
+		g.log.Error("configuration reload failed; the running configuration stays", zap.Error(err))
+		return err
 	}
 	return nil
 }

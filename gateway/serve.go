@@ -16,7 +16,8 @@ import (
 // Serve runs both listeners until ctx is done (SIGTERM or SIGINT), then
 // stops accepting and lets in-flight requests finish within shutdown_grace.
 func (g *Gateway) Serve(ctx context.Context) error {
-	s := g.cfg.Server
+	cfg := g.Config()
+	s := cfg.Server
 	proxyLn, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
@@ -65,8 +66,8 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	g.log.Info("serving",
 		zap.String("listen", proxyLn.Addr().String()),
 		zap.String("admin_listen", adminLn.Addr().String()),
-		zap.Int("routes", len(g.cfg.Routes)),
-		zap.Int("issuers", len(g.cfg.Issuers)),
+		zap.Int("routes", len(cfg.Routes)),
+		zap.Int("issuers", len(cfg.Issuers)),
 		zap.Bool("tls", s.TLS.Enabled()),
 		zap.Int("pid", os.Getpid()))
 

@@ -47,12 +47,19 @@ type Runtime struct {
 	proxies        []*httputil.ReverseProxy // by route index
 	strip          map[string]struct{}      // folded claim header names
 	trustedProxies []netip.Prefix
+	maxInFlight    int64
+	accessLog      bool
 }
 
 // Options configure NewRuntime.
 type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept.
 	TrustedProxies []netip.Prefix
+	// MaxInFlight caps concurrent requests; past it they get 503 at once.
+	// 0 means no cap.
+	MaxInFlight int
+	// AccessLog writes one line per request.
+	AccessLog bool
 	// Transport carries requests to upstreams; nil means NewTransport().
 	Transport http.RoundTripper
 }
@@ -64,6 +71,8 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 		verifier:       verifier,
 		strip:          make(map[string]struct{}),
 		trustedProxies: opts.TrustedProxies,
+		maxInFlight:    int64(opts.MaxInFlight),
+		accessLog:      opts.AccessLog,
 	}
 	for _, name := range table.ClaimHeaders() {
 		rt.strip[name] = struct{}{}
@@ -80,31 +89,18 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 
 // Handler serves the proxy port. The zero value is not usable; use New.
 type Handler struct {
-	rt        atomic.Pointer[Runtime]
-	metrics   *metrics.Metrics
-	log       *zap.Logger
-	accessLog bool
-	inFlight  atomic.Int64
-	maxFlight int64
+	rt       atomic.Pointer[Runtime]
+	metrics  *metrics.Metrics
+	log      *zap.Logger
+	inFlight atomic.Int64 // across runtimes: a reload does not reset it
 }
 
-// HandlerOptions configure New.
-type HandlerOptions struct {
-	Metrics   *metrics.Metrics // required
-	Log       *zap.Logger      // nil: no logging
-	AccessLog bool             // one line per request
-	// MaxInFlight caps concurrent requests; past it they get 503 at once.
-	// 0 means no cap.
-	MaxInFlight int
-}
-
-// New returns a handler serving rt.
-func New(rt *Runtime, opts HandlerOptions) *Handler {
-	log := opts.Log
+// New returns a handler serving rt. m is required; log may be nil.
+func New(rt *Runtime, m *metrics.Metrics, log *zap.Logger) *Handler {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	h := &Handler{metrics: opts.Metrics, log: log, accessLog: opts.AccessLog, maxFlight: int64(opts.MaxInFlight)}
+	h := &Handler{metrics: m, log: log}
 	h.rt.Store(rt)
 	return h
 }
@@ -133,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := h.rt.Load()
 	ex := &exchange{start: time.Now()}
 	rec := &recorder{ResponseWriter: w}
-	defer h.finish(r, rec, ex)
+	defer h.finish(rt, r, rec, ex)
 
 	clean, err := policy.CleanPath(r.URL)
 	if err != nil {
@@ -153,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The cap is checked after the (allocation-free) match so that the
 	// refusal is counted under its route, and before any verification, so
 	// that a flood past the cap costs no signature checks.
-	if n := h.inFlight.Add(1); h.maxFlight > 0 && n > h.maxFlight {
+	if n := h.inFlight.Add(1); rt.maxInFlight > 0 && n > rt.maxInFlight {
 		h.inFlight.Add(-1)
 		ex.reason = "overloaded"
 		rec.Header().Set("Retry-After", "1")
@@ -275,7 +271,7 @@ func bearer(h http.Header) (string, *token.Error) {
 }
 
 // finish records the request's metrics and access-log line.
-func (h *Handler) finish(r *http.Request, rec *recorder, ex *exchange) {
+func (h *Handler) finish(rt *Runtime, r *http.Request, rec *recorder, ex *exchange) {
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -304,7 +300,7 @@ func (h *Handler) finish(r *http.Request, rec *recorder, ex *exchange) {
 	if ex.upstream > 0 {
 		m.UpstreamDuration.WithLabelValues(route).Observe(ex.upstream.Seconds())
 	}
-	if !h.accessLog {
+	if !rt.accessLog {
 		return
 	}
 	fields := []zap.Field{

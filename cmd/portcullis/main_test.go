@@ -240,6 +240,7 @@ func writeFile(t *testing.T, name, content string) string {
 type gatewayProc struct {
 	*process
 	listen, admin string // host:port of the proxy and of the admin server
+	config        string // path of its configuration file
 }
 
 func (g *gatewayProc) url(path string) string      { return "http://" + g.listen + path }
@@ -255,7 +256,7 @@ func startGateway(t *testing.T, render func(listen, admin string) string) *gatew
 		listen, admin := freeAddr(t), freeAddr(t)
 		path := writeFile(t, "portcullis.yaml", render(listen, admin))
 		p := startProcess(t, nil, "serve", "-config", path)
-		g := &gatewayProc{process: p, listen: listen, admin: admin}
+		g := &gatewayProc{process: p, listen: listen, admin: admin, config: path}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			if res, err := client.Get(g.adminURL("/healthz")); err == nil {

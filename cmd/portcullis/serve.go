@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/signal"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -23,6 +24,8 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "portcullis serve: -config FILE is required")
 		return errUsage
 	}
+	hup := notifyHangup()
+	defer signal.Stop(hup)
 	cfg, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
@@ -39,6 +42,9 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchConfig(watchCtx, g, *path, hup, log)
 	return g.Serve(ctx)
 }
 

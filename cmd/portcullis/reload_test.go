@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// publicRoute is a route to append to a gatewayConfig file.
+func publicRoute(name, prefix, upstream string) string {
+	return fmt.Sprintf("  - name: %s\n    match: {path_prefix: %s}\n    upstream: %q\n    auth: {mode: public}\n", name, prefix, upstream)
+}
+
+// replaceFile writes content beside path and renames it over path, as
+// editors that save atomically do: the file's inode changes.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCounter polls /metrics until the series reaches want.
+func waitCounter(t *testing.T, g *gatewayProc, name, lbls string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := series(scrape(t, g), name)[lbls]
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s{%s} = %v, want %v within 10s", name, lbls, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
+	t.Parallel()
+	idp, _ := newIssuer(t, "k1")
+	up := echoUpstreamServer(t)
+	render := gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, up.URL, "2s")
+	var base string
+	g := startGateway(t, func(listen, admin string) string {
+		base = render(listen, admin)
+		return base
+	})
+	if res := do(t, http.MethodGet, g.url("/v2/x"), nil); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("before reload: %d", res.StatusCode)
+	}
+
+	// An editor's atomic save (write + rename) is picked up.
+	replaceFile(t, g.config, base+publicRoute("v2", "/v2", up.URL))
+	waitStatus(t, g.process, g.url("/v2/x"), http.StatusOK, 10*time.Second)
+	waitCounter(t, g, "portcullis_config_reloads_total", labels("result", "success"), 1)
+
+	// A file with a mistake changes nothing, and says where the mistake is.
+	broken := base + publicRoute("v2", "/v2", up.URL) + "    bogus_key: 1\n"
+	if err := os.WriteFile(g.config, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitCounter(t, g, "portcullis_config_reloads_total", labels("result", "error"), 1)
+	line := strings.Count(broken, "\n")
+	if want := fmt.Sprintf("%s:%d", g.config, line); !strings.Contains(g.stderr.String(), want) {
+		t.Errorf("the refused reload's log does not name %s:\n%s", want, tail(g.stderr.String(), 10))
+	}
+	if res := do(t, http.MethodGet, g.url("/v2/x"), nil); res.StatusCode != http.StatusOK {
+		t.Errorf("after a refused reload the running routes changed: %d", res.StatusCode)
+	}
+
+	// SIGHUP reloads whatever the file holds now, fixed.
+	if err := os.WriteFile(g.config, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.signal(t, syscall.SIGHUP)
+	waitStatus(t, g.process, g.url("/v2/x"), http.StatusNotFound, 10*time.Second)
+	if g.exited() {
+		t.Fatal("SIGHUP ended the process")
+	}
+}
+
+// TestReloadOnConfigMapSymlinkSwap: Kubernetes mounts a ConfigMap as
+// config.yaml -> ..data/config.yaml with ..data -> ..<timestamp>, and
+// updates it by pointing ..data at a new directory.
+func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
+	t.Parallel()
+	idp, _ := newIssuer(t, "k1")
+	up := echoUpstreamServer(t)
+	render := gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, up.URL, "2s")
+	listen, admin := freeAddr(t), freeAddr(t)
+	base := render(listen, admin)
+
+	dir := t.TempDir()
+	version := func(name, content string) {
+		t.Helper()
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "config.yaml"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..v1", base)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Symlink("..v1", filepath.Join(dir, "..data")))
+	must(os.Symlink("..data/config.yaml", filepath.Join(dir, "config.yaml")))
+
+	p := startProcess(t, nil, "serve", "-config", filepath.Join(dir, "config.yaml"))
+	g := &gatewayProc{process: p, listen: listen, admin: admin, config: filepath.Join(dir, "config.yaml")}
+	waitStatus(t, p, g.adminURL("/readyz"), http.StatusOK, 10*time.Second)
+
+	version("..v2", base+publicRoute("v2", "/v2", up.URL))
+	must(os.Symlink("..v2", filepath.Join(dir, "..data_tmp")))
+	must(os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+	waitStatus(t, p, g.url("/v2/x"), http.StatusOK, 10*time.Second)
+}

@@ -1,0 +1,245 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/token/tokentest"
+)
+
+// world is an IdP, a second IdP and an upstream on loopback.
+type world struct {
+	corp, partner *tokentest.Issuer
+	corpKey       *tokentest.Key
+	partnerKey    *tokentest.Key
+	upstream      *httptest.Server
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{corpKey: tokentest.EC("corp-1", "ES256"), partnerKey: tokentest.EC("partner-1", "ES256")}
+	w.corp = tokentest.NewIssuer(w.corpKey)
+	w.partner = tokentest.NewIssuer(w.partnerKey)
+	w.upstream = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(rw, "%s %s", r.URL.Path, r.Header.Get("X-User-Id"))
+	}))
+	t.Cleanup(func() { w.corp.Close(); w.partner.Close(); w.upstream.Close() })
+	return w
+}
+
+// file renders a configuration: always the corp issuer and the /orders
+// route; extra adds YAML to the issuers and routes lists.
+func (w *world) file(t *testing.T, extraIssuers, extraRoutes string) *config.Config {
+	t.Helper()
+	doc := fmt.Sprintf(`
+issuers:
+  - name: corp
+    issuer: %q
+    jwks_uri: %q
+    algorithms: [ES256]
+    audiences: [api]
+%s
+routes:
+  - name: orders
+    match: {path_prefix: /orders}
+    upstream: %q
+    auth: {mode: required}
+    forward: {claims_to_headers: {X-User-Id: sub}}
+%s`, w.corp.URL(), w.corp.JWKSURL(), extraIssuers, w.upstream.URL, extraRoutes)
+	cfg, err := config.Parse([]byte(doc), "test.yaml")
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, doc)
+	}
+	return cfg
+}
+
+func (w *world) partnerIssuer(jwksURL string) string {
+	return fmt.Sprintf(`  - name: partner
+    issuer: %q
+    jwks_uri: %q
+    algorithms: [ES256]
+    audiences: [api]
+`, w.partner.URL(), jwksURL)
+}
+
+func (w *world) partnerRoute() string {
+	return fmt.Sprintf(`  - name: partner
+    match: {path_prefix: /partner}
+    upstream: %q
+    auth: {mode: required, issuers: [partner]}
+`, w.upstream.URL)
+}
+
+func (w *world) token(k *tokentest.Key, is *tokentest.Issuer) string {
+	return k.Sign(tokentest.Standard(is.URL(), "api", "alice", "", time.Hour))
+}
+
+func start(t *testing.T, cfg *config.Config) (*gateway.Gateway, *httptest.Server) {
+	t.Helper()
+	g, err := gateway.New(cfg, zap.NewNop(), metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	g.Start(ctx)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := g.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return g, srv
+}
+
+func get(t *testing.T, url, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestReloadAddsIssuersAndRoutesAndKeepsUnchangedKeys(t *testing.T) {
+	w := newWorld(t)
+	g, srv := start(t, w.file(t, "", ""))
+	corpFetches := w.corp.JWKSFetches()
+	partnerTok := w.token(w.partnerKey, w.partner)
+	if code, _ := get(t, srv.URL+"/partner/1", partnerTok); code != http.StatusNotFound {
+		t.Fatalf("before reload: %d, want 404", code)
+	}
+
+	if err := g.Reload(context.Background(), w.file(t, w.partnerIssuer(w.partner.JWKSURL()), w.partnerRoute())); err != nil {
+		t.Fatal(err)
+	}
+	// The new issuer's keys were loaded before its route went live.
+	if code, body := get(t, srv.URL+"/partner/1", partnerTok); code != 200 {
+		t.Fatalf("after reload: %d %s", code, body)
+	}
+	if got := w.corp.JWKSFetches(); got != corpFetches {
+		t.Errorf("the unchanged issuer refetched its keys (%d -> %d)", corpFetches, got)
+	}
+	if got := testutil.ToFloat64(g.Metrics().ConfigReloads.WithLabelValues("success")); got != 1 {
+		t.Errorf("successful reloads = %v", got)
+	}
+
+	// Removing the issuer again removes its route and its key gauge.
+	if err := g.Reload(context.Background(), w.file(t, "", "")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, srv.URL+"/partner/1", partnerTok); code != http.StatusNotFound {
+		t.Errorf("removed route: %d, want 404", code)
+	}
+	if n := testutil.CollectAndCount(g.Metrics().JWKSKeys); n != 1 {
+		t.Errorf("jwks_keys has %d series after removing an issuer, want 1", n)
+	}
+}
+
+func TestReloadWhoseNewIssuerCannotLoadChangesNothing(t *testing.T) {
+	w := newWorld(t)
+	g, srv := start(t, w.file(t, "", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := g.Reload(ctx, w.file(t, w.partnerIssuer("http://127.0.0.1:1/jwks"), w.partnerRoute()))
+	if err == nil || !strings.Contains(err.Error(), "partner") {
+		t.Fatalf("reload with an unreachable new issuer: %v", err)
+	}
+	if code, _ := get(t, srv.URL+"/partner/1", w.token(w.partnerKey, w.partner)); code != http.StatusNotFound {
+		t.Errorf("the failed reload's route is live: %d", code)
+	}
+	if code, _ := get(t, srv.URL+"/orders/1", w.token(w.corpKey, w.corp)); code != 200 {
+		t.Errorf("the old configuration stopped serving: %d", code)
+	}
+	if got := testutil.ToFloat64(g.Metrics().ConfigReloads.WithLabelValues("error")); got != 1 {
+		t.Errorf("failed reloads = %v", got)
+	}
+	if len(g.NotReady()) != 0 {
+		t.Errorf("readiness lists %v after a failed reload", g.NotReady())
+	}
+}
+
+// TestReloadUnderLoad: while requests flow, the configuration is swapped
+// back and forth; not one request may fail or see a half-built state.
+func TestReloadUnderLoad(t *testing.T) {
+	w := newWorld(t)
+	a := w.file(t, w.partnerIssuer(w.partner.JWKSURL()), w.partnerRoute())
+	b := w.file(t, w.partnerIssuer(w.partner.JWKSURL()), "")
+	g, srv := start(t, a)
+	tok := w.token(w.corpKey, w.corp)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+
+	const workers, perWorker = 8, 250
+	var failures, done atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perWorker {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/orders/7", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				res, err := client.Do(req)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || string(body) != "/orders/7 alice" {
+					failures.Add(1)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(stop) }()
+	reloads := 0
+	deadline := time.After(30 * time.Second)
+loop:
+	for {
+		cfg := a
+		if reloads%2 == 0 {
+			cfg = b
+		}
+		if err := g.Reload(context.Background(), cfg); err != nil {
+			t.Fatalf("reload %d: %v", reloads, err)
+		}
+		reloads++
+		select {
+		case <-stop:
+			break loop
+		case <-deadline:
+			t.Fatal("the load did not finish in 30s")
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across %d reloads", failures.Load(), done.Load(), reloads)
+	}
+	if reloads < 5 {
+		t.Errorf("only %d reloads happened during the load", reloads)
+	}
+	t.Logf("%d requests, %d reloads, 0 failures", done.Load(), reloads)
+}
