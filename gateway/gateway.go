@@ -49,6 +49,11 @@ type Gateway struct {
 	// keysCtx is the parent of every key set's refresh loop, set by Start.
 	keysCtx context.Context
 
+	// transport and noVerify are explain's: the first captures what would
+	// be forwarded instead of forwarding it, the second skips signatures.
+	transport http.RoundTripper
+	noVerify  bool
+
 	// draining is set on SIGTERM: /readyz answers 503 from then on, so
 	// that load balancers stop sending while in-flight requests finish.
 	draining atomic.Bool
@@ -77,12 +82,15 @@ const ReloadTimeout = 30 * time.Second
 // New builds everything from a validated configuration. Nothing is fetched
 // or served until Start or Serve.
 func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, error) {
-	g := &Gateway{log: log, metrics: m}
+	return newGateway(&Gateway{log: log, metrics: m}, cfg)
+}
+
+func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 	st, rt, err := g.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	g.handler = proxy.New(rt, m, log.Named("access"))
+	g.handler = proxy.New(rt, g.metrics, g.log.Named("access"))
 	g.state.Store(st)
 	return g, nil
 }
@@ -138,6 +146,9 @@ func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runti
 	if err != nil {
 		return nil, nil, err
 	}
+	if g.noVerify {
+		verifier = verifier.WithoutSignatures()
+	}
 	table, err := policy.Compile(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -154,6 +165,7 @@ func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runti
 		TrustedProxies: trusted,
 		MaxInFlight:    cfg.Server.MaxInFlight,
 		AccessLog:      cfg.Log.AccessLog,
+		Transport:      g.transport,
 	})
 	return st, rt, nil
 }

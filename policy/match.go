@@ -301,3 +301,18 @@ func first(rs []*Route, method string, best *Route) *Route {
 	}
 	return best
 }
+
+// Mismatch says why r does not take a request: "" when it does, else the
+// first of "host", "path" and "method" that does not match. It explains a
+// 404 (portcullis explain); Match is what routes requests.
+func (r *Route) Mismatch(host, cleanPath, method string) string {
+	switch h := hostName(host); {
+	case !r.matchesHost(h):
+		return "host"
+	case !r.matchesPath(cleanPath):
+		return "path"
+	case !r.allowsMethod(method):
+		return "method"
+	}
+	return ""
+}

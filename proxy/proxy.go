@@ -131,18 +131,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	defer h.finish(rt, r, rec, ex)
 
+	tr := traceOf(r.Context())
 	clean, err := policy.CleanPath(r.URL)
 	if err != nil {
+		tr.add("path", false, "%v", err)
 		ex.reason = "bad_path"
 		writeError(rec, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
+	tr.add("path", true, "%s", clean)
+	if tr != nil {
+		tr.Path = clean
+	}
 	ex.path = clean
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
+		tr.add("route", false, "no route matches host %q, path %q, method %s", r.Host, clean, r.Method)
 		ex.reason = "no_route"
 		writeError(rec, http.StatusNotFound, "not_found", "no route matches this request")
 		return
+	}
+	tr.add("route", true, "%s (auth mode %s)", route.Name, route.Mode)
+	if tr != nil {
+		tr.Route = route
 	}
 	ex.route = route
 
@@ -185,23 +196,31 @@ type refusal struct {
 // authenticate runs bearer extraction, verification and authorization for
 // one matched route.
 func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) (*token.Token, refusal) {
+	tr := traceOf(r.Context())
 	if route.Mode == policy.Public {
+		tr.add("bearer", true, "not looked at: the route is public")
 		return nil, refusal{decision: Anonymous}
 	}
 	raw, err := bearer(r.Header)
 	if err != nil && err.Reason == token.Missing {
 		if route.Mode == policy.Optional {
+			tr.add("bearer", true, "none: forwarded anonymously (optional route)")
 			return nil, refusal{decision: Anonymous}
 		}
+		tr.add("bearer", false, "none: the route requires a token")
 		return nil, refusal{status: http.StatusUnauthorized, decision: Unauthenticated, reason: token.Missing}
 	}
 	var tok *token.Token
 	if err == nil {
+		tr.add("bearer", true, "present")
 		var verr error
 		tok, verr = rt.verifier.Verify(r.Context(), raw, route.Issuers)
 		if verr != nil {
 			err = asTokenError(verr)
 		}
+		tr.traceVerification(tok, err)
+	} else {
+		tr.add("bearer", false, "%s", err.Detail)
 	}
 	if err != nil {
 		status := http.StatusUnauthorized
@@ -212,6 +231,7 @@ func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) (*token.To
 			issuer: err.Issuer, description: err.Description()}
 	}
 	d := rt.table.Authorize(route, tok.Issuer, tok.Claims)
+	tr.traceAuthorization(rt, route, tok, d)
 	if !d.Allowed {
 		desc := "the token lacks a required scope"
 		if d.Reason == policy.ReasonClaimMismatch {
@@ -373,3 +393,6 @@ type forwarding struct {
 }
 
 var nopLogger = newNopLogger()
+
+// Table returns the route table this runtime serves.
+func (rt *Runtime) Table() *policy.Table { return rt.table }

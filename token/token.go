@@ -159,6 +159,8 @@ type Verifier struct {
 	names  map[string]*issuer // by issuer name
 	cached []*issuer          // issuers with a token cache, in configuration order
 	now    func() time.Time
+	// skipSignatures: see WithoutSignatures.
+	skipSignatures bool
 }
 
 // Option configures NewVerifier.
@@ -217,6 +219,18 @@ func (v *Verifier) WithClock(now func() time.Time) *Verifier {
 	return &c
 }
 
+// WithoutSignatures returns a copy of v that checks everything but the
+// signature, and marks the tokens it returns Unverified. It exists for
+// `portcullis explain -no-verify`, which asks what a policy would do with a
+// token whose keys are not at hand; the gateway never makes one. Its copy
+// has no token cache.
+func (v *Verifier) WithoutSignatures() *Verifier {
+	c := *v
+	c.skipSignatures = true
+	c.cached = nil
+	return &c
+}
+
 // Token is a verified token. It may be shared by every request that presents
 // the same token (the cache hands out the same value): never modify it.
 type Token struct {
@@ -226,6 +240,9 @@ type Token struct {
 	Algorithm string         // alg it was verified with
 	Expiry    time.Time      // zero when the token has no exp
 	Claims    map[string]any // the payload, JSON-decoded with json.Number for numbers
+	// Unverified marks a token whose signature was not checked: only ever
+	// from a verifier made by WithoutSignatures, for portcullis explain.
+	Unverified bool
 }
 
 // Verify checks raw (the compact JWS from the Authorization header) and
@@ -320,51 +337,14 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 		return nil, nil, fail(BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
 	}
 
-	// The version is read before the keys: if the set changes during this
-	// verification, the entry records the older version and is forgotten.
-	var version uint64
-	if is.versions != nil {
-		version = is.versions.Version()
-	}
 	kid := hdr.KeyID()
-	keys, err := is.Keys.Lookup(ctx, kid)
-	switch {
-	case errors.Is(err, jwks.ErrNotLoaded):
-		return nil, nil, fail(KeysUnavailable, is.Name, "key set not loaded")
-	case err != nil:
-		return nil, nil, fail(UnknownKey, is.Name, "kid not in the key set")
-	}
-	usable := keys[:0:0]
-	for _, k := range keys {
-		if keyFits(k, alg) {
-			usable = append(usable, k)
+	verifiedKID, version := kid, uint64(0)
+	if !v.skipSignatures {
+		key, ver, ferr := v.checkSignature(ctx, is, raw, sig.Signature(), kid, alg)
+		if ferr != nil {
+			return nil, nil, ferr
 		}
-	}
-	if len(usable) == 0 {
-		if kid != "" {
-			// The named key exists but cannot make this algorithm: an
-			// algorithm-confusion attempt or a misissued token.
-			return nil, nil, fail(BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
-		}
-		return nil, nil, fail(UnknownKey, is.Name, "no key in the set fits %s", alg)
-	}
-	verifier, err := jws.NewVerifier(alg)
-	if err != nil {
-		return nil, nil, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
-	}
-	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
-	var verifiedBy jwk.Key
-	for i, k := range usable {
-		if i == maxKeysTried {
-			break
-		}
-		if verifier.Verify(signingInput, sig.Signature(), k) == nil {
-			verifiedBy = k
-			break
-		}
-	}
-	if verifiedBy == nil {
-		return nil, nil, fail(BadSignature, is.Name, "signature does not verify")
+		verifiedKID, version = key.KeyID(), ver
 	}
 
 	if err := jwt.Validate(tok,
@@ -391,12 +371,13 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 		}
 	}
 	t := &Token{
-		Issuer:    is.Name,
-		Subject:   tok.Subject(),
-		KeyID:     verifiedBy.KeyID(),
-		Algorithm: string(alg),
-		Expiry:    tok.Expiration(),
-		Claims:    claims,
+		Issuer:     is.Name,
+		Subject:    tok.Subject(),
+		KeyID:      verifiedKID,
+		Algorithm:  string(alg),
+		Expiry:     tok.Expiration(),
+		Claims:     claims,
+		Unverified: v.skipSignatures,
 	}
 	e := &verified{tok: t, version: version}
 	if exp := tok.Expiration(); !exp.IsZero() {
@@ -406,6 +387,59 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 		e.nbf = nbf.Truncate(time.Second).Add(-is.ClockSkew)
 	}
 	return t, e, nil
+}
+
+// checkSignature finds the issuer's keys that may verify a token with this
+// kid and alg and checks the signature with them. It returns the key that
+// verified it and the key set's version read before the keys.
+func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, signature []byte, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, uint64, *Error) {
+	// The version is read before the keys: if the set changes during this
+	// verification, the entry records the older version and is forgotten.
+	var version uint64
+	if is.versions != nil {
+		version = is.versions.Version()
+	}
+	keys, err := is.Keys.Lookup(ctx, kid)
+	switch {
+	case errors.Is(err, jwks.ErrNotLoaded):
+		return nil, 0, fail(KeysUnavailable, is.Name, "key set not loaded")
+	case err != nil:
+		return nil, 0, fail(UnknownKey, is.Name, "kid not in the key set")
+	}
+	usable := keys[:0:0]
+	for _, k := range keys {
+		if keyFits(k, alg) {
+			usable = append(usable, k)
+		}
+	}
+	if len(usable) == 0 {
+		if kid != "" {
+			// The named key exists but cannot make this algorithm: an
+			// algorithm-confusion attempt or a misissued token.
+			return nil, 0, fail(BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
+		}
+		return nil, 0, fail(UnknownKey, is.Name, "no key in the set fits %s", alg)
+	}
+	verifier, err := jws.NewVerifier(alg)
+	if err != nil {
+		return nil, 0, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
+	}
+	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
+	var verifiedBy jwk.Key
+	for i, k := range usable {
+		if i == maxKeysTried {
+			break
+		}
+		if verifier.Verify(signingInput, signature, k) == nil {
+			verifiedBy = k
+			break
+		}
+	}
+	if verifiedBy == nil {
+		return nil, 0, fail(BadSignature, is.Name, "signature does not verify")
+	}
+
+	return verifiedBy, version, nil
 }
 
 // wellFormed refuses, before any decoding, what cannot be a compact JWS:

@@ -32,6 +32,10 @@ const usage = `portcullis: an API gateway that enforces OAuth2 bearer tokens
 Usage:
   portcullis serve -config FILE      run the gateway (also: portcullis -config FILE)
   portcullis validate -config FILE   check the file; print every problem with its line
+  portcullis explain -config FILE [-token JWT|@FILE] [-H 'Name: value']... [-json]
+                     [-jwks FILE | -no-verify] METHOD URL
+                                     dry-run one request: route, checks, upstream headers;
+                                     exit 0 if it would be allowed, 1 if refused
   portcullis demo                    run a demo issuer, upstream and gateway on loopback
   portcullis version                 print version, commit and Go version
 
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCommand(ctx, args, stderr)
 	case "validate":
 		err = validateCommand(args, stdout, stderr)
+	case "explain":
+		err = explainCommand(ctx, args, stdout, stderr)
 	case "demo":
 		err = demoCommand(ctx, args, stdout, stderr)
 	case "version":

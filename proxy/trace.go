@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/token"
+)
+
+// Trace records what each stage of the pipeline decided about one request,
+// for `portcullis explain`. A request carries one only when explain put it
+// in the context (WithTrace); the request path pays one nil check per stage
+// otherwise. Stages record; they never decide differently because a trace
+// is present, so what explain shows is what serving does.
+type Trace struct {
+	Path   string       // the cleaned path, "" when it was refused
+	Route  *policy.Route // nil when none matched
+	Checks []Check
+	Token  *token.Token // the verified token, when there was one
+	Scopes []string     // the scopes the token carries
+}
+
+// Check is one stage's verdict.
+type Check struct {
+	Stage  string `json:"stage"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+type traceKey struct{}
+
+// WithTrace returns a context whose requests record into tr.
+func WithTrace(ctx context.Context, tr *Trace) context.Context {
+	return context.WithValue(ctx, traceKey{}, tr)
+}
+
+func traceOf(ctx context.Context) *Trace {
+	tr, _ := ctx.Value(traceKey{}).(*Trace)
+	return tr
+}
+
+func (tr *Trace) add(stage string, ok bool, format string, args ...any) {
+	if tr != nil {
+		tr.Checks = append(tr.Checks, Check{Stage: stage, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	}
+}
+
+// verificationStages are the checks of token.Verifier, in its order, with
+// the reasons that each one refuses a token for.
+var verificationStages = []struct {
+	stage   string
+	reasons []token.Reason
+}{
+	{"token format", []token.Reason{token.Malformed}},
+	{"issuer", []token.Reason{token.BadIssuer}},
+	{"algorithm", []token.Reason{token.BadAlgorithm}},
+	{"type", []token.Reason{token.BadType}},
+	{"key", []token.Reason{token.UnknownKey, token.KeysUnavailable}},
+	{"signature", []token.Reason{token.BadSignature}},
+	{"time", []token.Reason{token.Expired, token.NotYetValid}},
+	{"audience", []token.Reason{token.BadAudience}},
+	{"required claims", []token.Reason{token.MissingClaim}},
+}
+
+// traceVerification records the verifier's checks: every stage before the
+// one that refused passed, the refusing one failed with its reason, and
+// when the token was accepted, every stage passed.
+func (tr *Trace) traceVerification(tok *token.Token, err *token.Error) {
+	if tr == nil {
+		return
+	}
+	for _, s := range verificationStages {
+		failed := err != nil && containsReason(s.reasons, err.Reason)
+		if failed {
+			tr.add(s.stage, false, "%s: %s", err.Reason, err.Description())
+			return
+		}
+		if err == nil {
+			tr.add(s.stage, true, "%s", passedDetail(s.stage, tok))
+		} else {
+			tr.add(s.stage, true, "passed")
+		}
+	}
+}
+
+func containsReason(rs []token.Reason, r token.Reason) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func passedDetail(stage string, tok *token.Token) string {
+	switch stage {
+	case "issuer":
+		return tok.Issuer
+	case "algorithm":
+		return tok.Algorithm
+	case "key":
+		if tok.KeyID == "" {
+			return "a key without kid"
+		}
+		return "kid " + tok.KeyID
+	case "signature":
+		if tok.Unverified {
+			return "NOT CHECKED (-no-verify)"
+		}
+		return "verified"
+	case "time":
+		if tok.Expiry.IsZero() {
+			return "no exp"
+		}
+		return fmt.Sprintf("expires %s (in %s)", tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
+	}
+	return "passed"
+}
+
+// traceAuthorization records the scope and claim rules of the route.
+func (tr *Trace) traceAuthorization(rt *Runtime, route *policy.Route, tok *token.Token, d policy.Decision) {
+	if tr == nil {
+		return
+	}
+	tr.Token = tok
+	tr.Scopes = rt.table.Scopes(tok.Issuer, tok.Claims)
+	present := strings.Join(tr.Scopes, " ")
+	if len(route.AllOf) > 0 || len(route.AnyOf) > 0 {
+		scopeOK := d.Allowed || d.Reason != policy.ReasonInsufficientScope
+		tr.add("scopes", scopeOK, "all_of [%s] any_of [%s]; token has [%s]%s",
+			strings.Join(route.AllOf, " "), strings.Join(route.AnyOf, " "), present, missing(d))
+		if !scopeOK {
+			return
+		}
+	}
+	for _, c := range route.Claims {
+		failed := !d.Allowed && d.Reason == policy.ReasonClaimMismatch && d.Claim == c.Path.String()
+		v, found := c.Path.Lookup(tok.Claims)
+		have := "absent"
+		if found {
+			have = fmt.Sprintf("%v", v)
+		}
+		tr.add("claim "+c.Path.String(), !failed, "want %v, token has %s", c.Value, have)
+		if failed {
+			return
+		}
+	}
+}
+
+func missing(d policy.Decision) string {
+	if len(d.Missing) == 0 {
+		return ""
+	}
+	return "; missing [" + strings.Join(d.Missing, " ") + "]"
+}
