@@ -16,7 +16,7 @@ import (
 // otherwise. Stages record; they never decide differently because a trace
 // is present, so what explain shows is what serving does.
 type Trace struct {
-	Path   string       // the cleaned path, "" when it was refused
+	Path   string        // the cleaned path, "" when it was refused
 	Route  *policy.Route // nil when none matched
 	Checks []Check
 	Token  *token.Token // the verified token, when there was one
