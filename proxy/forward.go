@@ -114,6 +114,7 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	if route.StripAuthorization {
 		out.Header.Del("Authorization")
 	}
+	out.Header.Set(RequestIDHeader, f.ex.id)
 }
 
 // foldHeader folds a header name the way spoofing is compared: lower case,
@@ -162,6 +163,9 @@ func responded(resp *http.Response) error {
 		return errUpstreamTimeout
 	}
 	f.ex.upstream = time.Since(f.sent)
+	// The client gets the gateway's request id, already set; an upstream
+	// that echoes it (or sets its own) must not make it appear twice.
+	resp.Header.Del(RequestIDHeader)
 	return nil
 }
 

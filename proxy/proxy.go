@@ -123,6 +123,7 @@ type exchange struct {
 	issuer   string
 	subject  string
 	upstream time.Duration // zero when nothing was forwarded
+	id       string        // the request id
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +131,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{start: time.Now()}
 	rec := &recorder{ResponseWriter: w}
 	defer h.finish(rt, r, rec, ex)
+
+	// Every response, refusals included, carries the request id that the
+	// upstream and the access log see, so one id follows a request through
+	// client reports, gateway logs and upstream logs.
+	ex.id = requestID(r.Header.Get(RequestIDHeader))
+	rec.Header().Set(RequestIDHeader, ex.id)
 
 	tr := traceOf(r.Context())
 	clean, err := policy.CleanPath(r.URL)
@@ -324,6 +331,7 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, rec *recorder, ex *exchan
 		return
 	}
 	fields := []zap.Field{
+		zap.String("request_id", ex.id),
 		zap.String("route", route),
 		zap.String("method", r.Method),
 		zap.String("host", r.Host),

@@ -562,3 +562,42 @@ func TestTokenCacheThroughTheHandler(t *testing.T) {
 		t.Errorf("a cached token whose key left the JWKS: %d, want 401", res.StatusCode)
 	}
 }
+
+// TestRequestIDAndTraceparent: a request id follows the request to the
+// upstream, the client and the access log; a well-formed one from the client
+// is kept, anything else is replaced; W3C traceparent passes untouched.
+func TestRequestIDAndTraceparent(t *testing.T) {
+	f := newFixture(t)
+	f.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "upstream-own-id")
+		w.WriteHeader(200)
+	})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	res := f.get("/anything", "", "X-Request-Id", "edge-7f3a:1", "Traceparent", tp)
+	got := f.up.last()
+	if id := got.Header.Get("X-Request-Id"); id != "edge-7f3a:1" {
+		t.Errorf("upstream got request id %q, want the client's", id)
+	}
+	if v := res.Header.Values("X-Request-Id"); len(v) != 1 || v[0] != "edge-7f3a:1" {
+		t.Errorf("client got request id %q", v)
+	}
+	if v := got.Header.Get("Traceparent"); v != tp {
+		t.Errorf("traceparent = %q, want it untouched", v)
+	}
+	entries := f.logs.FilterMessage("request").All()
+	if id := entries[len(entries)-1].ContextMap()["request_id"]; id != "edge-7f3a:1" {
+		t.Errorf("access log request_id = %v", id)
+	}
+
+	for _, bad := range []string{"a b", "x\ny", strings.Repeat("a", 200), `{"json":1}`} {
+		res := f.get("/orders/1", "", "X-Request-Id", bad)
+		id := res.Header.Get("X-Request-Id")
+		if id == bad || len(id) != 32 {
+			t.Errorf("client id %q: response id %q, want a new 32-hex id", bad, id)
+		}
+	}
+	a, b := f.get("/nowhere-x", "").Header.Get("X-Request-Id"), f.get("/orders/1", "").Header.Get("X-Request-Id")
+	if a == "" || a == b {
+		t.Errorf("generated ids %q and %q: want distinct, on refusals too", a, b)
+	}
+}
