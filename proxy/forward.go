@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
@@ -51,7 +50,8 @@ func (rt *Runtime) reverseProxy(route *policy.Route, transport http.RoundTripper
 func (rt *Runtime) forward(w *recorder, r *http.Request, route *policy.Route, tok *token.Token, clean string, ex *exchange) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	f := &forwarding{route: route, tok: tok, path: clean, ex: ex, sent: time.Now(), cancel: cancel}
+	f := &ex.fwd
+	*f = forwarding{route: route, tok: tok, path: clean, ex: ex, sent: time.Now(), cancel: cancel}
 	f.deadline = time.AfterFunc(route.Timeout, func() { cancel(errUpstreamTimeout) })
 	defer f.deadline.Stop()
 	rt.proxies[route.Index].ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, f)))
@@ -96,7 +96,7 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	// Every header any route sets from claims goes, in every spelling
 	// (case, '_' for '-'), before this route sets its own.
 	for name := range out.Header {
-		if _, spoofed := rt.strip[foldHeader(name)]; spoofed {
+		if rt.spoofed(name) {
 			delete(out.Header, name)
 		}
 	}
@@ -117,23 +117,36 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	out.Header.Set(RequestIDHeader, f.ex.id)
 }
 
-// foldHeader folds a header name the way spoofing is compared: lower case,
-// with '_' read as '-', because some frameworks (CGI, WSGI, nginx with
-// underscores_in_headers) merge the two.
-func foldHeader(name string) string {
-	if !strings.ContainsAny(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") {
-		return name
-	}
-	b := []byte(name)
-	for i, c := range b {
-		switch {
-		case 'A' <= c && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-		case c == '_':
-			b[i] = '-'
+// spoofed reports whether a client's header has the name of a header that
+// some route sets from claims, compared the way spoofing must be: case-
+// insensitively and with '_' read as '-', because some frameworks (CGI,
+// WSGI, nginx with underscores_in_headers) merge the two. It compares in
+// place, without building the folded name.
+func (rt *Runtime) spoofed(name string) bool {
+	for _, s := range rt.strip {
+		if len(s) == len(name) && foldEqual(name, s) {
+			return true
 		}
 	}
-	return string(b)
+	return false
+}
+
+// foldEqual compares name with folded, a name already in lower case with
+// '-' for '_', as foldHeader would make them equal.
+func foldEqual(name, folded string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != folded[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (rt *Runtime) trusted(remoteAddr string) bool {

@@ -45,7 +45,7 @@ type Runtime struct {
 	table          *policy.Table
 	verifier       *token.Verifier
 	proxies        []*httputil.ReverseProxy // by route index
-	strip          map[string]struct{}      // folded claim header names
+	strip          []string                 // folded claim header names (lower case, '-')
 	trustedProxies []netip.Prefix
 	maxInFlight    int64
 	accessLog      bool
@@ -69,14 +69,11 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 	rt := &Runtime{
 		table:          table,
 		verifier:       verifier,
-		strip:          make(map[string]struct{}),
 		trustedProxies: opts.TrustedProxies,
 		maxInFlight:    int64(opts.MaxInFlight),
 		accessLog:      opts.AccessLog,
 	}
-	for _, name := range table.ClaimHeaders() {
-		rt.strip[name] = struct{}{}
-	}
+	rt.strip = table.ClaimHeaders()
 	transport := opts.Transport
 	if transport == nil {
 		transport = NewTransport()
@@ -124,12 +121,18 @@ type exchange struct {
 	subject  string
 	upstream time.Duration // zero when nothing was forwarded
 	id       string        // the request id
+
+	// One allocation per request holds the exchange, its response
+	// recorder and its forwarding state.
+	rec recorder
+	fwd forwarding
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := h.rt.Load()
 	ex := &exchange{start: time.Now()}
-	rec := &recorder{ResponseWriter: w}
+	ex.rec.ResponseWriter = w
+	rec := &ex.rec
 	defer h.finish(rt, r, rec, ex)
 
 	// Every response, refusals included, carries the request id that the
