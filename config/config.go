@@ -45,6 +45,11 @@ type Server struct {
 	// ShutdownGrace is how long in-flight requests may run after SIGTERM or
 	// SIGINT before the listener is closed hard.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// DrainDelay is how long the gateway keeps serving after SIGTERM with
+	// /readyz already answering 503, before it stops accepting: the time a
+	// load balancer needs to notice and stop sending. 0 (the default)
+	// stops accepting at once; Kubernetes' preStop hook can play this part.
+	DrainDelay Duration `yaml:"drain_delay"`
 	// MaxHeaderBytes caps the request line and headers; past it: 431.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxInFlight caps the requests the proxy handles at once; past it a

@@ -123,6 +123,9 @@ func (v *validator) server(s *Server) {
 			v.errorf("server."+t.key, "must be greater than 0: net/http reads 0 as \"no timeout\", which lets a slow client hold a connection forever")
 		}
 	}
+	if s.DrainDelay < 0 || s.DrainDelay > Duration(5*time.Minute) {
+		v.errorf("server.drain_delay", "%s is out of range: must be between 0 and 5m", s.DrainDelay)
+	}
 	if s.ShutdownGrace <= 0 {
 		v.errorf("server.shutdown_grace", "must be greater than 0, or every in-flight request is cut off on shutdown")
 	}

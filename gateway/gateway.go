@@ -124,6 +124,7 @@ func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runti
 		if k == nil {
 			// The key set labels its own log lines with the issuer.
 			k = &keys{name: is.Name, source: src, set: jwks.New(src, nil, g.log, g.metrics)}
+			g.metrics.IssuerConfigured(is.Name)
 		}
 		st.issuers = append(st.issuers, k)
 		issuers = append(issuers, token.Issuer{
@@ -334,6 +335,7 @@ func needsRestart(old, new *config.Config) []string {
 	diff("server.write_timeout", o.WriteTimeout, n.WriteTimeout)
 	diff("server.idle_timeout", o.IdleTimeout, n.IdleTimeout)
 	diff("server.shutdown_grace", o.ShutdownGrace, n.ShutdownGrace)
+	diff("server.drain_delay", o.DrainDelay, n.DrainDelay)
 	diff("server.max_header_bytes", o.MaxHeaderBytes, n.MaxHeaderBytes)
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)

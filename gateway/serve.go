@@ -77,6 +77,16 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		return fmt.Errorf("listener failed: %w", err)
 	}
 	g.draining.Store(true)
+	if d := s.DrainDelay.D(); d > 0 {
+		// /readyz already says 503; new requests are still served
+		// while load balancers take this replica out of rotation.
+		g.log.Info("draining: /readyz answers 503; still serving", zap.Duration("drain_delay", d))
+		select {
+		case <-time.After(d):
+		case err := <-errc:
+			return fmt.Errorf("listener failed: %w", err)
+		}
+	}
 	g.log.Info("shutting down", zap.Duration("grace", s.ShutdownGrace.D()))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace.D())
 	defer cancel()

@@ -121,12 +121,26 @@ func New() *Metrics {
 		m.ConfigReloads,
 		m.TokenCacheHits, m.TokenCacheMisses, m.TokenCacheEvictions, m.TokenCacheEntries,
 	)
+	// Series that count failures exist from the start, at 0, so that
+	// increase() and rate() see the first failure.
+	m.ConfigReloads.WithLabelValues("success")
+	m.ConfigReloads.WithLabelValues("error")
 	return m
 }
 
 // Handler serves the registry in the Prometheus exposition formats.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// IssuerConfigured creates an issuer's failure-counting series at 0, so
+// that alerts on their increase see the first failure.
+func (m *Metrics) IssuerConfigured(issuer string) {
+	if m == nil {
+		return
+	}
+	m.JWKSRefresh.WithLabelValues(issuer, "success")
+	m.JWKSRefresh.WithLabelValues(issuer, "error")
 }
 
 // JWKSRefreshed records one JWKS fetch. keys is the number of usable keys now

@@ -129,3 +129,26 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 	must(os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
 	waitStatus(t, p, g.url("/v2/x"), http.StatusOK, 10*time.Second)
 }
+
+// TestDrainDelay: after SIGTERM, with drain_delay set, /readyz answers 503
+// while new requests are still served, so load balancers can stop sending
+// before the listener closes.
+func TestDrainDelay(t *testing.T) {
+	t.Parallel()
+	idp, _ := newIssuer(t, "k1")
+	up := echoUpstreamServer(t)
+	render := gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, up.URL, "2s")
+	g := startGateway(t, func(listen, admin string) string {
+		return strings.Replace(render(listen, admin), "  shutdown_grace: 2s\n", "  shutdown_grace: 2s\n  drain_delay: 1500ms\n", 1) +
+			publicRoute("v2", "/v2", up.URL)
+	})
+	waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusOK, 10*time.Second)
+	g.signal(t, syscall.SIGTERM)
+	waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusServiceUnavailable, time.Second)
+	if res := do(t, http.MethodGet, g.url("/v2/x"), nil); res.StatusCode != http.StatusOK {
+		t.Errorf("a new request during the drain delay: %d, want 200", res.StatusCode)
+	}
+	if code := g.wait(t, 6*time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
