@@ -361,7 +361,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 		if name == "" {
 			name = "aud"
 		}
-		if have, ok := audienceValues(claims[name]); !ok || !intersects(have, is.Audiences) {
+		if !audienceAccepted(claims[name], is.Audiences) {
 			return nil, nil, fail(BadAudience, is.Name, "%.64s contains none of the accepted audiences", name)
 		}
 	}
@@ -501,33 +501,26 @@ func validationFailure(issuer string, err error) *Error {
 	return fail(Malformed, issuer, "claims do not validate")
 }
 
-// audienceValues reads an audience claim the way RFC 7519 §4.1.3 defines
-// aud: one string, or an array of strings. Any other shape (a number, an
-// object, an array holding a non-string) is not an audience at all, so it
-// matches nothing rather than being coerced into one.
-func audienceValues(v any) ([]string, bool) {
+// audienceAccepted reports whether an audience claim holds one of want.
+// The claim is read the way RFC 7519 §4.1.3 defines aud: one string, or an
+// array of strings. Any other shape (a number, an object, an array holding
+// a non-string) is not an audience at all, so it matches nothing rather
+// than being coerced into one. It does not allocate: it runs on every
+// verification.
+func audienceAccepted(v any, want []string) bool {
 	switch x := v.(type) {
 	case string:
-		return []string{x}, true
+		return slices.Contains(want, x)
 	case []any:
-		out := make([]string, 0, len(x))
+		found := false
 		for _, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				return nil, false
+				return false
 			}
-			out = append(out, s)
+			found = found || slices.Contains(want, s)
 		}
-		return out, true
-	}
-	return nil, false
-}
-
-func intersects(have, want []string) bool {
-	for _, h := range have {
-		if slices.Contains(want, h) {
-			return true
-		}
+		return found
 	}
 	return false
 }

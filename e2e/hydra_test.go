@@ -1,0 +1,308 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// client talks to Hydra and to the gateway: bounded, no proxy from the
+// environment. Hydra generates 4096-bit RSA keys on demand, which takes a
+// few seconds on a busy machine, hence the generous timeout.
+var client = &http.Client{
+	Timeout:   60 * time.Second,
+	Transport: &http.Transport{Proxy: nil},
+}
+
+// hydra is one running Ory Hydra: `hydra serve all --dev` with an in-memory
+// database and JWT access tokens.
+type hydra struct {
+	*process
+	issuer string // urls.self.issuer: the iss of its tokens
+	public string // base URL of the public API (token endpoint, JWKS)
+	admin  string // base URL of the admin API (clients, keys)
+	asked  string // the issuer asked of launchHydra, for a relaunch
+
+	// lastKey is when a signing key was last created (by addSigningKey, or
+	// lazily by the first token). Hydra signs with the newest key by
+	// created_at, which it stores rounded to the second: a key created
+	// within a second of another might not count as newer.
+	lastKey time.Time
+}
+
+// startHydra starts Hydra and returns once it serves; see launchHydra.
+func startHydra(t *testing.T, name, issuer string) *hydra {
+	t.Helper()
+	return launchHydra(t, name, issuer).ready(t)
+}
+
+// launchHydra starts Hydra on two free loopback ports without waiting for
+// it. Its tokens carry issuer, or its own public URL when issuer is "" (a
+// second Hydra can thus claim to be the first).
+func launchHydra(t *testing.T, name, issuer string) *hydra {
+	t.Helper()
+	pub, adm := freePort(t), freePort(t)
+	h := &hydra{
+		public: "http://127.0.0.1:" + pub,
+		admin:  "http://127.0.0.1:" + adm,
+		issuer: issuer,
+		asked:  issuer,
+	}
+	if h.issuer == "" {
+		h.issuer = h.public
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		"DSN=memory",
+		"SECRETS_SYSTEM=" + randomHex(t, 32),
+		"URLS_SELF_ISSUER=" + h.issuer,
+		"SERVE_PUBLIC_HOST=127.0.0.1", "SERVE_PUBLIC_PORT=" + pub,
+		"SERVE_ADMIN_HOST=127.0.0.1", "SERVE_ADMIN_PORT=" + adm,
+		"STRATEGIES_ACCESS_TOKEN=jwt",
+		"LOG_LEVEL=warn",
+	}
+	h.process = start(t, name, env, hydraBin, "serve", "all", "--dev", "--sqa-opt-out")
+	return h
+}
+
+// ready waits (at most 30s) until both of Hydra's APIs answer
+// /health/ready. A Hydra that lost a port to another process meanwhile is
+// launched again on new ports (up to twice), so the returned value may be
+// another Hydra than h.
+func (h *hydra) ready(t *testing.T) *hydra {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		if h.waitReady(t, 30*time.Second) {
+			return h
+		}
+		if strings.Contains(h.output.String(), "address already in use") && attempt < 3 {
+			h = launchHydra(t, h.name, h.asked)
+			continue
+		}
+		t.Fatalf("%s exited before serving:\n%s", h.name, tail(h.output.String(), 30))
+	}
+}
+
+// waitReady polls both APIs' /health/ready; false if Hydra exited first.
+func (h *hydra) waitReady(t *testing.T, within time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, base := range []string{h.admin, h.public} {
+		for {
+			if res, err := client.Get(base + "/health/ready"); err == nil {
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if h.exited() {
+				return false
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s/health/ready not 200 within %v", h.name, base, within)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return true
+}
+
+// oauthClient is a client registered in Hydra for the client-credentials
+// grant.
+type oauthClient struct {
+	id, secret string
+}
+
+// createClient registers a confidential client allowed scope and
+// audiences, with JWT access tokens.
+func (h *hydra) createClient(t *testing.T, id, scope string, audiences ...string) oauthClient {
+	t.Helper()
+	c := oauthClient{id: id, secret: randomHex(t, 16)}
+	h.adminJSON(t, http.MethodPost, "/admin/clients", map[string]any{
+		"client_id":                  c.id,
+		"client_secret":              c.secret,
+		"grant_types":                []string{"client_credentials"},
+		"scope":                      scope,
+		"audience":                   audiences,
+		"token_endpoint_auth_method": "client_secret_post",
+		"access_token_strategy":      "jwt",
+	}, http.StatusCreated, nil)
+	return c
+}
+
+// setLifespan makes the client's client-credentials tokens live for d.
+func (h *hydra) setLifespan(t *testing.T, c oauthClient, d time.Duration) {
+	t.Helper()
+	h.adminJSON(t, http.MethodPut, "/admin/clients/"+c.id+"/lifespans", map[string]any{
+		"client_credentials_grant_access_token_lifespan": d.String(),
+	}, http.StatusOK, nil)
+}
+
+// token runs the client-credentials grant over HTTP, as a service would.
+// audience may be "" (then Hydra's aud is empty).
+func (h *hydra) token(t *testing.T, c oauthClient, scope, audience string) string {
+	t.Helper()
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {c.id},
+		"client_secret": {c.secret},
+		"scope":         {scope},
+	}
+	if audience != "" {
+		form.Set("audience", audience)
+	}
+	res, err := client.PostForm(h.public+"/oauth2/token", form)
+	if err != nil {
+		t.Fatalf("%s token endpoint: %v", h.name, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &tr) != nil || tr.AccessToken == "" {
+		t.Fatalf("%s token endpoint: %d %s", h.name, res.StatusCode, body)
+	}
+	if strings.Count(tr.AccessToken, ".") != 2 {
+		t.Fatalf("%s issued an opaque token, not a JWT: is STRATEGIES_ACCESS_TOKEN=jwt honoured?", h.name)
+	}
+	if h.lastKey.IsZero() {
+		h.lastKey = time.Now() // the first token may have generated the key set
+	}
+	return tr.AccessToken
+}
+
+// addSigningKey creates a new RS256 key in the access-token key set; Hydra
+// signs new tokens with the newest key of the set.
+// It waits, if needed, until a second has passed since the previous key was
+// created, so that the new key is strictly the newest.
+func (h *hydra) addSigningKey(t *testing.T, kid string) {
+	t.Helper()
+	time.Sleep(time.Until(h.lastKey.Add(time.Second)))
+	h.adminJSON(t, http.MethodPost, "/admin/keys/hydra.jwt.access-token",
+		map[string]any{"alg": "RS256", "use": "sig", "kid": kid}, http.StatusCreated, nil)
+	h.lastKey = time.Now()
+}
+
+// deleteSigningKey removes a key from the access-token key set, and so from
+// Hydra's published JWKS.
+func (h *hydra) deleteSigningKey(t *testing.T, kid string) {
+	t.Helper()
+	h.adminJSON(t, http.MethodDelete, "/admin/keys/hydra.jwt.access-token/"+url.PathEscape(kid), nil, http.StatusNoContent, nil)
+}
+
+// publishedKids lists the kids of Hydra's public JWKS.
+func (h *hydra) publishedKids(t *testing.T) []string {
+	t.Helper()
+	res, err := client.Get(h.public + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("%s JWKS: %d %v", h.name, res.StatusCode, err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.KID)
+	}
+	return kids
+}
+
+func (h *hydra) adminJSON(t *testing.T, method, path string, in any, want int, out any) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, h.admin+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", h.name, method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != want {
+		t.Fatalf("%s %s %s: %d, want %d: %s", h.name, method, path, res.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s %s: %v", h.name, method, path, err)
+		}
+	}
+}
+
+// jwtParts decodes a token's header and payload without verifying it: the
+// tests check what Hydra issues, to notice if a new Hydra changes shape.
+func jwtParts(t *testing.T, tok string) (header, payload map[string]any) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %d parts", len(parts))
+	}
+	for i, dst := range []*map[string]any{&header, &payload} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			t.Fatalf("segment %d: %v", i, err)
+		}
+		if err := json.Unmarshal(b, dst); err != nil {
+			t.Fatalf("segment %d: %v", i, err)
+		}
+	}
+	return header, payload
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("no free loopback port: %v", err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,215 @@
+// Package e2e runs portcullis, the built binary, against a real OAuth2
+// authorization server: Ory Hydra v2 on loopback with an in-memory
+// database and JWT access tokens. Tokens are obtained over HTTP with the
+// client-credentials grant, keys are rotated through Hydra's admin API, and
+// every outcome is observed as a client and an upstream would observe it.
+//
+// Hydra is not a dependency of portcullis: it is built from the separate
+// tools module e2e/tools by .ci/hydra.sh, which prints the binary's path.
+// The tests find it through PORTCULLIS_HYDRA_BIN, or at the path
+// .ci/hydra.sh caches it under. Without it they skip, so that `go test
+// ./...` stays fast for developers; with PORTCULLIS_E2E_REQUIRED=1 (as in
+// .ci/run) its absence is a failure instead.
+//
+// Every process a test starts is ended by its PID in t.Cleanup, and every
+// wait is bounded.
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	// hydraBin is the Hydra binary, "" when it was not found.
+	hydraBin string
+	// hydraMissing says where it was looked for, for the skip message.
+	hydraMissing string
+	// portcullisBin is the gateway binary built by TestMain.
+	portcullisBin string
+	// raceEnabled is set by race_test.go: the binary is then built with
+	// -race too, so that a data race inside the gateway fails the test.
+	raceEnabled bool
+)
+
+// requiredEnv makes a missing Hydra binary a failure rather than a skip.
+const requiredEnv = "PORTCULLIS_E2E_REQUIRED"
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	hydraBin, hydraMissing = findHydra()
+	if hydraBin == "" {
+		return m.Run() // every test skips, or fails when required
+	}
+	dir, err := os.MkdirTemp("", "portcullis-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: temporary directory:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	portcullisBin = filepath.Join(dir, "portcullis")
+	args := []string{"build", "-o", portcullisBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/portcullis")...)
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go %s: %v\n%s", strings.Join(build.Args[1:], " "), err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// findHydra returns the Hydra binary to use: $PORTCULLIS_HYDRA_BIN, or the
+// one .ci/hydra.sh caches at
+// ${PORTCULLIS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/portcullis}/hydra-<first 16 hex of sha256(e2e/tools/go.sum)>.
+// When there is none, it says where it looked.
+func findHydra() (path, missing string) {
+	if p := os.Getenv("PORTCULLIS_HYDRA_BIN"); p != "" {
+		if err := executable(p); err != nil {
+			return "", fmt.Sprintf("PORTCULLIS_HYDRA_BIN=%s: %v", p, err)
+		}
+		return p, ""
+	}
+	sum, err := os.ReadFile(filepath.Join("tools", "go.sum"))
+	if err != nil {
+		return "", fmt.Sprintf("e2e/tools/go.sum: %v", err)
+	}
+	h := sha256.Sum256(sum)
+	p := filepath.Join(cacheDir(), "hydra-"+hex.EncodeToString(h[:])[:16])
+	if err := executable(p); err != nil {
+		return "", fmt.Sprintf("PORTCULLIS_HYDRA_BIN is unset and %s: %v", p, err)
+	}
+	return p, ""
+}
+
+func cacheDir() string {
+	if d := os.Getenv("PORTCULLIS_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "portcullis")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "portcullis")
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+// needHydra skips the test when Hydra is absent, or fails it when
+// PORTCULLIS_E2E_REQUIRED=1.
+func needHydra(t *testing.T) {
+	t.Helper()
+	if hydraBin != "" {
+		return
+	}
+	msg := "Ory Hydra binary not found (" + hydraMissing + "). Build it once with .ci/hydra.sh " +
+		"(5 to 9 minutes cold, cached after), or point PORTCULLIS_HYDRA_BIN at a Hydra v2 binary built " +
+		"with -tags sqlite,sqlite_omit_load_extension"
+	if os.Getenv(requiredEnv) == "1" {
+		t.Fatal(msg + "; " + requiredEnv + "=1 makes this a failure")
+	}
+	t.Skip(msg)
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is one program started by a test.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	output  *syncBuffer // stdout and stderr together
+	done    chan struct{}
+	waitErr error // read only after done
+}
+
+// start runs bin with args and exactly env (nothing of the test's own
+// environment leaks in). It is killed by its PID when the test ends, and
+// its output is logged if the test failed.
+func start(t *testing.T, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	p := &process{name: name, cmd: cmd, output: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.output, p.output
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = cmd.Process.Kill()
+			select {
+			case <-p.done:
+			case <-time.After(5 * time.Second):
+				t.Errorf("%s (pid %d) still running 5s after SIGKILL", name, cmd.Process.Pid)
+			}
+		}
+		if strings.Contains(p.output.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in %s:\n%s", name, p.output.String())
+		}
+		if t.Failed() {
+			t.Logf("--- %s (pid %d), last lines:\n%s", name, cmd.Process.Pid, tail(p.output.String(), 40))
+		}
+	})
+	return p
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[... %d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
