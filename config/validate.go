@@ -531,6 +531,8 @@ func checkPath(p string, prefix bool) error {
 		return fmt.Errorf("%q must not contain control characters", p)
 	case strings.Contains(p, `\`):
 		return fmt.Errorf("%q must not contain a backslash", p)
+	case strings.Contains(p, ";"):
+		return fmt.Errorf("%q must not contain ';': requests whose path has a ';' parameter are refused (servlet containers read /a;x as /a), so it would never match", p)
 	case prefix && p != "/" && strings.HasSuffix(p, "/"):
 		return fmt.Errorf("%q: prefixes match whole segments, so write %q (it matches %s and everything below it), without the trailing slash", p, path.Clean(p), path.Clean(p))
 	case path.Clean(p) != p:

@@ -9,7 +9,7 @@ import (
 // CleanPath returns the path to match and forward: percent-decoded, with ".",
 // ".." and repeated slashes resolved, and a trailing slash kept when the
 // request had one. It refuses %2F and %5C (encoded slash and backslash),
-// NUL and other control characters.
+// NUL and other control characters, and ';' path parameters.
 //
 // The gateway matches routes on this path and forwards this same path, so an
 // upstream never sees a spelling the route table did not: "/public/../admin"
@@ -22,9 +22,15 @@ import (
 //   - A control character, NUL included (ErrBadPath): C and file-system
 //     upstreams truncate at NUL, and CR or LF could end up in a log line or a
 //     header.
-//   - A ".." or "." segment carrying a path parameter, as in "/a/..;/b"
-//     (ErrBadPath): servlet containers drop ";..." before resolving "..",
-//     so that path would reach "/b" through a route for "/a".
+//   - A ';', raw or as %3B (ErrBadPath). Servlet containers (Tomcat, Jetty,
+//     Spring) read ";..." as a path parameter and drop it before routing, so
+//     "/admin;x/users" is "/admin/users" to them but a path under no route
+//     for "/admin" here: beside a public catch-all it would reach the admin
+//     handler unauthenticated (CVE-2020-1957, CVE-2020-11989), and
+//     "/public/..;/admin" would climb out of a public prefix. Matching on the
+//     parameter-free spelling instead would forward a path that differs from
+//     the one matched, so the request is refused, as Spring Security's
+//     StrictHttpFirewall does by default.
 //   - A path that is not absolute or not valid percent-encoding (ErrBadPath).
 //
 // It does not allocate for a path that is already clean and has no escapes.
@@ -54,7 +60,7 @@ func CleanPath(u *url.URL) (string, error) {
 			return "", ErrBadPath
 		}
 	}
-	if strings.IndexByte(p, ';') >= 0 && hasDotSegmentWithParam(p) {
+	if strings.IndexByte(p, ';') >= 0 {
 		return "", ErrBadPath
 	}
 	c := path.Clean(p)
@@ -79,17 +85,6 @@ func hasEncodedSlash(esc string) bool {
 		}
 		a, b := esc[i+1], esc[i+2]|0x20 // lower-case a hex letter
 		if (a == '2' && b == 'f') || (a == '5' && b == 'c') {
-			return true
-		}
-	}
-	return false
-}
-
-// hasDotSegmentWithParam reports whether a decoded path has a segment that is
-// "." or ".." once a ";parameter" is removed.
-func hasDotSegmentWithParam(p string) bool {
-	for seg := range strings.SplitSeq(p, "/") {
-		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
 			return true
 		}
 	}

@@ -55,7 +55,7 @@ const (
 // upstream would make of such a path.
 var (
 	ErrEncodedSlash = errors.New("the path contains an encoded slash or backslash")
-	ErrBadPath      = errors.New("the path contains a NUL or other control character, or is not absolute")
+	ErrBadPath      = errors.New("the path contains a NUL or other control character or a ';' parameter, or is not absolute")
 )
 
 // Route is one compiled, immutable route. Its fields are read by the proxy
