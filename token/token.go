@@ -20,6 +20,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -301,14 +302,25 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 	}
 	sig := msg.Signatures()[0]
 	hdr := sig.ProtectedHeaders()
+	// base64url leaves unused bits in a segment's last character, and the
+	// decoder ignores them: without this, every token would have 4 or 16
+	// spellings that verify alike, and anything keyed on the token string
+	// (a deny-list, a replay cache, an upstream's) could be bypassed by
+	// re-spelling it (RFC 4648 §3.5 allows refusing non-zero pad bits).
+	// The header and payload are covered by the signature as spelled.
+	if base64.RawURLEncoding.EncodeToString(sig.Signature()) != raw[strings.LastIndexByte(raw, '.')+1:] {
+		return nil, nil, fail(Malformed, "", "the signature is not in canonical base64url")
+	}
 
+	// The texts of these errors are fixed: the decoders' own quote the
+	// payload, which is token material.
 	claims, err := decodeClaims(msg.Payload())
 	if err != nil {
-		return nil, nil, fail(Malformed, "", "payload: %v", err)
+		return nil, nil, fail(Malformed, "", "the payload is not one JSON object")
 	}
 	tok, err := jwt.Parse(msg.Payload(), jwt.WithVerify(false), jwt.WithValidate(false))
 	if err != nil {
-		return nil, nil, fail(Malformed, "", "registered claims: %v", err)
+		return nil, nil, fail(Malformed, "", "the registered claims do not have their types")
 	}
 
 	// Choose the issuer by the unverified iss, then trust nothing else of
@@ -347,6 +359,20 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 		verifiedKID, version = key.KeyID(), ver
 	}
 
+	// RFC 7519 §2: exp, nbf and iat are NumericDates, JSON numbers. jwx
+	// also reads a string as a date, and an exp whose whole part is 0 as no
+	// exp at all; either would let a broken or hostile issuer's token live
+	// forever, required_claims notwithstanding.
+	for _, name := range [...]string{"exp", "nbf", "iat"} {
+		if v, ok := claims[name]; ok && v != nil {
+			if _, isNumber := v.(json.Number); !isNumber {
+				return nil, nil, fail(Malformed, is.Name, "%s is not a NumericDate", name)
+			}
+		}
+	}
+	if _, ok := claims["exp"].(json.Number); ok && tok.Expiration().Unix() == 0 {
+		return nil, nil, fail(Expired, is.Name, "exp is at the epoch")
+	}
 	if err := jwt.Validate(tok,
 		jwt.WithClock(jwt.ClockFunc(v.now)),
 		jwt.WithAcceptableSkew(is.ClockSkew),

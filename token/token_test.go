@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -150,7 +151,10 @@ func TestVerify(t *testing.T) {
 		{name: "a payload with trailing data is malformed", tok: rsaKey.SignPayload([]byte(`{"iss":"` + iss + `"} {}`)), want: token.Malformed},
 		{name: "an unknown iss is bad_issuer", tok: rsaKey.Sign(claims().With("iss", "https://idp.example.com")), want: token.BadIssuer},
 		{name: "a swapped signature is bad_signature", tok: swapSignature(rsaKey.Sign(claims()), rsaKey.Sign(claims().With("sub", "bob"))), want: token.BadSignature},
-		{name: "a truncated signature is bad_signature", tok: truncate(rsaKey.Sign(claims())), want: token.BadSignature},
+		{name: "a signature one byte short is bad_signature", tok: truncate(rsaKey.Sign(claims())), want: token.BadSignature},
+		{name: "a signature re-spelled with non-zero pad bits is malformed", tok: respell(rsaKey.Sign(claims())), want: token.Malformed},
+		{name: "exp as a string is malformed", tok: rsaKey.Sign(claims().With("exp", "2100-01-01T00:00:00Z")), want: token.Malformed},
+		{name: "exp 0 is expired, not absent", tok: rsaKey.Sign(claims().With("exp", 0)), want: token.Expired},
 		{name: "padding characters are malformed", tok: rsaKey.Sign(claims()) + "=", want: token.Malformed},
 		{name: "a token over 8 KiB is malformed before parsing", tok: strings.Repeat("a", 5000) + "." + strings.Repeat("b", 5000) + ".c", want: token.Malformed},
 	}
@@ -219,7 +223,20 @@ func swapSignature(a, b string) string {
 	return a[:strings.LastIndexByte(a, '.')] + b[strings.LastIndexByte(b, '.'):]
 }
 
-func truncate(tok string) string { return tok[:len(tok)-8] }
+// truncate drops the signature's last byte, keeping canonical base64url.
+func truncate(tok string) string {
+	dot := strings.LastIndexByte(tok, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+	return tok[:dot+1] + base64.RawURLEncoding.EncodeToString(sig[:len(sig)-1])
+}
+
+// respell flips an unused bit of the signature's last character: the same
+// bytes, another spelling.
+func respell(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[i^1])
+}
 
 func BenchmarkVerifyRS256(b *testing.B) { benchVerify(b, rsaKey) }
 func BenchmarkVerifyES256(b *testing.B) { benchVerify(b, ecKey) }
