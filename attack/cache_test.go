@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/portcullis/portcullis/token/tokentest"
 )
 
 // TestTokenCacheGrantsNothingOnItsOwn: the verified-token cache skips the
@@ -52,7 +54,7 @@ func TestTokenCacheGrantsNothingOnItsOwn(t *testing.T) {
 		tg.refused(t, request("/orders/1", bearer(short)), http.StatusUnauthorized, "corp", "expired")
 	})
 	t.Run("a cached token is refused once its key leaves the key set", func(t *testing.T) {
-		tg.corp.SetBody(publish(tg.bare, tg.ec, tg.ed)) // rsa-1 is gone
+		tg.corp.SetBody(tokentest.JWKS(tg.bare, tg.ec, tg.ed)) // rsa-1 is gone
 		if err := tg.gw.KeySet("corp").Refresh(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -131,7 +131,7 @@ func algorithmConfusion() []forgery {
 			return x509.MarshalPKCS1PublicKey(tg.rsa.RawPublic().(*rsa.PublicKey))
 		}},
 		{"RSA public key as its JWK", "rsa-1", func(tg *target) []byte { return jwkJSON(tg.rsa) }},
-		{"the whole JWKS document", "rsa-1", func(tg *target) []byte { return publish(tg.rsa, tg.bare, tg.ec, tg.ed) }},
+		{"the whole JWKS document", "rsa-1", func(tg *target) []byte { return tokentest.JWKS(tg.rsa, tg.bare, tg.ec, tg.ed) }},
 		{"RSA modulus bytes", "rsa-1", func(tg *target) []byte { return tg.rsa.RawPublic().(*rsa.PublicKey).N.Bytes() }},
 		{"key without alg, as PEM", "rsa-bare", func(tg *target) []byte { return pkixPEM(tg.bare) }},
 		{"EC public key as PEM", "ec-1", func(tg *target) []byte { return pkixPEM(tg.ec) }},

@@ -18,8 +18,6 @@
 package attack_test
 
 import (
-	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -45,12 +43,12 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
@@ -148,7 +146,7 @@ routes:
   - name: public
     match: {path_prefix: /}
     upstream: "{{.Upstream}}"
-    timeout: 5s
+    timeout: 60s
     auth: {mode: public}
     forward: {claims_to_headers: {X-Public-Sub: sub}}
 `
@@ -187,7 +185,7 @@ type target struct {
 	ed    *tokentest.Key    // ed-1: EdDSA
 	sk    *tokentest.Key    // slash-1: the slash IdP's key
 
-	up       *upstream
+	up       *gatewaytest.Upstream
 	attacker *attacker
 	cfg      *config.Config
 	gw       *gateway.Gateway
@@ -224,11 +222,11 @@ func newTarget(t testing.TB, mutate ...func(*settings)) *target {
 	suiteKeys()
 	tg := &target{t: t, rsa: rsaKey, bare: bareKey, ec: ecKey, ed: edKey, sk: slashKey}
 	tg.corp = tokentest.NewIssuer()
-	tg.corp.SetBody(publish(tg.rsa, tg.bare, tg.ec, tg.ed))
+	tg.corp.SetBody(tokentest.JWKS(tg.rsa, tg.bare, tg.ec, tg.ed)) // as they are: bare has no alg
 	t.Cleanup(tg.corp.Close)
 	tg.slash = tokentest.NewIssuer(tg.sk)
 	t.Cleanup(tg.slash.Close)
-	tg.up = newUpstream(t)
+	tg.up = gatewaytest.NewUpstream(t)
 	tg.attacker = newAttacker(t)
 
 	s := defaults()
@@ -246,136 +244,34 @@ func newTarget(t testing.TB, mutate ...func(*settings)) *target {
 // the policy under attack.
 func parseConfig(t testing.TB, text string, data any) *config.Config {
 	t.Helper()
-	var b bytes.Buffer
+	var b strings.Builder
 	if err := template.Must(template.New("policy").Parse(text)).Execute(&b, data); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(b.Bytes(), "attack.yaml")
-	if err != nil {
-		t.Fatalf("the attack policy does not load:\n%v", err)
-	}
-	return cfg
+	return gatewaytest.ParseConfig(t, "attack.yaml", b.String())
 }
 
 // build starts the gateway and waits until every issuer's keys are loaded.
 func (tg *target) build(discardLogs bool) {
-	t := tg.t
-	t.Helper()
-	tg.start(discardLogs)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tg.gw.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	tg.t.Helper()
+	tg.use(gatewaytest.Options{LogLevel: zapcore.DebugLevel, DiscardLogs: discardLogs}.Start(tg.t, tg.cfg))
 }
 
-// start builds the gateway from tg.cfg and starts its key sets.
+// start builds the gateway from tg.cfg and starts its key sets, without
+// waiting for them.
 func (tg *target) start(discardLogs bool) {
-	t := tg.t
-	t.Helper()
-	core, logs := observer.New(zapcore.DebugLevel)
-	tg.logs = logs
-	if discardLogs {
-		enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-		core = zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.DebugLevel)
-	}
-	g, err := gateway.New(tg.cfg, zap.New(core), metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	g.Start(ctx)
-	tg.gw, tg.m, tg.h = g, g.Metrics(), g.Handler()
+	tg.t.Helper()
+	tg.use(gatewaytest.Options{LogLevel: zapcore.DebugLevel, DiscardLogs: discardLogs, NoWait: true}.Start(tg.t, tg.cfg))
 }
 
-// publish renders public keys as a JWKS document, with their parameters as
-// they are (bareKey has no alg).
-func publish(keys ...*tokentest.Key) []byte {
-	set := jwk.NewSet()
-	for _, k := range keys {
-		_ = set.AddKey(k.Public)
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		panic(err)
-	}
-	return b
+// use takes the started gateway's handler, metrics and logs for the tests.
+func (tg *target) use(g *gatewaytest.Gateway) {
+	tg.gw, tg.m, tg.h, tg.logs = g.Gateway, g.Metrics(), g.Handler(), g.Logs
 }
 
 // claims is a token for the corp issuer that the orders-read route accepts.
 func (tg *target) claims(scope string) tokentest.Claims {
 	return tokentest.Standard(tg.corp.URL(), audience, "alice", scope, 10*time.Minute)
-}
-
-// seen is what the upstream received of one request.
-type seen struct {
-	Method, Path, RawPath, Query, Host string
-	Header                             http.Header
-	BodyLen                            int64
-	BodySum                            [32]byte
-}
-
-// upstream records every request that reaches it. handle, when set,
-// answers instead of the default 200.
-type upstream struct {
-	*httptest.Server
-	mu     sync.Mutex
-	reqs   []seen
-	handle http.HandlerFunc
-}
-
-func newUpstream(t testing.TB) *upstream {
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		h := u.handle
-		u.mu.Unlock()
-		if h != nil {
-			u.record(r, 0, [32]byte{})
-			h(w, r)
-			return
-		}
-		sum := sha256.New()
-		n, _ := io.Copy(sum, r.Body)
-		var s [32]byte
-		copy(s[:], sum.Sum(nil))
-		u.record(r, n, s)
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "upstream ok")
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *upstream) record(r *http.Request, n int64, sum [32]byte) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.reqs = append(u.reqs, seen{
-		Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Query: r.URL.RawQuery,
-		Host: r.Host, Header: r.Header.Clone(), BodyLen: n, BodySum: sum,
-	})
-}
-
-func (u *upstream) setHandle(h http.HandlerFunc) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.handle = h
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.reqs)
-}
-
-func (u *upstream) last() seen {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.reqs) == 0 {
-		return seen{}
-	}
-	return u.reqs[len(u.reqs)-1]
 }
 
 // attacker is a server the attacker controls: it serves its own JWKS and
@@ -391,7 +287,7 @@ func newAttacker(t testing.TB) *attacker {
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(publish(attackerRSA))
+		_, _ = w.Write(tokentest.JWKS(attackerRSA))
 	}))
 	t.Cleanup(a.Close)
 	return a
@@ -441,7 +337,7 @@ func (tg *target) failures(issuer, reason string) float64 {
 // nothing reached the upstream and nothing of the credentials came back.
 func (tg *target) refused(t *testing.T, req *http.Request, status int, issuer, reason string) response {
 	t.Helper()
-	before := tg.up.count()
+	before := tg.up.Count()
 	var was float64
 	if reason != "" {
 		was = tg.failures(issuer, reason)
@@ -450,7 +346,7 @@ func (tg *target) refused(t *testing.T, req *http.Request, status int, issuer, r
 	if res.status != status {
 		t.Fatalf("status %d, want %d; body %s", res.status, status, res.body)
 	}
-	if n := tg.up.count() - before; n != 0 {
+	if n := tg.up.Count() - before; n != 0 {
 		t.Errorf("a refused request reached the upstream (%d requests)", n)
 	}
 	if reason != "" {
@@ -483,17 +379,17 @@ func (tg *target) refused(t *testing.T, req *http.Request, status int, issuer, r
 
 // allowed asserts that req reaches the upstream exactly once and returns
 // what the upstream saw.
-func (tg *target) allowed(t *testing.T, req *http.Request) seen {
+func (tg *target) allowed(t *testing.T, req *http.Request) gatewaytest.Request {
 	t.Helper()
-	before := tg.up.count()
+	before := tg.up.Count()
 	res := tg.do(req)
 	if res.status != http.StatusOK {
 		t.Fatalf("status %d, want 200; body %s", res.status, res.body)
 	}
-	if n := tg.up.count() - before; n != 1 {
+	if n := tg.up.Count() - before; n != 1 {
 		t.Fatalf("the upstream received %d requests, want 1", n)
 	}
-	return tg.up.last()
+	return tg.up.Last()
 }
 
 // Forging helpers: they sign raw header and payload JSON with raw crypto,

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -301,7 +302,7 @@ func TestHostileDiscovery(t *testing.T) {
 			is := tokentest.NewIssuer(rsaKey)
 			t.Cleanup(is.Close)
 			is.SetDiscovery(tc.doc(is))
-			up := newUpstream(t)
+			up := gatewaytest.NewUpstream(t)
 			cfg := parseConfig(t, strings.Replace(idpYAML, `jwks_uri: "{{.JWKS}}"`, "discovery: true", 1),
 				map[string]string{"Issuer": is.URL(), "Upstream": up.URL})
 			tg := &target{t: t, up: up, cfg: cfg}
@@ -343,8 +344,8 @@ type idpTarget struct {
 func newIdPTarget(t *testing.T) *idpTarget {
 	t.Helper()
 	suiteKeys()
-	idp := newHostileIdP(t, publish(rsaKey))
-	up := newUpstream(t)
+	idp := newHostileIdP(t, tokentest.JWKS(rsaKey))
+	up := gatewaytest.NewUpstream(t)
 	issuer := idp.URL
 	cfg := parseConfig(t, idpYAML, map[string]string{"Issuer": issuer, "JWKS": idp.URL + "/jwks", "Upstream": up.URL})
 	tg := &target{t: t, up: up, cfg: cfg}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -25,7 +26,7 @@ func TestInFlightCap(t *testing.T) {
 	var once sync.Once
 	free := func() { once.Do(func() { close(release) }) }
 	defer free() // also when the test fails, so that the upstream can close
-	tg.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+	tg.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		select {
 		case <-release:
@@ -65,7 +66,7 @@ func TestInFlightCap(t *testing.T) {
 			t.Fatal("the requests within the cap never finished")
 		}
 	}
-	tg.up.setHandle(nil)
+	tg.up.SetHandler(nil)
 	tg.allowed(t, request("/anything", nil))
 }
 
@@ -76,13 +77,13 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 	t.Parallel()       // it mostly waits on timers; TestNoGrowthAcrossRejectedRequests says why this is safe
 	tg := newTarget(t) // the slow route's timeout is 300ms
 	t.Run("no response headers within the route timeout is 504", func(t *testing.T) {
-		tg.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+		tg.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
 			}
 		})
-		defer tg.up.setHandle(nil)
+		defer tg.up.SetHandler(nil)
 		res := tg.do(request("/slow/x", nil))
 		if res.status != http.StatusGatewayTimeout || res.json["error"] != "gateway_timeout" {
 			t.Fatalf("status %d, body %s", res.status, res.body)
@@ -92,7 +93,7 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 		}
 	})
 	t.Run("a body that streams past the route timeout is not cut", func(t *testing.T) {
-		tg.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+		tg.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
 			for i := range 6 {
 				_, _ = io.WriteString(w, "chunk"+itoa(int64(i))+";")
@@ -100,7 +101,7 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		})
-		defer tg.up.setHandle(nil)
+		defer tg.up.SetHandler(nil)
 		res := tg.do(request("/slow/x", nil))
 		if res.status != 200 || string(res.body) != "chunk0;chunk1;chunk2;chunk3;chunk4;chunk5;" {
 			t.Fatalf("status %d, body %q", res.status, res.body)
@@ -122,7 +123,7 @@ func TestNoGrowthAcrossRejectedRequests(t *testing.T) {
 		t.Skip("-short")
 	}
 	n := 100_000
-	if raceEnabled {
+	if gatewaytest.RaceEnabled {
 		n = 10_000
 	}
 	tg := newTarget(t, func(s *settings) { s.discardLogs = true })
@@ -194,7 +195,7 @@ func TestNoGrowthAcrossRejectedRequests(t *testing.T) {
 	if after > heap+2<<20 {
 		t.Errorf("heap grew from %d KiB to %d KiB across %d rejected requests", heap>>10, after>>10, n)
 	}
-	if c := tg.up.count(); c != 0 {
+	if c := tg.up.Count(); c != 0 {
 		t.Errorf("%d rejected requests reached the upstream", c)
 	}
 }

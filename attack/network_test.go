@@ -109,13 +109,13 @@ func TestHostTricks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := tg.up.count()
+			before := tg.up.Count()
 			res := rawRequest(t, addr, tc.raw)
 			if res.StatusCode != tc.status {
 				body, _ := io.ReadAll(res.Body)
 				t.Fatalf("status %d, want %d; body %s", res.StatusCode, tc.status, body)
 			}
-			forwarded := tg.up.count() - before
+			forwarded := tg.up.Count() - before
 			if tc.status != 200 {
 				if forwarded != 0 {
 					t.Errorf("a refused request reached the upstream")
@@ -125,7 +125,7 @@ func TestHostTricks(t *testing.T) {
 			if forwarded != 1 {
 				t.Fatalf("the upstream got %d requests, want 1", forwarded)
 			}
-			up := tg.up.last()
+			up := tg.up.Last()
 			if got := up.Header.Get("X-Forwarded-Host"); got != tc.xfh {
 				t.Errorf("X-Forwarded-Host = %q, want %q", got, tc.xfh)
 			}
@@ -154,12 +154,12 @@ func TestOversizedHeaders(t *testing.T) {
 		{"a 64 KB Authorization header", "Authorization: Bearer " + strings.Repeat("a", 64<<10) + "\r\n"},
 	} {
 		t.Run(tc.name+" is 431", func(t *testing.T) {
-			before := tg.up.count()
+			before := tg.up.Count()
 			res := rawRequest(t, addr, "GET /public/x HTTP/1.1\r\nHost: api.example.com\r\n"+tc.headers+"\r\n")
 			if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 				t.Fatalf("status %d, want 431", res.StatusCode)
 			}
-			if tg.up.count() != before {
+			if tg.up.Count() != before {
 				t.Errorf("the upstream was reached")
 			}
 		})
@@ -198,7 +198,7 @@ func TestSlowloris(t *testing.T) {
 			}
 		})
 	}
-	if tg.up.count() != 0 {
+	if tg.up.Count() != 0 {
 		t.Errorf("a half-sent request reached the upstream")
 	}
 }
@@ -223,7 +223,7 @@ func TestSlowBody(t *testing.T) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("the connection was still open after 3s: read_timeout is not enforced")
 	}
-	if n := tg.up.count(); n > 0 && tg.up.last().BodyLen == 1000 {
+	if n := tg.up.Count(); n > 0 && tg.up.Last().BodyLen == 1000 {
 		t.Errorf("the upstream received a whole body that was never sent")
 	}
 }
@@ -240,7 +240,7 @@ func TestBodiesAreStreamed(t *testing.T) {
 	t.Run("the upstream reads the first chunk before the client has sent the rest", func(t *testing.T) {
 		const first, total = 64 << 10, 8 << 20
 		gotFirst := make(chan struct{})
-		tg.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+		tg.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 			sum := sha256.New()
 			if _, err := io.CopyN(sum, r.Body, first); err != nil {
 				http.Error(w, err.Error(), 500)
@@ -251,7 +251,7 @@ func TestBodiesAreStreamed(t *testing.T) {
 			w.Header().Set("X-Body-Len", itoa(n+first))
 			w.Header().Set("X-Body-Sum", string(sum.Sum(nil)[:8]))
 		})
-		defer tg.up.setHandle(nil)
+		defer tg.up.SetHandler(nil)
 
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/public/upload", pr)
@@ -299,12 +299,12 @@ func TestBodiesAreStreamed(t *testing.T) {
 	})
 
 	t.Run("a refused request is answered before its body is sent", func(t *testing.T) {
-		before := tg.up.count()
+		before := tg.up.Count()
 		res := rawRequest(t, addr, "POST /private/upload HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 104857600\r\n\r\n"+strings.Repeat("x", 1024))
 		if res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", res.StatusCode)
 		}
-		if tg.up.count() != before {
+		if tg.up.Count() != before {
 			t.Error("the upstream was reached")
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 // gatewayConfig trusts one Hydra, found by discovery, and refreshes its
@@ -83,7 +85,7 @@ func TestHydra(t *testing.T) {
 	hdr, claims := jwtParts(t, readTok)
 	firstKid, _ := hdr["kid"].(string)
 
-	up := newEcho(t)
+	up := gatewaytest.NewUpstream(t)
 	gw := startGateway(t, gatewayConfig(idp.issuer, up.URL))
 
 	ready := t.Run("keys are found through Hydra's openid-configuration and the gateway becomes ready", func(t *testing.T) {
@@ -94,7 +96,7 @@ func TestHydra(t *testing.T) {
 		}
 		// The configuration names no jwks_uri: the one in use came from
 		// Hydra's discovery document.
-		if want := `"jwks_uri":"` + idp.public + `/.well-known/jwks.json"`; !strings.Contains(gw.output.String(), want) {
+		if want := `"jwks_uri":"` + idp.public + `/.well-known/jwks.json"`; !strings.Contains(gw.Output(), want) {
 			t.Errorf("the gateway's log does not show keys loaded from %s", want)
 		}
 		if n, ok := gw.metric(t, `portcullis_jwks_keys{issuer="hydra"}`); !ok || int(n) != len(published) {
@@ -247,7 +249,7 @@ func TestHydra(t *testing.T) {
 		}
 	})
 
-	if gw.exited() {
+	if gw.Exited() {
 		t.Fatal("the gateway exited during the test: rotation must not need a restart")
 	}
 }

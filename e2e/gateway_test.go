@@ -5,18 +5,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 // gateway is a running `portcullis serve`.
 type gateway struct {
-	*process
-	listen, admin string // base URLs
+	*gatewaytest.GatewayProcess
 }
 
 // startGateway writes the configuration render returns for two free
@@ -24,60 +24,14 @@ type gateway struct {
 // for /healthz. A port taken meanwhile by another process is retried.
 func startGateway(t *testing.T, render func(listen, admin string) string) *gateway {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		listen, admin := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
-		path := writeFile(t, "portcullis.yaml", render(listen, admin))
-		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GORACE=exitcode=66"}
-		g := &gateway{
-			process: start(t, "portcullis", env, portcullisBin, "serve", "-config", path),
-			listen:  "http://" + listen,
-			admin:   "http://" + admin,
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if res, err := client.Get(g.admin + "/healthz"); err == nil {
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					return g
-				}
-			}
-			if g.exited() {
-				if strings.Contains(g.output.String(), "address already in use") && attempt < 3 {
-					break
-				}
-				t.Fatalf("portcullis exited before serving:\n%s", tail(g.output.String(), 30))
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("portcullis: no /healthz within 10s")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GORACE=exitcode=66"}
+	return &gateway{gatewaytest.StartGatewayProcess(t, portcullisBin, env, render)}
 }
 
 // waitReady waits for /readyz 200: every issuer's keys loaded.
 func (g *gateway) waitReady(t *testing.T, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		res, err := client.Get(g.admin + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz: %d %s after %v", res.StatusCode, body, within)
-			}
-		} else if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %v after %v", err, within)
-		}
-		if g.exited() {
-			t.Fatal("portcullis exited while waiting for /readyz")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	gatewaytest.WaitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, within)
 }
 
 // result is what a client saw, and what the echo upstream received.
@@ -92,7 +46,7 @@ type result struct {
 // none) and extra headers given as name, value pairs.
 func (g *gateway) do(t *testing.T, method, path, tok string, headers ...string) result {
 	t.Helper()
-	req, err := http.NewRequest(method, g.listen+path, nil)
+	req, err := http.NewRequest(method, g.URL(path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +63,12 @@ func (g *gateway) do(t *testing.T, method, path, tok string, headers ...string) 
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	r := result{status: res.StatusCode, challenge: res.Header.Get("WWW-Authenticate"), body: string(body)}
-	if res.Header.Get("X-Echo") == "1" {
-		if err := json.Unmarshal(body, &r.seen); err != nil {
+	if res.Header.Get(gatewaytest.EchoHeader) == "1" {
+		var echo gatewaytest.Echo
+		if err := json.Unmarshal(body, &echo); err != nil {
 			t.Fatalf("echo body: %v", err)
 		}
+		r.seen = echo.Header
 	}
 	return r
 }
@@ -122,7 +78,7 @@ func (g *gateway) do(t *testing.T, method, path, tok string, headers ...string) 
 // and false when there is none.
 func (g *gateway) metric(t *testing.T, series string) (float64, bool) {
 	t.Helper()
-	res, err := client.Get(g.admin + "/metrics")
+	res, err := client.Get(g.AdminURL("/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,16 +96,4 @@ func (g *gateway) metric(t *testing.T, series string) (float64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// newEcho starts an upstream that answers with the headers it received.
-func newEcho(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Echo", "1")
-		_ = json.NewEncoder(w).Encode(r.Header)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
 }

@@ -6,16 +6,17 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 // client talks to Hydra and to the gateway: bounded, no proxy from the
@@ -29,7 +30,7 @@ var client = &http.Client{
 // hydra is one running Ory Hydra: `hydra serve all --dev` with an in-memory
 // database and JWT access tokens.
 type hydra struct {
-	*process
+	*gatewaytest.Process
 	issuer string // urls.self.issuer: the iss of its tokens
 	public string // base URL of the public API (token endpoint, JWKS)
 	admin  string // base URL of the admin API (clients, keys)
@@ -74,7 +75,9 @@ func launchHydra(t *testing.T, name, issuer string) *hydra {
 		"STRATEGIES_ACCESS_TOKEN=jwt",
 		"LOG_LEVEL=warn",
 	}
-	h.process = start(t, name, env, hydraBin, "serve", "all", "--dev", "--sqa-opt-out")
+	cmd := exec.Command(hydraBin, "serve", "all", "--dev", "--sqa-opt-out")
+	cmd.Env = env // exactly: nothing of the test's own environment leaks in
+	h.Process = gatewaytest.StartProcess(t, name, cmd)
 	return h
 }
 
@@ -88,11 +91,11 @@ func (h *hydra) ready(t *testing.T) *hydra {
 		if h.waitReady(t, 30*time.Second) {
 			return h
 		}
-		if strings.Contains(h.output.String(), "address already in use") && attempt < 3 {
-			h = launchHydra(t, h.name, h.asked)
+		if strings.Contains(h.Output(), "address already in use") && attempt < 3 {
+			h = launchHydra(t, h.Name(), h.asked)
 			continue
 		}
-		t.Fatalf("%s exited before serving:\n%s", h.name, tail(h.output.String(), 30))
+		t.Fatalf("%s exited before serving:\n%s", h.Name(), gatewaytest.Tail(h.Output(), 30))
 	}
 }
 
@@ -101,20 +104,8 @@ func (h *hydra) waitReady(t *testing.T, within time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for _, base := range []string{h.admin, h.public} {
-		for {
-			if res, err := client.Get(base + "/health/ready"); err == nil {
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if h.exited() {
-				return false
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %s/health/ready not 200 within %v", h.name, base, within)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !gatewaytest.WaitServing(t, h.Process, base+"/health/ready", time.Until(deadline)) {
+			return false
 		}
 	}
 	return true
@@ -166,7 +157,7 @@ func (h *hydra) token(t *testing.T, c oauthClient, scope, audience string) strin
 	}
 	res, err := client.PostForm(h.public+"/oauth2/token", form)
 	if err != nil {
-		t.Fatalf("%s token endpoint: %v", h.name, err)
+		t.Fatalf("%s token endpoint: %v", h.Name(), err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
@@ -175,10 +166,10 @@ func (h *hydra) token(t *testing.T, c oauthClient, scope, audience string) strin
 		TokenType   string `json:"token_type"`
 	}
 	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &tr) != nil || tr.AccessToken == "" {
-		t.Fatalf("%s token endpoint: %d %s", h.name, res.StatusCode, body)
+		t.Fatalf("%s token endpoint: %d %s", h.Name(), res.StatusCode, body)
 	}
 	if strings.Count(tr.AccessToken, ".") != 2 {
-		t.Fatalf("%s issued an opaque token, not a JWT: is STRATEGIES_ACCESS_TOKEN=jwt honoured?", h.name)
+		t.Fatalf("%s issued an opaque token, not a JWT: is STRATEGIES_ACCESS_TOKEN=jwt honoured?", h.Name())
 	}
 	if h.lastKey.IsZero() {
 		h.lastKey = time.Now() // the first token may have generated the key set
@@ -219,7 +210,7 @@ func (h *hydra) publishedKids(t *testing.T) []string {
 		} `json:"keys"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&set); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("%s JWKS: %d %v", h.name, res.StatusCode, err)
+		t.Fatalf("%s JWKS: %d %v", h.Name(), res.StatusCode, err)
 	}
 	var kids []string
 	for _, k := range set.Keys {
@@ -245,16 +236,16 @@ func (h *hydra) adminJSON(t *testing.T, method, path string, in any, want int, o
 	req.Header.Set("Content-Type", "application/json")
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s %s: %v", h.name, method, path, err)
+		t.Fatalf("%s %s %s: %v", h.Name(), method, path, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode != want {
-		t.Fatalf("%s %s %s: %d, want %d: %s", h.name, method, path, res.StatusCode, want, b)
+		t.Fatalf("%s %s %s: %d, want %d: %s", h.Name(), method, path, res.StatusCode, want, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s %s: %v", h.name, method, path, err)
+			t.Fatalf("%s %s %s: %v", h.Name(), method, path, err)
 		}
 	}
 }
@@ -279,14 +270,12 @@ func jwtParts(t *testing.T, tok string) (header, payload map[string]any) {
 	return header, payload
 }
 
+// freePort is the port of gatewaytest.FreeAddr: Hydra takes host and port
+// apart.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("no free loopback port: %v", err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	_, port, _ := net.SplitHostPort(gatewaytest.FreeAddr(t))
+	return port
 }
 
 func randomHex(t *testing.T, n int) string {
@@ -296,13 +285,4 @@ func randomHex(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

@@ -16,18 +16,15 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 var (
@@ -35,11 +32,10 @@ var (
 	hydraBin string
 	// hydraMissing says where it was looked for, for the skip message.
 	hydraMissing string
-	// portcullisBin is the gateway binary built by TestMain.
+	// portcullisBin is the gateway binary built by TestMain (with -race
+	// when the tests run with it, so that a data race inside the gateway
+	// fails the test: see gatewaytest.BuildBinary).
 	portcullisBin string
-	// raceEnabled is set by race_test.go: the binary is then built with
-	// -race too, so that a data race inside the gateway fails the test.
-	raceEnabled bool
 )
 
 // requiredEnv makes a missing Hydra binary a failure rather than a skip.
@@ -54,22 +50,13 @@ func run(m *testing.M) int {
 	if hydraBin == "" {
 		return m.Run() // every test skips, or fails when required
 	}
-	dir, err := os.MkdirTemp("", "portcullis-e2e-")
+	bin, remove, err := gatewaytest.BuildBinary("../cmd/portcullis", "portcullis")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: temporary directory:", err)
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	portcullisBin = filepath.Join(dir, "portcullis")
-	args := []string{"build", "-o", portcullisBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../cmd/portcullis")...)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go %s: %v\n%s", strings.Join(build.Args[1:], " "), err, out)
-		return 1
-	}
+	defer remove()
+	portcullisBin = bin
 	return m.Run()
 }
 
@@ -132,84 +119,4 @@ func needHydra(t *testing.T) {
 		t.Fatal(msg + "; " + requiredEnv + "=1 makes this a failure")
 	}
 	t.Skip(msg)
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// process is one program started by a test.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	output  *syncBuffer // stdout and stderr together
-	done    chan struct{}
-	waitErr error // read only after done
-}
-
-// start runs bin with args and exactly env (nothing of the test's own
-// environment leaks in). It is killed by its PID when the test ends, and
-// its output is logged if the test failed.
-func start(t *testing.T, name string, env []string, bin string, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	p := &process{name: name, cmd: cmd, output: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.output, p.output
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = cmd.Process.Kill()
-			select {
-			case <-p.done:
-			case <-time.After(5 * time.Second):
-				t.Errorf("%s (pid %d) still running 5s after SIGKILL", name, cmd.Process.Pid)
-			}
-		}
-		if strings.Contains(p.output.String(), "WARNING: DATA RACE") {
-			t.Errorf("the race detector found a data race in %s:\n%s", name, p.output.String())
-		}
-		if t.Failed() {
-			t.Logf("--- %s (pid %d), last lines:\n%s", name, cmd.Process.Pid, tail(p.output.String(), 40))
-		}
-	})
-	return p
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[... %d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
 }

@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -26,17 +24,18 @@ type world struct {
 	corp, partner *tokentest.Issuer
 	corpKey       *tokentest.Key
 	partnerKey    *tokentest.Key
-	upstream      *httptest.Server
+	upstream      *gatewaytest.Upstream
 }
 
 func newWorld(t *testing.T) *world {
 	w := &world{corpKey: tokentest.EC("corp-1", "ES256"), partnerKey: tokentest.EC("partner-1", "ES256")}
 	w.corp = tokentest.NewIssuer(w.corpKey)
 	w.partner = tokentest.NewIssuer(w.partnerKey)
-	w.upstream = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	t.Cleanup(func() { w.corp.Close(); w.partner.Close() })
+	w.upstream = gatewaytest.NewUpstream(t)
+	w.upstream.SetHandler(func(rw http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(rw, "%s %s", r.URL.Path, r.Header.Get("X-User-Id"))
-	}))
-	t.Cleanup(func() { w.corp.Close(); w.partner.Close(); w.upstream.Close() })
+	})
 	return w
 }
 
@@ -59,11 +58,7 @@ routes:
     auth: {mode: required}
     forward: {claims_to_headers: {X-User-Id: sub}}
 %s`, w.corp.URL(), w.corp.JWKSURL(), extraIssuers, w.upstream.URL, extraRoutes)
-	cfg, err := config.Parse([]byte(doc), "test.yaml")
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, doc)
-	}
-	return cfg
+	return gatewaytest.ParseConfig(t, "test.yaml", doc)
 }
 
 func (w *world) partnerIssuer(jwksURL string) string {
@@ -87,23 +82,12 @@ func (w *world) token(k *tokentest.Key, is *tokentest.Issuer) string {
 	return k.Sign(tokentest.Standard(is.URL(), "api", "alice", "", time.Hour))
 }
 
-func start(t *testing.T, cfg *config.Config) (*gateway.Gateway, *httptest.Server) {
+// start builds and starts a gateway from cfg, waits for its keys and
+// serves it on loopback.
+func start(t *testing.T, cfg *config.Config) (*gatewaytest.Gateway, *httptest.Server) {
 	t.Helper()
-	g, err := gateway.New(cfg, zap.NewNop(), metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	g.Start(ctx)
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := g.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return g, srv
+	g := gatewaytest.Options{Server: true}.Start(t, cfg)
+	return g, g.Server
 }
 
 func get(t *testing.T, url, tok string) (int, string) {

@@ -15,7 +15,6 @@
 package providers_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -37,13 +36,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -200,10 +196,7 @@ func startProvider(t *testing.T, file string, jwks []byte) *provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig, err := config.Parse(raw, file)
-	if err != nil {
-		t.Fatalf("examples/%s does not load:\n%v", file, err)
-	}
+	orig := gatewaytest.ParseConfig(t, "examples/"+file, string(raw))
 	p := &provider{t: t, idp: newIDP(t, jwks)}
 	text := string(raw)
 	done := map[string]bool{} // issuers may share a jwks_uri (Google's two)
@@ -222,31 +215,15 @@ func startProvider(t *testing.T, file string, jwks []byte) *provider {
 		}
 		text = replaceQuoted(t, text, "issuer", is.Issuer, p.idp.loopbackIssuer(t, is.Issuer))
 	}
-	up := newEcho(t)
+	up := gatewaytest.NewUpstream(t)
 	if !upstreamRef.MatchString(text) {
 		t.Fatalf("examples/%s has no quoted upstream to point at the echo server", file)
 	}
 	text = upstreamRef.ReplaceAllString(text, `${1}"`+up.URL+`"`)
 
-	p.cfg, err = config.Parse([]byte(text), file)
-	if err != nil {
-		t.Fatalf("examples/%s with loopback addresses does not load:\n%v", file, err)
-	}
-	core, logs := observer.New(zapcore.InfoLevel)
-	p.logs = logs
-	g, err := gateway.New(p.cfg, zap.New(core), metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	g.Start(ctx)
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := g.WaitReady(wctx); err != nil {
-		t.Fatalf("examples/%s: keys never loaded: %v\nlogs: %v", file, err, logs.All())
-	}
-	p.handler = g.Handler()
+	p.cfg = gatewaytest.ParseConfig(t, "examples/"+file+" with loopback addresses", text)
+	g := gatewaytest.Start(t, p.cfg)
+	p.handler, p.logs = g.Handler(), g.Logs
 	return p
 }
 
@@ -272,19 +249,6 @@ func (p *provider) issuer(name string) string {
 	}
 	p.t.Fatalf("no issuer %q in the example", name)
 	return ""
-}
-
-// newEcho starts an upstream that answers with the headers it received,
-// as JSON, so that each response tells what the gateway forwarded.
-func newEcho(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Echo", "1")
-		_ = json.NewEncoder(w).Encode(r.Header)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // request is one request through the gateway and what must come of it.
@@ -332,15 +296,16 @@ func (p *provider) check(t *testing.T, reqs []request) {
 				t.Errorf("WWW-Authenticate %q does not contain %q", res.Header.Get("WWW-Authenticate"), rq.challenge)
 			}
 			if rq.status != http.StatusOK {
-				if res.Header.Get("X-Echo") != "" {
+				if res.Header.Get(gatewaytest.EchoHeader) != "" {
 					t.Errorf("a refused request reached the upstream")
 				}
 				return
 			}
-			var seen http.Header
-			if err := json.Unmarshal(body, &seen); err != nil {
+			var echo gatewaytest.Echo
+			if err := json.Unmarshal(body, &echo); err != nil {
 				t.Fatalf("upstream echo: %v: %s", err, body)
 			}
+			seen := echo.Header
 			for name, want := range rq.forwarded {
 				got, present := seen[http.CanonicalHeaderKey(name)]
 				switch {

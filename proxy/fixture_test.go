@@ -1,82 +1,24 @@
 package proxy_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
 const audience = "orders-api"
-
-// upstream is an echo server that records what reached it.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []*http.Request
-	// handle, when set, answers instead of the echo.
-	handle http.HandlerFunc
-}
-
-type echo struct {
-	Method string      `json:"method"`
-	Path   string      `json:"path"`
-	Query  string      `json:"query"`
-	Host   string      `json:"host"`
-	Header http.Header `json:"header"`
-}
-
-func newUpstream(t *testing.T) *upstream {
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.seen = append(u.seen, r.Clone(context.Background()))
-		h := u.handle
-		u.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(echo{r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.Header})
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *upstream) setHandle(h http.HandlerFunc) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.handle = h
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
-}
-
-func (u *upstream) last() *http.Request {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.seen) == 0 {
-		return nil
-	}
-	return u.seen[len(u.seen)-1]
-}
 
 // fixture is a whole gateway handler in front of an echo upstream, trusting
 // one real issuer on loopback (plus a second one, "partner").
@@ -88,7 +30,7 @@ type fixture struct {
 	ec      *tokentest.Key
 	ed      *tokentest.Key
 	pkey    *tokentest.Key
-	up      *upstream
+	up      *gatewaytest.Upstream
 	cfg     *config.Config
 	gw      *gateway.Gateway
 	metrics *metrics.Metrics
@@ -127,7 +69,7 @@ func newFixture(t *testing.T, mutate ...func(f *fixture)) *fixture {
 	t.Cleanup(f.issuer.Close)
 	f.partner = tokentest.NewIssuer(f.pkey)
 	t.Cleanup(f.partner.Close)
-	f.up = newUpstream(t)
+	f.up = gatewaytest.NewUpstream(t)
 	up := f.up.URL
 	f.cfg = &config.Config{
 		Issuers: []config.Issuer{{
@@ -185,26 +127,9 @@ func newFixture(t *testing.T, mutate ...func(f *fixture)) *fixture {
 
 // build wires the configuration into a gateway, the way the binary does.
 func (f *fixture) build() {
-	t := f.t
-	t.Helper()
-	core, logs := observer.New(zapcore.DebugLevel)
-	f.logs = logs
-	g, err := gateway.New(f.cfg, zap.New(core), metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	g.Start(ctx)
-	f.gw, f.metrics, f.handler = g, g.Metrics(), g.Handler()
-	if f.noWait {
-		return
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := g.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
+	f.t.Helper()
+	g := gatewaytest.Options{LogLevel: zapcore.DebugLevel, NoWait: f.noWait}.Start(f.t, f.cfg)
+	f.gw, f.metrics, f.handler, f.logs = g.Gateway, g.Metrics(), g.Handler(), g.Logs
 }
 
 // claims are the claims of a token for the corp issuer.

@@ -112,7 +112,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := f.up.count()
+			before := f.up.Count()
 			failures := testutil.ToFloat64(f.metrics.AuthFailures.WithLabelValues(tc.issuer, tc.reason))
 			req := httptest.NewRequest(http.MethodGet, "http://api.example.com"+tc.path, nil)
 			for _, a := range tc.auth {
@@ -131,7 +131,7 @@ func TestRefusals(t *testing.T) {
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q", ct)
 			}
-			if f.up.count() != before {
+			if f.up.Count() != before {
 				t.Errorf("a refused request reached the upstream")
 			}
 			if got := testutil.ToFloat64(f.metrics.AuthFailures.WithLabelValues(tc.issuer, tc.reason)); got != failures+1 {
@@ -155,7 +155,7 @@ func TestAllowedForEveryKeyType(t *testing.T) {
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("status %d: %s", res.StatusCode, res.body)
 			}
-			got := f.up.last()
+			got := f.up.Last()
 			if got.URL.Path != "/orders/42" || got.URL.RawQuery != "x=1" {
 				t.Errorf("upstream saw %s?%s", got.URL.Path, got.URL.RawQuery)
 			}
@@ -216,7 +216,7 @@ func TestUnmatchedAndBadPaths(t *testing.T) {
 			t.Errorf("%s: status %d", p, res.StatusCode)
 		}
 	}
-	if f.up.count() != 0 {
+	if f.up.Count() != 0 {
 		t.Errorf("upstream reached")
 	}
 }
@@ -239,15 +239,15 @@ func TestPathThatIsMatchedIsForwarded(t *testing.T) {
 			}
 			continue
 		}
-		if res.StatusCode != 200 || f.up.last().URL.Path != tc.forwarded {
-			t.Errorf("%s: %d, forwarded %s", tc.path, res.StatusCode, f.up.last().URL.Path)
+		if res.StatusCode != 200 || f.up.Last().URL.Path != tc.forwarded {
+			t.Errorf("%s: %d, forwarded %s", tc.path, res.StatusCode, f.up.Last().URL.Path)
 		}
 	}
 	res := f.get("/api/v1/items/", f.rsa.Sign(f.claims("")))
 	if res.StatusCode != 200 {
 		t.Fatalf("stripped route: %d %s", res.StatusCode, res.body)
 	}
-	got := f.up.last()
+	got := f.up.Last()
 	if got.URL.Path != "/v1/items/" {
 		t.Errorf("strip_prefix forwarded %q", got.URL.Path)
 	}
@@ -255,8 +255,8 @@ func TestPathThatIsMatchedIsForwarded(t *testing.T) {
 		t.Errorf("strip_authorization left the Authorization header")
 	}
 	res = f.get("/x/../orders/7", f.rsa.Sign(f.claims("orders:read")))
-	if res.StatusCode != 200 || f.up.last().URL.Path != "/orders/7" {
-		t.Errorf("dot-dot path: %d forwarded %s", res.StatusCode, f.up.last().URL.Path)
+	if res.StatusCode != 200 || f.up.Last().URL.Path != "/orders/7" {
+		t.Errorf("dot-dot path: %d forwarded %s", res.StatusCode, f.up.Last().URL.Path)
 	}
 }
 
@@ -275,7 +275,7 @@ func TestSpoofedClaimHeadersAreStripped(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("%s: status %d %s", name, res.StatusCode, res.body)
 		}
-		got := f.up.last()
+		got := f.up.Last()
 		for h, v := range got.Header {
 			folded := strings.ReplaceAll(strings.ToLower(h), "_", "-")
 			switch folded {
@@ -343,7 +343,7 @@ func TestClaimHeaderRendering(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d", res.StatusCode)
 	}
-	h := f.up.last().Header
+	h := f.up.Last().Header
 	want := map[string]string{
 		"X-Roles": "admin,user", "X-Obj": `{"a":"x","b":1}`, "X-Evil": "aX-Injected: 1",
 		"X-Num": "12345678901234", "X-Auth0": "r1",
@@ -396,7 +396,7 @@ func TestUpstreamFailures(t *testing.T) {
 	f.cfg.Routes[0].Timeout = 200_000_000 // 200ms
 	f.build()
 	release := make(chan struct{})
-	f.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -408,7 +408,7 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Errorf("slow upstream: %d %s", res.StatusCode, res.body)
 	}
 
-	f.up.setHandle(nil)
+	f.up.SetHandler(nil)
 	f.up.Close()
 	res = f.get("/orders/1", tok)
 	if res.StatusCode != http.StatusBadGateway || res.json["error"] != "bad_gateway" {
@@ -471,7 +471,7 @@ func TestKeysNotLoadedIs503(t *testing.T) {
 	if res.StatusCode != http.StatusServiceUnavailable || res.json["error"] != "temporarily_unavailable" || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("keys never loaded: %d %v %s", res.StatusCode, res.Header, res.body)
 	}
-	if f.up.count() != 0 {
+	if f.up.Count() != 0 {
 		t.Error("upstream reached")
 	}
 }
@@ -485,7 +485,7 @@ func TestForgedAlgNoneIsRefused(t *testing.T) {
 		if res := f.get("/orders/1", tok); res.StatusCode != 401 {
 			t.Errorf("alg %s: %d", alg, res.StatusCode)
 		}
-		if res := f.get("/orders/1", tok+"AAAA"); res.StatusCode != 401 || f.up.count() != 0 {
+		if res := f.get("/orders/1", tok+"AAAA"); res.StatusCode != 401 || f.up.Count() != 0 {
 			t.Errorf("alg %s with signature: %d", alg, res.StatusCode)
 		}
 	}
@@ -497,7 +497,7 @@ func TestInFlightCap(t *testing.T) {
 	f := newFixture(t, func(f *fixture) { f.cfg.Server.MaxInFlight = 2 })
 	entered := make(chan struct{}, 2)
 	release := make(chan struct{})
-	f.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		select {
 		case <-release:
@@ -525,7 +525,7 @@ func TestInFlightCap(t *testing.T) {
 			t.Errorf("a request within the cap got %d", code)
 		}
 	}
-	f.up.setHandle(nil)
+	f.up.SetHandler(nil)
 	if res := f.get("/anything", ""); res.StatusCode != 200 {
 		t.Errorf("after the cap freed up: %d", res.StatusCode)
 	}
@@ -569,13 +569,13 @@ func TestTokenCacheThroughTheHandler(t *testing.T) {
 // is kept, anything else is replaced; W3C traceparent passes untouched.
 func TestRequestIDAndTraceparent(t *testing.T) {
 	f := newFixture(t)
-	f.up.setHandle(func(w http.ResponseWriter, r *http.Request) {
+	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "upstream-own-id")
 		w.WriteHeader(200)
 	})
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	res := f.get("/anything", "", "X-Request-Id", "edge-7f3a:1", "Traceparent", tp)
-	got := f.up.last()
+	got := f.up.Last()
 	if id := got.Header.Get("X-Request-Id"); id != "edge-7f3a:1" {
 		t.Errorf("upstream got request id %q, want the client's", id)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 // goodConfig is a small valid file; it names no reachable issuer, which
@@ -29,8 +31,8 @@ routes:
 
 func TestUsageAndExitCodes(t *testing.T) {
 	t.Parallel()
-	good := writeFile(t, "good.yaml", goodConfig)
-	bad := writeFile(t, "bad.yaml", "routes: [\n")
+	good := gatewaytest.WriteFile(t, "good.yaml", goodConfig)
+	bad := gatewaytest.WriteFile(t, "bad.yaml", "routes: [\n")
 
 	tests := []struct {
 		name       string
@@ -244,29 +246,29 @@ func TestBadConfiguration(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			listen, admin := freeAddr(t), freeAddr(t)
+			listen, admin := gatewaytest.FreeAddr(t), gatewaytest.FreeAddr(t)
 			content := fmt.Sprintf(badConfig, listen, admin)
-			path := writeFile(t, "bad.yaml", content)
+			path := gatewaytest.WriteFile(t, "bad.yaml", content)
 
 			p := startProcess(t, nil, tc.command, "-config", path)
 			// While it runs and after it exits, nothing may listen.
-			for !p.exited() {
+			for !p.Exited() {
 				if !isRefused(listen) || !isRefused(admin) {
 					t.Errorf("portcullis %s opened a port with a bad configuration", tc.command)
 					break
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			code := p.wait(t, 10*time.Second)
+			code := p.Wait(t, 10*time.Second)
 			if code != 1 {
 				t.Errorf("exit code %d, want 1", code)
 			}
-			checkProblemReport(t, path, content, p.output())
-			if strings.Contains(p.stdout.String(), ": ok") {
-				t.Errorf("stdout claims the file is ok:\n%s", p.stdout.String())
+			checkProblemReport(t, path, content, p.Output())
+			if strings.Contains(p.Stdout(), ": ok") {
+				t.Errorf("stdout claims the file is ok:\n%s", p.Stdout())
 			}
-			if strings.Contains(p.stderr.String(), `"serving"`) {
-				t.Errorf("serve logged that it was serving:\n%s", p.stderr.String())
+			if strings.Contains(p.Stderr(), `"serving"`) {
+				t.Errorf("serve logged that it was serving:\n%s", p.Stderr())
 			}
 			for _, addr := range []string{listen, admin} {
 				if !isRefused(addr) {

@@ -8,11 +8,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 // demoProc is a running `portcullis demo` that has printed its commands.
 type demoProc struct {
-	*process
+	*gatewaytest.Process
 	listen, admin string
 	// commands maps each numbered section of the printout ("1" ... "5",
 	// and "mint") to its curl command lines.
@@ -24,20 +26,20 @@ type demoProc struct {
 func startDemo(t *testing.T) *demoProc {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		listen, admin := freeAddr(t), freeAddr(t)
+		listen, admin := gatewaytest.FreeAddr(t), gatewaytest.FreeAddr(t)
 		p := startProcess(t, nil, "demo", "-listen", listen, "-admin-listen", admin)
 		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(p.stdout.String(), "Ctrl-C stops everything.") && !p.exited() {
+		for !strings.Contains(p.Stdout(), "Ctrl-C stops everything.") && !p.Exited() {
 			if time.Now().After(deadline) {
 				t.Fatal("portcullis demo printed no curl commands within 20s")
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if !p.exited() {
-			return &demoProc{process: p, listen: listen, admin: admin, commands: demoSections(p.stdout.String())}
+		if !p.Exited() {
+			return &demoProc{Process: p, listen: listen, admin: admin, commands: demoSections(p.Stdout())}
 		}
-		if !strings.Contains(p.stderr.String(), "address already in use") || attempt == 3 {
-			t.Fatalf("portcullis demo exited with code %d instead of serving", p.cmd.ProcessState.ExitCode())
+		if !strings.Contains(p.Stderr(), "address already in use") || attempt == 3 {
+			t.Fatalf("portcullis demo exited with code %d instead of serving", p.ExitCode())
 		}
 	}
 }
@@ -194,9 +196,9 @@ func TestDemo(t *testing.T) {
 		}
 	})
 
-	d.signal(t, syscall.SIGINT)
+	d.Signal(t, syscall.SIGINT)
 	// The demo's shutdown_grace is 2s and nothing is in flight.
-	if code := d.wait(t, 5*time.Second); code != 0 {
+	if code := d.Wait(t, 5*time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGINT, want 0", code)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestExplain(t *testing.T) {
 	t.Parallel()
 	idp, keys := newIssuer(t, "k1")
-	cfg := writeFile(t, "portcullis.yaml",
+	cfg := gatewaytest.WriteFile(t, "portcullis.yaml",
 		gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, "http://127.0.0.1:9", "1s")("127.0.0.1:0", "127.0.0.1:0"))
 	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(jwksFile, tokentest.JWKS(keys[0]), 0o600); err != nil {
@@ -26,7 +27,7 @@ func TestExplain(t *testing.T) {
 	good := keys[0].Sign(claims)
 	noScope := keys[0].Sign(claims.With("scope", "profile"))
 	forged := tokentest.RSA("k1", 2048).Sign(claims)
-	tokFile := writeFile(t, "token", good+"\n")
+	tokFile := gatewaytest.WriteFile(t, "token", good+"\n")
 
 	cases := []struct {
 		name     string

@@ -16,10 +16,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,18 +25,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 var (
-	// binary is the portcullis built by TestMain.
+	// binary is the portcullis built by TestMain (with -race when the
+	// tests run with it: see gatewaytest.BuildBinary).
 	binary string
 	// goVersion is what `go env GOVERSION` says: the toolchain that built
 	// binary, which `portcullis version` must print.
 	goVersion string
-	// raceEnabled is set by race_test.go when the tests run with -race; the
-	// binary is then built with -race too, so that a data race inside the
-	// gateway fails the test that provoked it.
-	raceEnabled bool
 )
 
 func TestMain(m *testing.M) {
@@ -46,23 +43,13 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "portcullis-bin-")
+	bin, remove, err := gatewaytest.BuildBinary(".", "portcullis")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cannot create a directory for the binary:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "portcullis")
-
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go %s: %v\n%s", strings.Join(build.Args[1:], " "), err, out)
-		return 1
-	}
+	defer remove()
+	binary = bin
 	out, err := exec.Command("go", "env", "GOVERSION").Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "go env GOVERSION:", err)
@@ -82,137 +69,23 @@ func baseEnv() []string {
 	return append(env, "GORACE=exitcode=66")
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// process is one running portcullis.
-type process struct {
-	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
-	done           chan struct{} // closed when the process has exited
-	waitErr        error         // Wait's result; read only after done
-}
-
-// startProcess starts the binary with args and extra environment entries.
-// The process is killed (by its PID) at the end of the test if it is still
-// running, and its output is logged if the test failed.
-func startProcess(t *testing.T, env []string, args ...string) *process {
+// startProcess starts the binary with args and, besides baseEnv, the
+// extra environment entries (see gatewaytest.StartProcess: it is killed by
+// its PID when the test ends, and its output is logged if the test failed).
+func startProcess(t *testing.T, env []string, args ...string) *gatewaytest.Process {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(baseEnv(), env...)
-	p := &process{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	cmd.WaitDelay = 2 * time.Second // never wait on pipes forever
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", strings.Join(cmd.Args, " "), err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			select {
-			case <-p.done:
-			case <-time.After(5 * time.Second):
-				t.Errorf("portcullis (pid %d) still running 5s after SIGKILL", cmd.Process.Pid)
-			}
-		}
-		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("the race detector found a data race in portcullis:\n%s", p.stderr.String())
-		}
-		if t.Failed() {
-			t.Logf("portcullis %s (pid %d)\n--- stdout (tail)\n%s\n--- stderr (tail)\n%s",
-				strings.Join(cmd.Args[1:], " "), cmd.Process.Pid, tail(p.stdout.String(), 30), tail(p.stderr.String(), 30))
-		}
-	})
-	return p
+	return gatewaytest.StartProcess(t, "portcullis", cmd)
 }
-
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits at most timeout for the process to exit and returns its exit
-// code; it fails the test if the process is still running.
-func (p *process) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("portcullis (pid %d) did not exit within %v\nstderr (tail):\n%s", p.cmd.Process.Pid, timeout, tail(p.stderr.String(), 20))
-	}
-	var exitErr *exec.ExitError
-	if p.waitErr != nil && !errors.As(p.waitErr, &exitErr) {
-		t.Fatalf("waiting for portcullis: %v", p.waitErr)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// signal sends sig to the process by its PID.
-func (p *process) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v to pid %d: %v", sig, p.cmd.Process.Pid, err)
-	}
-}
-
-// output is stdout and stderr together, for messages.
-func (p *process) output() string { return p.stdout.String() + p.stderr.String() }
 
 // runCommand runs a command that is expected to finish on its own and returns its
 // exit code and output.
 func runCommand(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	p := startProcess(t, env, args...)
-	code = p.wait(t, 10*time.Second)
-	return code, p.stdout.String(), p.stderr.String()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[... %d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-// Another process may take it before portcullis does: callers that start a
-// server retry on "address already in use".
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("no free loopback port: %v", err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	code = p.Wait(t, 10*time.Second)
+	return code, p.Stdout(), p.Stderr()
 }
 
 // isRefused reports whether nothing listens at addr.
@@ -225,59 +98,12 @@ func isRefused(addr string) bool {
 	return false
 }
 
-// writeFile writes content into a file of the test's temporary directory
-// and returns its path.
-func writeFile(t *testing.T, name, content string) string {
+// startGateway runs `portcullis serve` with the configuration that render
+// returns for two free loopback addresses, and waits (at most 10s) until
+// the admin port answers /healthz (see gatewaytest.StartGatewayProcess).
+func startGateway(t *testing.T, render func(listen, admin string) string) *gatewaytest.GatewayProcess {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// gatewayProc is a `portcullis serve` whose listeners are up.
-type gatewayProc struct {
-	*process
-	listen, admin string // host:port of the proxy and of the admin server
-	config        string // path of its configuration file
-}
-
-func (g *gatewayProc) url(path string) string      { return "http://" + g.listen + path }
-func (g *gatewayProc) adminURL(path string) string { return "http://" + g.admin + path }
-
-// startGateway writes the configuration that render returns for two free
-// loopback addresses, runs `portcullis serve -config` with it and waits (at
-// most 10s) until the admin port answers /healthz. A port taken in the
-// meantime by someone else is retried with new ones.
-func startGateway(t *testing.T, render func(listen, admin string) string) *gatewayProc {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		listen, admin := freeAddr(t), freeAddr(t)
-		path := writeFile(t, "portcullis.yaml", render(listen, admin))
-		p := startProcess(t, nil, "serve", "-config", path)
-		g := &gatewayProc{process: p, listen: listen, admin: admin, config: path}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if res, err := client.Get(g.adminURL("/healthz")); err == nil {
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					return g
-				}
-			}
-			if p.exited() {
-				if strings.Contains(p.stderr.String(), "address already in use") && attempt < 3 {
-					break
-				}
-				t.Fatalf("portcullis serve exited with code %d before serving\nstderr:\n%s",
-					p.cmd.ProcessState.ExitCode(), tail(p.stderr.String(), 30))
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("portcullis serve: no 200 from %s within 10s", g.adminURL("/healthz"))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	return gatewaytest.StartGatewayProcess(t, binary, baseEnv(), render)
 }
 
 // client is the tests' HTTP client: bounded, no proxy from the environment,
@@ -326,48 +152,36 @@ func decodeJSON(t *testing.T, r *response, v any) {
 }
 
 // waitStatus polls url until it answers want, for at most timeout, and
-// returns the last response. It fails the test if the process exits.
-func waitStatus(t *testing.T, p *process, url string, want int, timeout time.Duration) *response {
+// returns that response (see gatewaytest.WaitStatus). It fails the test if
+// the process exits.
+func waitStatus(t *testing.T, p *gatewaytest.Process, url string, want int, timeout time.Duration) *response {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		res, err := client.Get(url)
-		if err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == want {
-				return &response{Response: res, body: body}
-			}
-			last = fmt.Sprintf("%d %s", res.StatusCode, bytes.TrimSpace(body))
-		} else {
-			last = err.Error()
-		}
-		if p.exited() {
-			t.Fatalf("portcullis exited (code %d) while waiting for %d from %s", p.cmd.ProcessState.ExitCode(), want, url)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: no %d within %v; last answer: %s", url, want, timeout, last)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	res, body := gatewaytest.WaitStatus(t, p, url, want, timeout)
+	return &response{Response: res, body: body}
 }
 
-// scrape reads /metrics from the admin server as Prometheus text.
-func scrape(t *testing.T, g *gatewayProc) map[string]*dto.MetricFamily {
+// metricsText reads /metrics in the text format Prometheus scrapes.
+func metricsText(t *testing.T, g *gatewaytest.GatewayProcess) []byte {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.adminURL("/metrics"), nil)
+	req, _ := http.NewRequest(http.MethodGet, g.AdminURL("/metrics"), nil)
 	req.Header.Set("Accept", "text/plain; version=0.0.4")
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: status %d", res.StatusCode)
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: status %d, %v", res.StatusCode, err)
 	}
+	return body
+}
+
+// scrape reads /metrics from the admin server as Prometheus text.
+func scrape(t *testing.T, g *gatewaytest.GatewayProcess) map[string]*dto.MetricFamily {
+	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(res.Body)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(metricsText(t, g)))
 	if err != nil {
 		t.Fatalf("GET /metrics: not the Prometheus text format: %v", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
 // publicRoute is a route to append to a gatewayConfig file.
@@ -30,7 +32,7 @@ func replaceFile(t *testing.T, path, content string) {
 }
 
 // waitCounter polls /metrics until the series reaches want.
-func waitCounter(t *testing.T, g *gatewayProc, name, lbls string, want float64) {
+func waitCounter(t *testing.T, g *gatewaytest.GatewayProcess, name, lbls string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -48,43 +50,43 @@ func waitCounter(t *testing.T, g *gatewayProc, name, lbls string, want float64) 
 func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	t.Parallel()
 	idp, _ := newIssuer(t, "k1")
-	up := echoUpstreamServer(t)
+	up := gatewaytest.NewUpstream(t)
 	render := gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, up.URL, "2s")
 	var base string
 	g := startGateway(t, func(listen, admin string) string {
 		base = render(listen, admin)
 		return base
 	})
-	if res := do(t, http.MethodGet, g.url("/v2/x"), nil); res.StatusCode != http.StatusNotFound {
+	if res := do(t, http.MethodGet, g.URL("/v2/x"), nil); res.StatusCode != http.StatusNotFound {
 		t.Fatalf("before reload: %d", res.StatusCode)
 	}
 
 	// An editor's atomic save (write + rename) is picked up.
-	replaceFile(t, g.config, base+publicRoute("v2", "/v2", up.URL))
-	waitStatus(t, g.process, g.url("/v2/x"), http.StatusOK, 10*time.Second)
+	replaceFile(t, g.Config, base+publicRoute("v2", "/v2", up.URL))
+	waitStatus(t, g.Process, g.URL("/v2/x"), http.StatusOK, 10*time.Second)
 	waitCounter(t, g, "portcullis_config_reloads_total", labels("result", "success"), 1)
 
 	// A file with a mistake changes nothing, and says where the mistake is.
 	broken := base + publicRoute("v2", "/v2", up.URL) + "    bogus_key: 1\n"
-	if err := os.WriteFile(g.config, []byte(broken), 0o600); err != nil {
+	if err := os.WriteFile(g.Config, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	waitCounter(t, g, "portcullis_config_reloads_total", labels("result", "error"), 1)
 	line := strings.Count(broken, "\n")
-	if want := fmt.Sprintf("%s:%d", g.config, line); !strings.Contains(g.stderr.String(), want) {
-		t.Errorf("the refused reload's log does not name %s:\n%s", want, tail(g.stderr.String(), 10))
+	if want := fmt.Sprintf("%s:%d", g.Config, line); !strings.Contains(g.Stderr(), want) {
+		t.Errorf("the refused reload's log does not name %s:\n%s", want, gatewaytest.Tail(g.Stderr(), 10))
 	}
-	if res := do(t, http.MethodGet, g.url("/v2/x"), nil); res.StatusCode != http.StatusOK {
+	if res := do(t, http.MethodGet, g.URL("/v2/x"), nil); res.StatusCode != http.StatusOK {
 		t.Errorf("after a refused reload the running routes changed: %d", res.StatusCode)
 	}
 
 	// SIGHUP reloads whatever the file holds now, fixed.
-	if err := os.WriteFile(g.config, []byte(base), 0o600); err != nil {
+	if err := os.WriteFile(g.Config, []byte(base), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g.signal(t, syscall.SIGHUP)
-	waitStatus(t, g.process, g.url("/v2/x"), http.StatusNotFound, 10*time.Second)
-	if g.exited() {
+	g.Signal(t, syscall.SIGHUP)
+	waitStatus(t, g.Process, g.URL("/v2/x"), http.StatusNotFound, 10*time.Second)
+	if g.Exited() {
 		t.Fatal("SIGHUP ended the process")
 	}
 }
@@ -95,9 +97,9 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 	t.Parallel()
 	idp, _ := newIssuer(t, "k1")
-	up := echoUpstreamServer(t)
+	up := gatewaytest.NewUpstream(t)
 	render := gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, up.URL, "2s")
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := gatewaytest.FreeAddr(t), gatewaytest.FreeAddr(t)
 	base := render(listen, admin)
 
 	dir := t.TempDir()
@@ -121,13 +123,13 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 	must(os.Symlink("..data/config.yaml", filepath.Join(dir, "config.yaml")))
 
 	p := startProcess(t, nil, "serve", "-config", filepath.Join(dir, "config.yaml"))
-	g := &gatewayProc{process: p, listen: listen, admin: admin, config: filepath.Join(dir, "config.yaml")}
-	waitStatus(t, p, g.adminURL("/readyz"), http.StatusOK, 10*time.Second)
+	g := &gatewaytest.GatewayProcess{Process: p, Listen: listen, Admin: admin, Config: filepath.Join(dir, "config.yaml")}
+	waitStatus(t, p, g.AdminURL("/readyz"), http.StatusOK, 10*time.Second)
 
 	version("..v2", base+publicRoute("v2", "/v2", up.URL))
 	must(os.Symlink("..v2", filepath.Join(dir, "..data_tmp")))
 	must(os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
-	waitStatus(t, p, g.url("/v2/x"), http.StatusOK, 10*time.Second)
+	waitStatus(t, p, g.URL("/v2/x"), http.StatusOK, 10*time.Second)
 }
 
 // TestDrainDelay: after SIGTERM, with drain_delay set, /readyz answers 503
@@ -136,19 +138,19 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 func TestDrainDelay(t *testing.T) {
 	t.Parallel()
 	idp, _ := newIssuer(t, "k1")
-	up := echoUpstreamServer(t)
+	up := gatewaytest.NewUpstream(t)
 	render := gatewayConfig([]testIssuer{{name: "corp", idp: idp, source: viaJWKSURI}}, up.URL, "2s")
 	g := startGateway(t, func(listen, admin string) string {
 		return strings.Replace(render(listen, admin), "  shutdown_grace: 2s\n", "  shutdown_grace: 2s\n  drain_delay: 1500ms\n", 1) +
 			publicRoute("v2", "/v2", up.URL)
 	})
-	waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusOK, 10*time.Second)
-	g.signal(t, syscall.SIGTERM)
-	waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusServiceUnavailable, time.Second)
-	if res := do(t, http.MethodGet, g.url("/v2/x"), nil); res.StatusCode != http.StatusOK {
+	waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 10*time.Second)
+	g.Signal(t, syscall.SIGTERM)
+	waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusServiceUnavailable, time.Second)
+	if res := do(t, http.MethodGet, g.URL("/v2/x"), nil); res.StatusCode != http.StatusOK {
 		t.Errorf("a new request during the drain delay: %d, want 200", res.StatusCode)
 	}
-	if code := g.wait(t, 6*time.Second); code != 0 {
+	if code := g.Wait(t, 6*time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
 }

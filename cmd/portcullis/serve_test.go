@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -91,17 +92,6 @@ func newIssuer(t *testing.T, kids ...string) (*tokentest.Issuer, []*tokentest.Ke
 	return idp, keys
 }
 
-// echoUpstreamServer answers with the headers it received, as JSON.
-func echoUpstreamServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "headers": r.Header})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func bearer(tok string) map[string]string {
 	return map[string]string{"Authorization": tokentest.Bearer(tok)}
 }
@@ -113,25 +103,22 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			idp, keys := newIssuer(t, "k1", "k2")
-			upstream := echoUpstreamServer(t)
+			upstream := gatewaytest.NewUpstream(t)
 			g := startGateway(t, gatewayConfig([]testIssuer{{"corp", idp, source}}, upstream.URL, "5s"))
-			waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusOK, 5*time.Second)
+			waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 5*time.Second)
 
 			claims := tokentest.Standard(idp.URL(), "orders-api", "alice", "orders:read profile", time.Hour)
 			allowed := keys[1].Sign(claims)
 			noScope := keys[0].Sign(claims.With("scope", "profile"))
 
 			t.Run("a token with the scope is forwarded with X-User-Id from sub", func(t *testing.T) {
-				res := do(t, "GET", g.url("/orders/42"), bearer(allowed))
+				res := do(t, "GET", g.URL("/orders/42"), bearer(allowed))
 				if res.StatusCode != http.StatusOK {
 					t.Fatalf("status %d, want 200: %s", res.StatusCode, res.body)
 				}
-				var echo struct {
-					Path    string
-					Headers http.Header
-				}
+				var echo gatewaytest.Echo
 				decodeJSON(t, res, &echo)
-				if got := echo.Headers.Values("X-User-Id"); !slices.Equal(got, []string{"alice"}) {
+				if got := echo.Header.Values("X-User-Id"); !slices.Equal(got, []string{"alice"}) {
 					t.Errorf("upstream got X-User-Id %q, want [alice]", got)
 				}
 				if echo.Path != "/orders/42" {
@@ -139,7 +126,7 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			})
 			t.Run("no token is 401 with a bare Bearer challenge", func(t *testing.T) {
-				res := do(t, "GET", g.url("/orders/42"), nil)
+				res := do(t, "GET", g.URL("/orders/42"), nil)
 				if res.StatusCode != http.StatusUnauthorized {
 					t.Errorf("status %d, want 401: %s", res.StatusCode, res.body)
 				}
@@ -148,7 +135,7 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			})
 			t.Run("a token without the scope is 403 insufficient_scope", func(t *testing.T) {
-				res := do(t, "GET", g.url("/orders/42"), bearer(noScope))
+				res := do(t, "GET", g.URL("/orders/42"), bearer(noScope))
 				if res.StatusCode != http.StatusForbidden {
 					t.Errorf("status %d, want 403: %s", res.StatusCode, res.body)
 				}
@@ -163,7 +150,7 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			})
 			t.Run("metrics are not served on the proxy port", func(t *testing.T) {
-				res := do(t, "GET", g.url("/metrics"), nil)
+				res := do(t, "GET", g.URL("/metrics"), nil)
 				if res.StatusCode != http.StatusNotFound {
 					t.Errorf("GET /metrics on the proxy port: status %d, want 404", res.StatusCode)
 				}
@@ -174,13 +161,13 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			})
 			t.Run("healthz is 200", func(t *testing.T) {
-				if res := do(t, "GET", g.adminURL("/healthz"), nil); res.StatusCode != http.StatusOK {
+				if res := do(t, "GET", g.AdminURL("/healthz"), nil); res.StatusCode != http.StatusOK {
 					t.Errorf("status %d, want 200", res.StatusCode)
 				}
 			})
 
 			t.Run("log lines are JSON objects with unique keys and never hold a token", func(t *testing.T) {
-				checkJSONLog(t, g.stderr.String(), allowed, noScope)
+				checkJSONLog(t, g.Stderr(), allowed, noScope)
 			})
 			t.Run("metrics count exactly what happened", func(t *testing.T) {
 				mfs := scrape(t, g)
@@ -340,13 +327,13 @@ func TestReadiness(t *testing.T) {
 			healthy, _ := newIssuer(t, "h1")
 			sick, sickKeys := newIssuer(t, "s1")
 			tc.breakIdP(sick)
-			upstream := echoUpstreamServer(t)
+			upstream := gatewaytest.NewUpstream(t)
 			g := startGateway(t, gatewayConfig([]testIssuer{
 				{"healthy", healthy, viaJWKSURI},
 				{"sick", sick, viaJWKSURI},
 			}, upstream.URL, "5s"))
 
-			res := do(t, "GET", g.adminURL("/readyz"), nil)
+			res := do(t, "GET", g.AdminURL("/readyz"), nil)
 			if res.StatusCode != http.StatusServiceUnavailable {
 				t.Fatalf("/readyz: status %d, want 503 while an issuer has no keys: %s", res.StatusCode, res.body)
 			}
@@ -362,7 +349,7 @@ func TestReadiness(t *testing.T) {
 				deadline := time.Now().Add(5 * time.Second)
 				for !slices.Equal(body.Missing, []string{"sick"}) && time.Now().Before(deadline) {
 					time.Sleep(25 * time.Millisecond)
-					res = do(t, "GET", g.adminURL("/readyz"), nil)
+					res = do(t, "GET", g.AdminURL("/readyz"), nil)
 					body = readiness{}
 					decodeJSON(t, res, &body)
 				}
@@ -370,21 +357,21 @@ func TestReadiness(t *testing.T) {
 					t.Errorf("/readyz: %d %s, want 503 naming only the issuer without keys", res.StatusCode, res.body)
 				}
 				tok := sickKeys[0].Sign(tokentest.Standard(sick.URL(), "orders-api", "alice", "orders:read", time.Hour))
-				if res := do(t, "GET", g.url("/orders/1"), bearer(tok)); res.StatusCode != http.StatusServiceUnavailable {
+				if res := do(t, "GET", g.URL("/orders/1"), bearer(tok)); res.StatusCode != http.StatusServiceUnavailable {
 					t.Errorf("a valid token of an issuer without keys: status %d, want 503: %s", res.StatusCode, res.body)
 				}
 			}
 
 			tc.recover(sick)
 			// The binary retries after 1s, 2s, ... (±10%): 8s covers three tries.
-			res = waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusOK, 8*time.Second)
+			res = waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 8*time.Second)
 			body = readiness{}
 			decodeJSON(t, res, &body)
 			if body.Status != "ready" || len(body.Missing) != 0 {
 				t.Errorf("/readyz body after recovery: %s", res.body)
 			}
 			tok := sickKeys[0].Sign(tokentest.Standard(sick.URL(), "orders-api", "alice", "orders:read", time.Hour))
-			if res := do(t, "GET", g.url("/orders/1"), bearer(tok)); res.StatusCode != http.StatusOK {
+			if res := do(t, "GET", g.URL("/orders/1"), bearer(tok)); res.StatusCode != http.StatusOK {
 				t.Errorf("after recovery, a valid token: status %d, want 200: %s", res.StatusCode, res.body)
 			}
 			if tc.failing {
@@ -467,10 +454,10 @@ func TestGracefulShutdown(t *testing.T) {
 		body := strings.Repeat("portcullis drains in-flight requests\n", 4096)
 		upstream := newBlockingUpstream(t, body)
 		g := startGateway(t, gatewayConfig([]testIssuer{{"corp", idp, viaJWKSURI}}, upstream.URL, grace.String()))
-		waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusOK, 5*time.Second)
+		waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 5*time.Second)
 
 		tok := keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", "alice", "orders:read", time.Hour))
-		result := sendInBackground(g.url("/orders/slow"), tok)
+		result := sendInBackground(g.URL("/orders/slow"), tok)
 		select {
 		case <-upstream.received:
 		case r := <-result:
@@ -479,13 +466,13 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatal("the upstream did not receive the request within 5s")
 		}
 
-		g.signal(t, syscall.SIGTERM)
+		g.Signal(t, syscall.SIGTERM)
 		sent := time.Now()
 
 		// Load balancers must see the drain: /readyz 503, or the admin port gone.
 		deadline := time.Now().Add(3 * time.Second)
 		for {
-			res, err := client.Get(g.adminURL("/readyz"))
+			res, err := client.Get(g.AdminURL("/readyz"))
 			if err != nil {
 				break
 			}
@@ -499,15 +486,15 @@ func TestGracefulShutdown(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		// New connections are no longer accepted on the proxy port.
-		for !isRefused(g.listen) {
+		for !isRefused(g.Listen) {
 			if time.Now().After(deadline) {
 				t.Errorf("the proxy port still accepts connections 3s after SIGTERM")
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if g.exited() {
-			t.Fatalf("portcullis exited (code %d) before its in-flight request finished", g.cmd.ProcessState.ExitCode())
+		if g.Exited() {
+			t.Fatalf("portcullis exited (code %d) before its in-flight request finished", g.ExitCode())
 		}
 
 		upstream.releaseNow()
@@ -521,10 +508,10 @@ func TestGracefulShutdown(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the in-flight request did not complete within 5s of the upstream answering")
 		}
-		if code := g.wait(t, grace+3*time.Second-time.Since(sent)); code != 0 {
+		if code := g.Wait(t, grace+3*time.Second-time.Since(sent)); code != 0 {
 			t.Errorf("exit code %d after SIGTERM, want 0", code)
 		}
-		checkJSONLog(t, g.stderr.String(), tok)
+		checkJSONLog(t, g.Stderr(), tok)
 	})
 
 	t.Run("SIGTERM with an upstream that never answers exits 0 shortly after the grace", func(t *testing.T) {
@@ -533,19 +520,19 @@ func TestGracefulShutdown(t *testing.T) {
 		idp, keys := newIssuer(t, "k1")
 		upstream := newBlockingUpstream(t, "never sent")
 		g := startGateway(t, gatewayConfig([]testIssuer{{"corp", idp, viaJWKSURI}}, upstream.URL, grace.String()))
-		waitStatus(t, g.process, g.adminURL("/readyz"), http.StatusOK, 5*time.Second)
+		waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 5*time.Second)
 
 		tok := keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", "alice", "orders:read", time.Hour))
-		result := sendInBackground(g.url("/orders/stuck"), tok)
+		result := sendInBackground(g.URL("/orders/stuck"), tok)
 		select {
 		case <-upstream.received:
 		case <-time.After(5 * time.Second):
 			t.Fatal("the upstream did not receive the request within 5s")
 		}
 
-		g.signal(t, syscall.SIGTERM)
+		g.Signal(t, syscall.SIGTERM)
 		sent := time.Now()
-		code := g.wait(t, grace+3*time.Second)
+		code := g.Wait(t, grace+3*time.Second)
 		elapsed := time.Since(sent)
 		if code != 0 {
 			t.Errorf("exit code %d, want 0", code)

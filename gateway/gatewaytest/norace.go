@@ -1,0 +1,6 @@
+//go:build !race
+
+package gatewaytest
+
+// RaceEnabled: see race.go.
+const RaceEnabled = false
