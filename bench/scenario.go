@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Targets: the processes a scenario compares.
+const (
+	Portcullis = "portcullis" // the built binary, generated configuration
+	Bare       = "bare"       // httputil.ReverseProxy, no auth
+	BareJWX    = "bare+jwx"   // the same plus one jwx jwt.Parse per request
+)
+
+// Token modes: how the load presents tokens.
+const (
+	// Reused: 1,000 distinct tokens, each sent again and again, as clients
+	// that hold their token until it expires do (the common case).
+	Reused = "reused"
+	// Fresh: every request carries a token never sent before (the worst
+	// case for a gateway that remembers verified tokens).
+	Fresh = "fresh"
+)
+
+// reusedTokens is how many distinct tokens the reused mode cycles over.
+const reusedTokens = 1000
+
+// Scenario is one measured situation. Its name is its definition:
+//
+//	<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
+//
+// for example "rs256-reused", "es256-fresh-10000routes" or
+// "rs256-reused-c1". Defaults: 10 routes, three claim headers forwarded,
+// 32 connections, access log on (portcullis's own default).
+type Scenario struct {
+	Alg         string // RS256, ES256 or EdDSA
+	Tokens      string // Reused or Fresh
+	Routes      int
+	Headers     bool // the route forwards three claims as headers
+	Connections int
+	AccessLog   bool
+}
+
+var algNames = map[string]string{"rs256": "RS256", "es256": "ES256", "eddsa": "EdDSA"}
+
+// ParseScenario reads a scenario name.
+func ParseScenario(name string) (Scenario, error) {
+	parts := strings.Split(strings.ToLower(strings.TrimSpace(name)), "-")
+	s := Scenario{Routes: 10, Headers: true, Connections: 32, AccessLog: true}
+	if len(parts) < 2 {
+		return s, fmt.Errorf("scenario %q: want <alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]", name)
+	}
+	alg, ok := algNames[parts[0]]
+	if !ok {
+		return s, fmt.Errorf("scenario %q: algorithm %q is not rs256, es256 or eddsa", name, parts[0])
+	}
+	s.Alg = alg
+	switch parts[1] {
+	case Reused, Fresh:
+		s.Tokens = parts[1]
+	default:
+		return s, fmt.Errorf("scenario %q: %q is not reused or fresh", name, parts[1])
+	}
+	seen := map[string]bool{}
+	for _, p := range parts[2:] {
+		kind := p
+		switch {
+		case p == "noheaders":
+			s.Headers = false
+		case p == "nolog":
+			s.AccessLog = false
+		case strings.HasSuffix(p, "routes"):
+			kind = "routes"
+			n, err := strconv.Atoi(strings.TrimSuffix(p, "routes"))
+			if err != nil || n < 1 || n > 100_000 {
+				return s, fmt.Errorf("scenario %q: %q: routes must be 1 to 100000", name, p)
+			}
+			s.Routes = n
+		case strings.HasPrefix(p, "c"):
+			kind = "c"
+			n, err := strconv.Atoi(p[1:])
+			if err != nil || n < 1 || n > 1024 {
+				return s, fmt.Errorf("scenario %q: %q: connections must be 1 to 1024", name, p)
+			}
+			s.Connections = n
+		default:
+			return s, fmt.Errorf("scenario %q: unknown part %q", name, p)
+		}
+		if seen[kind] {
+			return s, fmt.Errorf("scenario %q: %q given twice", name, kind)
+		}
+		seen[kind] = true
+	}
+	return s, nil
+}
+
+// Name is the canonical name: ParseScenario(s.Name()) == s.
+func (s Scenario) Name() string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(s.Alg))
+	b.WriteString("-" + s.Tokens)
+	if s.Routes != 10 {
+		fmt.Fprintf(&b, "-%droutes", s.Routes)
+	}
+	if !s.Headers {
+		b.WriteString("-noheaders")
+	}
+	if s.Connections != 32 {
+		fmt.Fprintf(&b, "-c%d", s.Connections)
+	}
+	if !s.AccessLog {
+		b.WriteString("-nolog")
+	}
+	return b.String()
+}
+
+// Targets are the processes measured, baseline second. Reused tokens are
+// compared with the bare proxy; a fresh token per request with the bare
+// proxy doing one jwx parse per request (the issue's yardstick). What jwx
+// costs over the bare proxy is read across the two (see render).
+func (s Scenario) Targets() []string {
+	if s.Tokens == Fresh {
+		return []string{Portcullis, BareJWX}
+	}
+	return []string{Portcullis, Bare}
+}
+
+// Baseline is the target the ratios divide by.
+func (s Scenario) Baseline() string { return s.Targets()[1] }
+
+// The default sets. The full set covers the issue's scenarios and targets;
+// the quick set is one of each kind.
+var (
+	fullScenarios = []string{
+		"rs256-reused", "es256-reused", "eddsa-reused",
+		"rs256-fresh", "es256-fresh", "eddsa-fresh",
+		"rs256-reused-1000routes", "rs256-reused-10000routes",
+		"rs256-reused-noheaders",
+		"rs256-reused-c1",
+		"es256-fresh-10000routes", // the memory target: 10,000 routes and a full token cache
+	}
+	quickScenarios = []string{"rs256-reused", "es256-fresh", "rs256-reused-c1"}
+	fullProfiles   = []string{"rs256-reused", "rs256-fresh", "es256-fresh-10000routes"}
+)
+
+// parseScenarios reads a comma-separated list; duplicates are dropped.
+func parseScenarios(list string) ([]Scenario, error) {
+	var out []Scenario
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		if strings.TrimSpace(name) == "" {
+			continue
+		}
+		s, err := ParseScenario(name)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[s.Name()] {
+			seen[s.Name()] = true
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no scenario in %q", list)
+	}
+	return out, nil
+}
+
+func scenarioHelp() string {
+	return `Scenarios are named by what they measure:
+
+  <alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
+
+  alg        rs256, es256 or eddsa (tokens signed with RS256, ES256, EdDSA)
+  reused     1,000 distinct tokens, each sent many times (compared with "bare")
+  fresh      a token never sent before on every request (compared with "bare+jwx")
+  Nroutes    the size of the route table (default 10); the request matches the last route
+  noheaders  the route forwards no claim headers (default: three)
+  cN         N connections (default 32); c1 is the latency case
+  nolog      access_log: false (default true, as in portcullis)
+
+Full set:  ` + strings.Join(fullScenarios, " ") + `
+Quick set: ` + strings.Join(quickScenarios, " ") + `
+`
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/metrics"
+)
+
+// Child roles. The harness starts its own binary with -serve ROLE, so that
+// the baselines are separate processes, pinned and measured exactly like
+// the gateway, and the upstream's CPU time is not the harness's.
+const (
+	roleBackends = "backends" // the upstream and the JWKS server
+	roleGateway  = "gateway"  // portcullis in this binary, for CPU profiles
+)
+
+func serveChild(ctx context.Context, o options, stdout io.Writer) error {
+	switch o.serve {
+	case roleBackends:
+		return serveBackends(ctx, o, stdout)
+	case Bare, BareJWX:
+		return serveBaseline(ctx, o, stdout)
+	case roleGateway:
+		return serveGateway(ctx, o)
+	}
+	return fmt.Errorf("-serve %q: want %s, %s, %s or %s", o.serve, roleBackends, Bare, BareJWX, roleGateway)
+}
+
+// upstreamBody is the upstream's whole answer: small, like most API
+// responses, so that the proxies' own work dominates.
+var upstreamBody = []byte(`{"id":42,"status":"shipped","items":3}` + "\n")
+
+// upstream answers every request with upstreamBody, and echoes the
+// X-User-Id it received as X-Seen-User-Id, so that the harness can check,
+// once per run, that the claim headers reached it.
+func upstream(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	if u := r.Header.Get("X-User-Id"); u != "" {
+		h["X-Seen-User-Id"] = []string{u}
+	}
+	_, _ = w.Write(upstreamBody)
+}
+
+// serveBackends serves the upstream and, on a second port, the JWKS.
+func serveBackends(ctx context.Context, o options, stdout io.Writer) error {
+	doc, err := os.ReadFile(o.jwksFile)
+	if err != nil {
+		return err
+	}
+	upLn, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	jwksLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	jwksMux := http.NewServeMux()
+	jwksMux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
+	servers := []*http.Server{
+		{Handler: http.HandlerFunc(upstream), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute},
+		{Handler: jwksMux, ReadHeaderTimeout: 5 * time.Second},
+	}
+	fmt.Fprintf(stdout, "ready upstream=http://%s jwks=http://%s/jwks\n", upLn.Addr(), jwksLn.Addr())
+	return serveUntil(ctx, servers, []net.Listener{upLn, jwksLn})
+}
+
+// baselineTransport has the upstream pools of portcullis's own transport
+// (proxy.NewTransport), so that the comparison is of the request path and
+// not of connection reuse: with net/http's default of two idle
+// connections per host, 32 clients would make the bare proxy dial.
+func baselineTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// serveBaseline runs "bare": the ReverseProxy anyone would write (Rewrite
+// with SetURL and SetXForwarded), or "bare+jwx": the same behind one
+// jwt.Parse per request with the issuer's key set, fetched once at start,
+// and the issuer and audience checked. It has no cache, no route table and
+// no headers: it is the cost of a proxy and of jwx, nothing more.
+func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
+	target, err := url.Parse(o.upstream)
+	if err != nil || target.Host == "" {
+		return fmt.Errorf("-upstream %q: %v", o.upstream, err)
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport: baselineTransport(),
+	}
+	var h http.Handler = rp
+	if o.serve == BareJWX {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		set, err := jwk.Fetch(fctx, o.jwksURL)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("bare+jwx: keys: %w", err)
+		}
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+				return
+			}
+			_, err := jwt.Parse([]byte(raw),
+				jwt.WithKeySet(set),
+				jwt.WithValidate(true),
+				jwt.WithIssuer(benchIssuer),
+				jwt.WithAudience(benchAudience),
+				jwt.WithAcceptableSkew(30*time.Second))
+			if err != nil {
+				http.Error(w, "invalid token", http.StatusUnauthorized)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		})
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	// The timeouts and header limit of portcullis's defaults.
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	fmt.Fprintf(stdout, "ready listen=%s\n", ln.Addr())
+	return serveUntil(ctx, []*http.Server{srv}, []net.Listener{ln})
+}
+
+// serveUntil serves until ctx ends (SIGTERM), then closes at once: nothing
+// a bench child serves needs a graceful drain.
+func serveUntil(ctx context.Context, servers []*http.Server, lns []net.Listener) error {
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(lns[i]) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	for _, s := range servers {
+		_ = s.Close()
+	}
+	return nil
+}
+
+// serveGateway runs portcullis from its packages (config.Load,
+// gateway.New, Serve: what `portcullis serve` does, less watching the file
+// for reloads) inside this binary, so
+// that a CPU profile can be taken of the real request path: the binary
+// has no profiling endpoint, and should not grow one for a benchmark. The
+// profile starts on SIGUSR1, after the warm-up, and is written on SIGTERM,
+// with a heap profile (in-use memory after a GC) next to it.
+func serveGateway(ctx context.Context, o options) error {
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		return err
+	}
+	level, err := zapcore.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.SecondsDurationEncoder
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), level))
+	g, err := gateway.New(cfg, log, metrics.New())
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	var (
+		mu        sync.Mutex
+		profiling bool
+	)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		select {
+		case <-usr1:
+			mu.Lock()
+			profiling = pprof.StartCPUProfile(f) == nil
+			mu.Unlock()
+		case <-ctx.Done():
+		}
+	}()
+	serr := g.Serve(ctx)
+	mu.Lock()
+	if profiling {
+		pprof.StopCPUProfile()
+	} else {
+		serr = errors.Join(serr, errors.New("gateway: the CPU profile was never started (no SIGUSR1)"))
+	}
+	mu.Unlock()
+	// The gateway is still referenced below, so its route table and token
+	// cache are in the heap profile as they were under load.
+	runtime.GC()
+	heap, err := os.Create(strings.TrimSuffix(o.cpuProfile, ".pprof") + ".heap.pprof")
+	if err == nil {
+		err = errors.Join(pprof.Lookup("heap").WriteTo(heap, 0), heap.Close())
+	}
+	runtime.KeepAlive(g)
+	return errors.Join(serr, err, f.Close())
+}
