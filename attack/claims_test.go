@@ -88,7 +88,8 @@ func TestClaimEdges(t *testing.T) {
 			payload: func(iss string, now int64) string {
 				return obj(`"iss":"`+iss+`"`, `"aud":"orders-api"`, `"sub":"alice"`, `"exp":[`+itoa(now+600)+`]`)
 			},
-			status: 401, reason: "malformed", issuer: "unknown"},
+			// Judged, like every claim, once the signature has verified.
+			status: 401, reason: "malformed", issuer: "corp"},
 
 		// iss is compared byte for byte.
 		{name: "iss with a trailing slash added is bad_issuer", ref: "RFC 8725 §3.8; RFC 7519 §4.1.1",

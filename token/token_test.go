@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -155,6 +156,8 @@ func TestVerify(t *testing.T) {
 		{name: "a signature re-spelled with non-zero pad bits is malformed", tok: respell(rsaKey.Sign(claims())), want: token.Malformed},
 		{name: "exp as a string is malformed", tok: rsaKey.Sign(claims().With("exp", "2100-01-01T00:00:00Z")), want: token.Malformed},
 		{name: "exp 0 is expired, not absent", tok: rsaKey.Sign(claims().With("exp", 0)), want: token.Expired},
+		{name: "a header with trailing data is malformed", tok: trailingHeader(edKey, claims()), want: token.Malformed},
+		{name: "a number beyond float64 is malformed", tok: rsaKey.SignPayload([]byte(`{"iss":"` + iss + `","exp":1900000060,"n":5e1000000}`)), want: token.Malformed},
 		{name: "padding characters are malformed", tok: rsaKey.Sign(claims()) + "=", want: token.Malformed},
 		{name: "a token over 8 KiB is malformed before parsing", tok: strings.Repeat("a", 5000) + "." + strings.Repeat("b", 5000) + ".c", want: token.Malformed},
 	}
@@ -417,4 +420,16 @@ func BenchmarkVerifyRS256Cached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// trailingHeader signs a token whose header is a JSON object followed by
+// more data, which jwx's header decoder stops before.
+func trailingHeader(k *tokentest.Key, c tokentest.Claims) string {
+	payload, _ := json.Marshal(c)
+	input := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","kid":"ed"}0`)) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	var raw any
+	if err := k.Private.Raw(&raw); err != nil {
+		panic(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(raw.(ed25519.PrivateKey), []byte(input)))
 }

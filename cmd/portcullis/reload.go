@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -57,7 +58,9 @@ func watchConfig(ctx context.Context, g *gateway.Gateway, path string, hup <-cha
 	reload := func(why string) {
 		log.Info("reloading configuration", zap.String("trigger", why), zap.String("path", path))
 		last = fileHash(path)
-		_ = g.ReloadFile(ctx, path)
+		if g.ReloadFile(ctx, path) == nil {
+			debug.FreeOSMemory() // the old configuration's garbage
+		}
 	}
 	for {
 		select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"runtime/debug"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -42,6 +43,9 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Loading a large file leaves garbage (YAML nodes, parse buffers) that
+	// the heap would otherwise keep reserved until the next GC cycles.
+	debug.FreeOSMemory()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchConfig(watchCtx, g, *path, hup, log)
