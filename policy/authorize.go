@@ -23,8 +23,9 @@ import (
 // lenient comparison is a way around the check. An array claim passes when
 // one of its elements equals the value (groups containing "admins").
 //
-// Authorize does not check that the issuer is one the route accepts; see
-// Route.AllowsIssuer. It allocates only for a refusal.
+// Authorize does not check that the issuer is one the route accepts: the
+// verifier does, before it trusts the token (token.Verifier.Verify's
+// allowed issuers are Route.Issuers). It allocates only for a refusal.
 func (t *Table) Authorize(r *Route, issuer string, claims map[string]any) Decision {
 	if r == nil {
 		return Decision{Reason: ReasonInsufficientScope} // fail closed

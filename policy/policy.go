@@ -71,7 +71,7 @@ type Route struct {
 	Timeout     time.Duration // upstream response deadline
 
 	Mode    Mode
-	Issuers []string // issuer names; nil = any configured issuer (see AllowsIssuer)
+	Issuers []string // issuer names; nil = any configured issuer (token.Verifier enforces it)
 	AllOf   []string // every one of these scopes is required; nil = none
 	AnyOf   []string // at least one of these scopes is required; nil = none
 	Claims  []ClaimCheck
@@ -395,12 +395,6 @@ func validToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// AllowsIssuer reports whether a token from the named issuer may be used on
-// this route (auth.issuers; empty means any configured issuer).
-func (r *Route) AllowsIssuer(name string) bool {
-	return r.Issuers == nil || slices.Contains(r.Issuers, name)
 }
 
 // Routes returns the routes in file order.

@@ -20,6 +20,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Decisions, the values of the auth decision metric and log field.
@@ -90,6 +92,56 @@ type Handler struct {
 	metrics  *metrics.Metrics
 	log      *zap.Logger
 	inFlight atomic.Int64 // across runtimes: a reload does not reset it
+	// series holds the label-resolved metrics this handler has used, so
+	// that a request costs one lock-free map read per series instead of
+	// hashing its labels under the metric vector's lock, which every
+	// request would share.
+	series sync.Map // seriesKey -> prometheus.Counter or prometheus.Observer
+}
+
+// seriesKey names one series of one of the handler's vectors.
+type seriesKey struct {
+	vec          uint8 // which vector: see the constants below
+	route, label string
+	code         int
+}
+
+const (
+	vecRequests uint8 = iota
+	vecDuration
+	vecUpstream
+	vecDecisions
+)
+
+// counter returns the series of vec (requests or decisions) for route and
+// label (a method with a code, or a decision), resolving it once.
+func (h *Handler) counter(vec uint8, route, label string, code int) prometheus.Counter {
+	k := seriesKey{vec, route, label, code}
+	if c, ok := h.series.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	var c prometheus.Counter
+	if vec == vecRequests {
+		c = h.metrics.Requests.WithLabelValues(route, label, metrics.Code(code))
+	} else {
+		c = h.metrics.AuthDecisions.WithLabelValues(route, label)
+	}
+	h.series.Store(k, c)
+	return c
+}
+
+// observer returns the duration histogram of vec for route, resolving it once.
+func (h *Handler) observer(vec uint8, route string) prometheus.Observer {
+	k := seriesKey{vec: vec, route: route}
+	if o, ok := h.series.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := h.metrics.RequestDuration.WithLabelValues(route)
+	if vec == vecUpstream {
+		o = h.metrics.UpstreamDuration.WithLabelValues(route)
+	}
+	h.series.Store(k, o)
+	return o
 }
 
 // New returns a handler serving rt. m is required; log may be nil.
@@ -133,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{start: time.Now()}
 	ex.rec.ResponseWriter = w
 	rec := &ex.rec
-	defer h.finish(rt, r, rec, ex)
+	defer h.finish(rt, r, ex)
 
 	// Every response, refusals included, carries the request id that the
 	// upstream and the access log see, so one id follows a request through
@@ -149,10 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	tr.add("path", true, "%s", clean)
-	if tr != nil {
-		tr.Path = clean
-	}
+	tr.cleaned(clean)
 	ex.path = clean
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
@@ -161,10 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusNotFound, "not_found", "no route matches this request")
 		return
 	}
-	tr.add("route", true, "%s (auth mode %s)", route.Name, route.Mode)
-	if tr != nil {
-		tr.Route = route
-	}
+	tr.matched(route)
 	ex.route = route
 
 	// The cap is checked after the (allocation-free) match so that the
@@ -301,8 +347,8 @@ func bearer(h http.Header) (string, *token.Error) {
 }
 
 // finish records the request's metrics and access-log line.
-func (h *Handler) finish(rt *Runtime, r *http.Request, rec *recorder, ex *exchange) {
-	status := rec.status
+func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
+	status := ex.rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -315,10 +361,10 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, rec *recorder, ex *exchan
 		route = ex.route.Name
 	}
 	m := h.metrics
-	m.Requests.WithLabelValues(route, metrics.Method(r.Method), metrics.Code(status)).Inc()
-	m.RequestDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+	h.counter(vecRequests, route, metrics.Method(r.Method), status).Inc()
+	h.observer(vecDuration, route).Observe(elapsed.Seconds())
 	if ex.route != nil && ex.decision != "" {
-		m.AuthDecisions.WithLabelValues(route, ex.decision).Inc()
+		h.counter(vecDecisions, route, ex.decision, 0).Inc()
 	}
 	if ex.route != nil && ex.reason != "" && ex.decision != "" && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
@@ -328,7 +374,7 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, rec *recorder, ex *exchan
 		m.AuthFailures.WithLabelValues(issuer, ex.reason).Inc()
 	}
 	if ex.upstream > 0 {
-		m.UpstreamDuration.WithLabelValues(route).Observe(ex.upstream.Seconds())
+		h.observer(vecUpstream, route).Observe(ex.upstream.Seconds())
 	}
 	if !rt.accessLog {
 		return
@@ -345,7 +391,7 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, rec *recorder, ex *exchan
 		zap.String("reason", ex.reason),
 		zap.String("issuer", ex.issuer),
 		zap.String("remote", r.RemoteAddr),
-		zap.Int64("bytes", rec.bytes),
+		zap.Int64("bytes", ex.rec.bytes),
 	}
 	if ex.upstream > 0 {
 		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))

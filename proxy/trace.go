@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,22 @@ func traceOf(ctx context.Context) *Trace {
 	return tr
 }
 
+// cleaned records the path stage's success.
+func (tr *Trace) cleaned(path string) {
+	if tr != nil {
+		tr.Path = path
+		tr.add("path", true, "%s", path)
+	}
+}
+
+// matched records the route stage's success.
+func (tr *Trace) matched(r *policy.Route) {
+	if tr != nil {
+		tr.Route = r
+		tr.add("route", true, "%s (auth mode %s)", r.Name, r.Mode)
+	}
+}
+
 func (tr *Trace) add(stage string, ok bool, format string, args ...any) {
 	if tr != nil {
 		tr.Checks = append(tr.Checks, Check{Stage: stage, OK: ok, Detail: fmt.Sprintf(format, args...)})
@@ -73,7 +90,7 @@ func (tr *Trace) traceVerification(tok *token.Token, err *token.Error) {
 		return
 	}
 	for _, s := range verificationStages {
-		failed := err != nil && containsReason(s.reasons, err.Reason)
+		failed := err != nil && slices.Contains(s.reasons, err.Reason)
 		if failed {
 			tr.add(s.stage, false, "%s: %s", err.Reason, err.Description())
 			return
@@ -84,15 +101,6 @@ func (tr *Trace) traceVerification(tok *token.Token, err *token.Error) {
 			tr.add(s.stage, true, "passed")
 		}
 	}
-}
-
-func containsReason(rs []token.Reason, r token.Reason) bool {
-	for _, x := range rs {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }
 
 func passedDetail(stage string, tok *token.Token) string {

@@ -255,54 +255,47 @@ type Token struct {
 // reported until the signature has been verified, so a forged token is
 // always refused as forged and never as, say, expired.
 func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*Token, error) {
-	if len(v.cached) == 0 {
-		if err := wellFormed(raw); err != nil {
-			return nil, err
-		}
-		tok, _, err := v.verify(ctx, raw, allowed)
-		return tok, err
-	}
-	// Only verified tokens are cached, so a token found in the cache is
-	// well formed; the format scan runs on a miss. The length is checked
-	// first so that hashing costs at most MaxLength bytes.
+	// Bounded first, so that hashing and scanning cost at most MaxLength.
 	if len(raw) > MaxLength {
 		return nil, fail(Malformed, "", "token longer than %d bytes", MaxLength)
 	}
-	// (The string's bytes are hashed in place: Sum256 only reads them.)
 	// A token seen before skips the signature check, but never the checks
 	// that depend on the request or the time: the route's issuers here,
-	// expiry in the cache, scopes and claims in the route's policy.
-	h := tokenHash(sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw))))
-	now := v.now()
-	for _, is := range v.cached {
-		if tok, ok := is.cache.get(h, is.versions.Version(), now); ok {
-			if allowed != nil && !slices.Contains(allowed, is.Name) {
-				return nil, fail(BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+	// expiry in the cache, scopes and claims in the route's policy. Only
+	// verified tokens are cached, so a hit needs no format scan either.
+	// (The string's bytes are hashed in place: Sum256 only reads them.)
+	var h tokenHash
+	if len(v.cached) > 0 {
+		h = sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+		now := v.now()
+		for _, is := range v.cached {
+			if tok, ok := is.cache.get(h, is.versions.Version(), now); ok {
+				if allowed != nil && !slices.Contains(allowed, is.Name) {
+					return nil, fail(BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+				}
+				return tok, nil
 			}
-			return tok, nil
 		}
 	}
 	if err := wellFormed(raw); err != nil {
 		return nil, err
 	}
 	tok, entry, err := v.verify(ctx, raw, allowed)
-	if err != nil {
-		var te *Error
-		if errors.As(err, &te) && te.Issuer != "" {
-			if is := v.byName(te.Issuer); is != nil && is.cache != nil {
-				is.cache.misses.Inc()
-			}
-		}
-		return nil, err
+	// A miss counts against the issuer the token turned out to have.
+	name := ""
+	if tok != nil {
+		name = tok.Issuer
+	} else if te, ok := err.(*Error); ok {
+		name = te.Issuer
 	}
-	if is := v.byName(tok.Issuer); is != nil && is.cache != nil {
+	if is := v.names[name]; is != nil && is.cache != nil {
 		is.cache.misses.Inc()
-		is.cache.put(h, entry)
+		if err == nil {
+			is.cache.put(h, entry)
+		}
 	}
-	return tok, nil
+	return tok, err
 }
-
-func (v *Verifier) byName(name string) *issuer { return v.names[name] }
 
 // verify is the full verification, and what the cache remembers of it.
 func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*Token, *verified, error) {
@@ -470,12 +463,9 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 }
 
 // wellFormed refuses, before any decoding, what cannot be a compact JWS:
-// too long, not three non-empty dot-separated segments, or bytes outside the
-// base64url alphabet.
+// not three non-empty dot-separated segments, or bytes outside the
+// base64url alphabet. (Verify has already bounded the length.)
 func wellFormed(raw string) *Error {
-	if len(raw) > MaxLength {
-		return fail(Malformed, "", "token longer than %d bytes", MaxLength)
-	}
 	dots := 0
 	last := -1
 	for i := 0; i < len(raw); i++ {
