@@ -171,8 +171,9 @@ type Route struct {
 // Match selects requests by host, path and method.
 type Match struct {
 	// Hosts are exact host names or "*.example.com" (any subdomain, never
-	// the apex). Empty: any host. The port is ignored. Load stores them
-	// lower-cased, since host names compare case-insensitively.
+	// the apex). Empty: any host. Written without a port: the request's
+	// port is ignored. Load stores them lower-cased, since host names
+	// compare case-insensitively.
 	Hosts []string `yaml:"hosts"`
 	// Path matches one exact, cleaned path.
 	Path string `yaml:"path"`

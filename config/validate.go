@@ -245,7 +245,9 @@ func (v *validator) issuers(iss []Issuer) map[string]bool {
 				byName[is.Name] = i
 			}
 		}
-		names[is.Name] = true
+		if is.Name != "" {
+			names[is.Name] = true // even when invalid: that is reported once, above
+		}
 
 		if is.Issuer == "" {
 			v.errorf(p+".issuer", "is required: it must equal the iss claim of the tokens, byte for byte")
@@ -426,13 +428,21 @@ const reservedRouteName = "unmatched"
 // framing, its credentials or its provenance, and letting a claim (that
 // is, whoever the IdP lets edit their profile) write them would let a token
 // smuggle requests, impersonate a client address or replace the
-// credentials the upstream sees. Compared case-insensitively.
+// credentials the upstream sees. They are written folded (lower case, "-"
+// for "_"), the form a name is compared in, because some upstreams read
+// X_Forwarded_For as X-Forwarded-For.
 var reservedHeaders = []string{
-	"Host", "Authorization", "Proxy-Authorization", "Cookie", "Content-Length",
-	"Content-Type", "Transfer-Encoding", "Connection", "Keep-Alive", "TE",
-	"Trailer", "Upgrade", "Proxy-Connection", "Forwarded", "X-Forwarded-For",
-	"X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+	"host", "authorization", "proxy-authorization", "proxy-authenticate",
+	"cookie", "content-length", "content-type", "transfer-encoding",
+	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
+	"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+	"x-real-ip", "x-request-id",
 }
+
+// ReservedHeader reports whether a claim header may not have this name,
+// given folded (lower case, "-" for "_"). Validation and policy.Compile
+// both ask it, so the two cannot drift apart.
+func ReservedHeader(folded string) bool { return slices.Contains(reservedHeaders, folded) }
 
 func (v *validator) routes(rs []Route, issuers map[string]bool) {
 	if len(rs) == 0 {
@@ -621,8 +631,8 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 
 	if !v.broken("issuers") {
 		for j, name := range a.Issuers {
-			if !issuers[name] || name == "" {
-				known := slices.DeleteFunc(slices.Sorted(maps.Keys(issuers)), func(n string) bool { return n == "" })
+			if !issuers[name] {
+				known := slices.Sorted(maps.Keys(issuers))
 				v.errorf(fmt.Sprintf("%s.issuers[%d]", p, j), "no issuer is named %q (configured: %s)", name, strings.Join(known, ", "))
 			}
 		}
@@ -660,15 +670,16 @@ func (v *validator) forward(p string, r *Route) {
 	for _, h := range slices.Sorted(maps.Keys(r.Forward.ClaimsToHeaders)) {
 		fp := joinPath(hp, h)
 		norm := strings.ReplaceAll(strings.ToLower(h), "_", "-")
+		first, dup := seen[norm]
 		switch {
 		case !isToken(h):
 			v.errorf(fp, "%q is not a valid header name", h)
-		case slices.ContainsFunc(reservedHeaders, func(s string) bool { return strings.EqualFold(s, h) }):
+		case ReservedHeader(norm):
 			v.errorf(fp, "%q is reserved: it carries the request's framing, credentials or provenance and is never set from a claim", h)
-		case seen[norm] != "":
-			v.errorf(fp, "%q is the same header as %q (names are case-insensitive, and some upstreams read _ as -)", h, seen[norm])
+		case dup:
+			v.errorf(fp, "%q is the same header as %q (names are case-insensitive, and some upstreams read _ as -)", h, first)
 		}
-		if seen[norm] == "" {
+		if !dup {
 			seen[norm] = h
 		}
 		if err := ValidClaimPath(r.Forward.ClaimsToHeaders[h]); err != nil {

@@ -3,12 +3,12 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/config"
 )
 
 // ClaimPath addresses a claim: first tried as one whole key, then split on
@@ -26,38 +26,11 @@ type ClaimPath struct {
 // ("a..b", ".a") or a backslash that does not escape a dot is an error, so
 // that a typo is found at load time rather than silently matching nothing.
 func ParseClaimPath(s string) (ClaimPath, error) {
-	if s == "" {
-		return ClaimPath{}, errors.New("empty claim path")
+	parts, err := config.SplitClaimPath(s)
+	if err != nil {
+		return ClaimPath{}, err
 	}
-	var parts []string
-	var seg, whole strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '\\':
-			if i+1 >= len(s) || s[i+1] != '.' {
-				return ClaimPath{}, fmt.Errorf("claim path %q: a backslash may only escape a dot", s)
-			}
-			i++
-			seg.WriteByte('.')
-			whole.WriteByte('.')
-		case '.':
-			if seg.Len() == 0 {
-				return ClaimPath{}, fmt.Errorf("claim path %q: empty segment", s)
-			}
-			parts = append(parts, seg.String())
-			seg.Reset()
-			whole.WriteByte('.')
-		default:
-			seg.WriteByte(c)
-			whole.WriteByte(c)
-		}
-	}
-	if seg.Len() == 0 {
-		return ClaimPath{}, fmt.Errorf("claim path %q: empty segment", s)
-	}
-	parts = append(parts, seg.String())
-	return ClaimPath{raw: s, whole: whole.String(), parts: parts}, nil
+	return ClaimPath{raw: s, whole: strings.Join(parts, "."), parts: parts}, nil
 }
 
 func (p ClaimPath) String() string { return p.raw }

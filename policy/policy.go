@@ -119,21 +119,6 @@ type Table struct {
 	index        index
 }
 
-// reservedHeaders may not be set from claims. The gateway removes every
-// claim header from every incoming request, and sets it afterwards: naming one
-// of these would let a claim decide the request's framing (Content-Length,
-// Transfer-Encoding: request smuggling towards the upstream), its routing
-// (Host), the hop-by-hop semantics the reverse proxy relies on, the
-// X-Forwarded-* values it computes, or would strip every client's
-// Authorization header. Names are compared in the folded form of
-// Table.ClaimHeaders.
-var reservedHeaders = []string{
-	"authorization", "connection", "content-length", "forwarded", "host",
-	"keep-alive", "proxy-authenticate", "proxy-authorization",
-	"proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-	"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
-}
-
 // Compile builds the table from a validated configuration. It still checks
 // everything it relies on and returns an error, naming the field, for input
 // that validation should have refused: a table that compiled is one that
@@ -255,7 +240,7 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath) (*Rout
 			return nil, fmt.Errorf("forward.claims_to_headers[%q]: not a valid header name", name)
 		}
 		folded := foldHeader(name)
-		if slices.Contains(reservedHeaders, folded) {
+		if config.ReservedHeader(folded) {
 			return nil, fmt.Errorf("forward.claims_to_headers[%q]: the gateway owns this header; it cannot come from a claim", name)
 		}
 		if other, dup := seen[folded]; dup {
