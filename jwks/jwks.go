@@ -97,9 +97,12 @@ type KeySet struct {
 // snapshot is one fetched key set. It is never modified after it is
 // published, which is what lets readers use it without a lock.
 type snapshot struct {
-	keys    []jwk.Key          // in document order
-	byKID   map[string]jwk.Key // keys that have a kid
-	fetched time.Time          // when the fetch that produced it succeeded
+	keys []jwk.Key // in document order
+	// byKID holds, for each key that has a kid, the one-key slice that
+	// Lookup returns: built once per fetch so that a lookup allocates
+	// nothing.
+	byKID   map[string][]jwk.Key
+	fetched time.Time // when the fetch that produced it succeeded
 	// fingerprint identifies the set's contents (every key's kid and RFC
 	// 7638 thumbprint); version counts the changes of fingerprint.
 	fingerprint [sha256.Size]byte
@@ -191,7 +194,8 @@ func (k *KeySet) Keys() []jwk.Key {
 }
 
 // Lookup returns the keys that may verify a token with this kid: the key
-// with that kid, or, when kid is empty, every key in the set. When no key has
+// with that kid, or, when kid is empty, every key in the set. The slice is
+// shared with every other caller and must not be modified. When no key has
 // that kid it triggers one refetch shared by all concurrent callers (at most
 // once per MinRefreshInterval) and waits for it, bounded by ctx and by the
 // fetch timeout; then answers ErrUnknownKey if the kid is still absent.
@@ -203,7 +207,6 @@ func (k *KeySet) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
 	if keys, ok := k.find(kid); ok {
 		return keys, nil
 	}
-	loaded := k.Ready()
 	err := k.refetch(ctx, context.Background(), true)
 	// Look again whatever refetch said: a fetch that another caller started
 	// may have brought the key while this one was being turned away.
@@ -211,7 +214,7 @@ func (k *KeySet) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
 		return keys, nil
 	}
 	want := ErrUnknownKey
-	if !loaded && !k.Ready() {
+	if !k.Ready() { // a set once loaded is never unloaded
 		want = ErrNotLoaded
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -220,19 +223,19 @@ func (k *KeySet) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
 	return nil, want
 }
 
-// find looks kid up in the current snapshot.
+// find looks kid up in the current snapshot. It is on every request's path,
+// so it neither locks nor allocates: the slices it returns are the
+// snapshot's own, clipped so that an append copies them.
 func (k *KeySet) find(kid string) ([]jwk.Key, bool) {
 	s := k.current.Load()
 	if s == nil {
 		return nil, false
 	}
 	if kid == "" {
-		return slices.Clone(s.keys), true
+		return s.keys, true
 	}
-	if key, ok := s.byKID[kid]; ok {
-		return []jwk.Key{key}, true
-	}
-	return nil, false
+	keys, ok := s.byKID[kid]
+	return keys, ok
 }
 
 // Refresh fetches now, whatever the intervals, and reports the outcome. A

@@ -281,6 +281,24 @@ func TestLookup(t *testing.T) {
 		equalKids(t, kidsOf(keys), "ec-a", "ec-b")
 	})
 
+	t.Run("a lookup of a loaded kid, or of no kid, neither allocates nor fetches", func(t *testing.T) {
+		is := tokentest.NewIssuer(ecA(), ecB())
+		defer is.Close()
+		h := newHarness(t, jwks.Source{JWKSURI: is.JWKSURL()}, nil)
+		if err := h.set.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for _, kid := range []string{"ec-b", ""} {
+			if n := testing.AllocsPerRun(100, func() { _, _ = h.set.Lookup(ctx, kid) }); n != 0 {
+				t.Errorf("Lookup(%q) allocates %v times, want 0: it is on every request's path", kid, n)
+			}
+		}
+		if got := is.JWKSFetches(); got != 1 {
+			t.Errorf("%d fetches, want only the Refresh", got)
+		}
+	})
+
 	t.Run("a lookup before the first load fetches the set itself", func(t *testing.T) {
 		is := tokentest.NewIssuer(ecA())
 		defer is.Close()

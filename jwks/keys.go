@@ -49,7 +49,7 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 			zap.Int("keys", len(entries)), zap.Int("considered", maxKeys))
 		entries = entries[:maxKeys]
 	}
-	snap := &snapshot{byKID: make(map[string]jwk.Key, len(entries))}
+	snap := &snapshot{byKID: make(map[string][]jwk.Key, len(entries))}
 	for _, raw := range entries {
 		key, reason := k.usable(raw)
 		if reason == "" && key.KeyID() != "" {
@@ -63,7 +63,7 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 		}
 		snap.keys = append(snap.keys, key)
 		if kid := key.KeyID(); kid != "" {
-			snap.byKID[kid] = key
+			snap.byKID[kid] = []jwk.Key{key}
 		}
 	}
 	if len(snap.keys) == 0 {

@@ -93,15 +93,22 @@ func TestUnknownKIDRefetchesAreRateLimited(t *testing.T) {
 	}
 }
 
+// startRefreshing starts a key set of is that refreshes every 50ms until the
+// test ends.
+func startRefreshing(t *testing.T, is *tokentest.Issuer) *harness {
+	t.Helper()
+	h := newHarness(t, jwks.Source{JWKSURI: is.JWKSURL(), RefreshInterval: 50 * time.Millisecond}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.set.Start(ctx)
+	return h
+}
+
 func TestBackgroundRefresh(t *testing.T) {
 	t.Run("the set is refreshed every RefreshInterval", func(t *testing.T) {
 		is := tokentest.NewIssuer(ecA())
 		defer is.Close()
-		h := newHarness(t, jwks.Source{JWKSURI: is.JWKSURL(), RefreshInterval: 50 * time.Millisecond}, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-
-		h.set.Start(ctx)
+		h := startRefreshing(t, is)
 		eventually(t, 5*time.Second, "the first load", h.set.Ready)
 		is.SetKeys(ecB())
 		eventually(t, 5*time.Second, "the rotated key is picked up", func() bool {
@@ -114,11 +121,7 @@ func TestBackgroundRefresh(t *testing.T) {
 		is := tokentest.NewIssuer(ecA())
 		defer is.Close()
 		is.SetStatus(http.StatusInternalServerError)
-		h := newHarness(t, jwks.Source{JWKSURI: is.JWKSURL(), RefreshInterval: 50 * time.Millisecond}, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-
-		h.set.Start(ctx)
+		h := startRefreshing(t, is)
 		eventually(t, 5*time.Second, "two failed attempts", func() bool { return h.refreshes("error") >= 2 })
 		if h.set.Ready() {
 			t.Fatal("Ready() = true while every fetch fails")
@@ -130,11 +133,7 @@ func TestBackgroundRefresh(t *testing.T) {
 	t.Run("a failing periodic refresh keeps the set and recovers", func(t *testing.T) {
 		is := tokentest.NewIssuer(ecA())
 		defer is.Close()
-		h := newHarness(t, jwks.Source{JWKSURI: is.JWKSURL(), RefreshInterval: 50 * time.Millisecond}, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-
-		h.set.Start(ctx)
+		h := startRefreshing(t, is)
 		eventually(t, 5*time.Second, "the first load", h.set.Ready)
 		is.SetStatus(http.StatusBadGateway)
 		errorsBefore := h.refreshes("error")

@@ -95,23 +95,23 @@ func New() *Metrics {
 			Name: "portcullis_config_reloads_total",
 			Help: "Configuration reloads, by result (success, error).",
 		}, []string{"result"}),
+		TokenCacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_token_cache_hits_total",
+			Help: "Tokens whose verification was found in the issuer's verified-token cache.",
+		}, []string{"issuer"}),
+		TokenCacheMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_token_cache_misses_total",
+			Help: "Tokens of the issuer verified in full because the verified-token cache did not hold them.",
+		}, []string{"issuer"}),
+		TokenCacheEvictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_token_cache_evictions_total",
+			Help: "Entries the verified-token cache dropped to stay within max_entries.",
+		}, []string{"issuer"}),
+		TokenCacheEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portcullis_token_cache_entries",
+			Help: "Verified tokens currently cached, by issuer.",
+		}, []string{"issuer"}),
 	}
-	m.TokenCacheHits = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "portcullis_token_cache_hits_total",
-		Help: "Tokens whose verification was found in the issuer's verified-token cache.",
-	}, []string{"issuer"})
-	m.TokenCacheMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "portcullis_token_cache_misses_total",
-		Help: "Tokens of the issuer verified in full because the verified-token cache did not hold them.",
-	}, []string{"issuer"})
-	m.TokenCacheEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "portcullis_token_cache_evictions_total",
-		Help: "Entries the verified-token cache dropped to stay within max_entries.",
-	}, []string{"issuer"})
-	m.TokenCacheEntries = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "portcullis_token_cache_entries",
-		Help: "Verified tokens currently cached, by issuer.",
-	}, []string{"issuer"})
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

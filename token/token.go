@@ -426,13 +426,27 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 	case err != nil:
 		return nil, 0, fail(UnknownKey, is.Name, "kid not in the key set")
 	}
-	usable := keys[:0:0]
+	verifier, err := jws.NewVerifier(alg)
+	if err != nil {
+		return nil, 0, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
+	}
+	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
+	// Only keys that fit alg are tried, at most maxKeysTried of them (a
+	// token without kid is tried against the set). The slice is the key
+	// set's own, read in place.
+	fitting := 0
 	for _, k := range keys {
-		if keyFits(k, alg) {
-			usable = append(usable, k)
+		if !keyFits(k, alg) {
+			continue
+		}
+		if fitting++; fitting > maxKeysTried {
+			break
+		}
+		if verifier.Verify(signingInput, signature, k) == nil {
+			return k, version, nil
 		}
 	}
-	if len(usable) == 0 {
+	if fitting == 0 {
 		if kid != "" {
 			// The named key exists but cannot make this algorithm: an
 			// algorithm-confusion attempt or a misissued token.
@@ -440,26 +454,7 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 		}
 		return nil, 0, fail(UnknownKey, is.Name, "no key in the set fits %s", alg)
 	}
-	verifier, err := jws.NewVerifier(alg)
-	if err != nil {
-		return nil, 0, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
-	}
-	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
-	var verifiedBy jwk.Key
-	for i, k := range usable {
-		if i == maxKeysTried {
-			break
-		}
-		if verifier.Verify(signingInput, signature, k) == nil {
-			verifiedBy = k
-			break
-		}
-	}
-	if verifiedBy == nil {
-		return nil, 0, fail(BadSignature, is.Name, "signature does not verify")
-	}
-
-	return verifiedBy, version, nil
+	return nil, 0, fail(BadSignature, is.Name, "signature does not verify")
 }
 
 // wellFormed refuses, before any decoding, what cannot be a compact JWS:
