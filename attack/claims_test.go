@@ -237,6 +237,16 @@ func (tc claimCase) run(t *testing.T, tg *target) {
 		if tc.timed {
 			// Judge the case only if it was decided in the second the token
 			// was made for; otherwise the clock, not the gateway, decided.
+			// The clock check comes first, so allowed and refused cannot be
+			// used; this checks what they check of the outcome.
+			refusal := tc.status != http.StatusOK
+			if refusal && tc.reason == "" {
+				t.Fatal("a refusal must name the reason it is counted under")
+			}
+			up, failed := tg.up.Count(), 0.0
+			if refusal {
+				failed = tg.failures(issuer, tc.reason)
+			}
 			res := tg.do(req)
 			if time.Now().Unix() != before {
 				if attempt < 5 {
@@ -246,6 +256,16 @@ func (tc claimCase) run(t *testing.T, tg *target) {
 			}
 			if res.status != tc.status {
 				t.Fatalf("status %d, want %d; body %s", res.status, tc.status, res.body)
+			}
+			want := 1
+			if refusal {
+				want = 0
+			}
+			if n := tg.up.Count() - up; n != want {
+				t.Errorf("the upstream received %d requests, want %d", n, want)
+			}
+			if refusal && tg.failures(issuer, tc.reason) != failed+1 {
+				t.Errorf("portcullis_auth_failures_total{issuer=%q,reason=%q} was not counted", issuer, tc.reason)
 			}
 			return
 		}

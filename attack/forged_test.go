@@ -368,8 +368,13 @@ func badSignatures() []forgery {
 			}, reason: "bad_signature", issuer: "corp"},
 		{name: "a signature truncated mid-character is malformed (non-canonical base64url)", ref: "RFC 4648 §3.5",
 			tok: func(tg *target) string {
+				// 342 characters less 8 leave 334, whose last character
+				// carries 4 unused bits; setting the lowest one makes the
+				// spelling non-canonical whatever the signature's bytes.
 				tok := tg.rsa.Sign(tg.claims("orders:read"))
-				return tok[:len(tok)-8]
+				tok = tok[:len(tok)-8]
+				const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+				return tok[:len(tok)-1] + string(alphabet[strings.IndexByte(alphabet, tok[len(tok)-1])|1])
 			}, reason: "malformed"},
 		{name: "a signature with one flipped bit is bad_signature", ref: "RFC 7515 §5.2",
 			tok: func(tg *target) string {
@@ -580,7 +585,7 @@ func TestSignatureEncodingIsCanonical(t *testing.T) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	i := strings.IndexByte(alphabet, last)
 	respelled := tok[:len(tok)-1] + string(alphabet[i^1]) // flips an unused bit
-	tg.refused(t, request("/orders/1", bearer(respelled)), http.StatusUnauthorized, "", "")
+	tg.refused(t, request("/orders/1", bearer(respelled)), http.StatusUnauthorized, "unknown", "malformed")
 }
 
 // Helpers.

@@ -332,16 +332,40 @@ func (tg *target) failures(issuer, reason string) float64 {
 	return testutil.ToFloat64(tg.m.AuthFailures.WithLabelValues(issuer, reason))
 }
 
+// allFailures sums portcullis_auth_failures_total over every label.
+func (tg *target) allFailures(t *testing.T) float64 {
+	t.Helper()
+	families, err := tg.m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() == "portcullis_auth_failures_total" {
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
 // refused asserts that req is refused with status, counted under
-// issuer/reason (when reason is set), challenged as RFC 6750 §3 says, that
-// nothing reached the upstream and nothing of the credentials came back.
+// issuer/reason, challenged as RFC 6750 §3 says, that nothing reached the
+// upstream and nothing of the credentials came back. A refusal before any
+// token is judged (400, 503) passes reason "": then no auth failure may be
+// counted under any label.
 func (tg *target) refused(t *testing.T, req *http.Request, status int, issuer, reason string) response {
 	t.Helper()
+	if reason == "" && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
+		t.Fatalf("a %d refusal must name the reason it is counted under", status)
+	}
 	before := tg.up.Count()
 	var was float64
 	if reason != "" {
 		was = tg.failures(issuer, reason)
 	}
+	wasAll := tg.allFailures(t)
 	res := tg.do(req)
 	if res.status != status {
 		t.Fatalf("status %d, want %d; body %s", res.status, status, res.body)
@@ -349,10 +373,12 @@ func (tg *target) refused(t *testing.T, req *http.Request, status int, issuer, r
 	if n := tg.up.Count() - before; n != 0 {
 		t.Errorf("a refused request reached the upstream (%d requests)", n)
 	}
-	if reason != "" {
-		if got := tg.failures(issuer, reason); got != was+1 {
-			t.Errorf("portcullis_auth_failures_total{issuer=%q,reason=%q} went from %v to %v, want +1 (body %s)", issuer, reason, was, got, res.body)
+	if reason == "" {
+		if got := tg.allFailures(t); got != wasAll {
+			t.Errorf("portcullis_auth_failures_total went from %v to %v, want no failure counted (body %s)", wasAll, got, res.body)
 		}
+	} else if got := tg.failures(issuer, reason); got != was+1 {
+		t.Errorf("portcullis_auth_failures_total{issuer=%q,reason=%q} went from %v to %v, want +1 (body %s)", issuer, reason, was, got, res.body)
 	}
 	if status == http.StatusUnauthorized {
 		c := res.header.Get("WWW-Authenticate")

@@ -86,7 +86,7 @@ func TestHydra(t *testing.T) {
 	firstKid, _ := hdr["kid"].(string)
 
 	up := gatewaytest.NewUpstream(t)
-	gw := startGateway(t, gatewayConfig(idp.issuer, up.URL))
+	gw := startGateway(t, up, gatewayConfig(idp.issuer, up.URL))
 
 	ready := t.Run("keys are found through Hydra's openid-configuration and the gateway becomes ready", func(t *testing.T) {
 		gw.waitReady(t, 60*time.Second)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -14,18 +13,20 @@ import (
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
-// gateway is a running `portcullis serve`.
+// gateway is a running `portcullis serve` in front of up, the only
+// upstream its configuration names.
 type gateway struct {
 	*gatewaytest.GatewayProcess
+	up *gatewaytest.Upstream
 }
 
 // startGateway writes the configuration render returns for two free
 // loopback ports, starts the built binary with it and waits (at most 10s)
 // for /healthz. A port taken meanwhile by another process is retried.
-func startGateway(t *testing.T, render func(listen, admin string) string) *gateway {
+func startGateway(t *testing.T, up *gatewaytest.Upstream, render func(listen, admin string) string) *gateway {
 	t.Helper()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GORACE=exitcode=66"}
-	return &gateway{gatewaytest.StartGatewayProcess(t, portcullisBin, env, render)}
+	return &gateway{gatewaytest.StartGatewayProcess(t, portcullisBin, env, render), up}
 }
 
 // waitReady waits for /readyz 200: every issuer's keys loaded.
@@ -43,7 +44,9 @@ type result struct {
 }
 
 // do sends one request through the gateway with a bearer token ("" for
-// none) and extra headers given as name, value pairs.
+// none) and extra headers given as name, value pairs. The upstream always
+// answers 200, so any other status is the gateway's refusal: do fails the
+// test if such a request reached the upstream all the same.
 func (g *gateway) do(t *testing.T, method, path, tok string, headers ...string) result {
 	t.Helper()
 	req, err := http.NewRequest(method, g.URL(path), nil)
@@ -56,6 +59,7 @@ func (g *gateway) do(t *testing.T, method, path, tok string, headers ...string) 
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	before := g.up.Count()
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -63,12 +67,13 @@ func (g *gateway) do(t *testing.T, method, path, tok string, headers ...string) 
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	r := result{status: res.StatusCode, challenge: res.Header.Get("WWW-Authenticate"), body: string(body)}
-	if res.Header.Get(gatewaytest.EchoHeader) == "1" {
-		var echo gatewaytest.Echo
-		if err := json.Unmarshal(body, &echo); err != nil {
-			t.Fatalf("echo body: %v", err)
-		}
-		r.seen = echo.Header
+	if n := g.up.Count() - before; n == 1 {
+		r.seen = g.up.Last().Header
+	} else if n != 0 {
+		t.Fatalf("%s %s reached the upstream %d times", method, path, n)
+	}
+	if r.status != http.StatusOK && r.seen != nil {
+		t.Errorf("%s %s: status %d, but the request reached the upstream", method, path, r.status)
 	}
 	return r
 }

@@ -395,15 +395,9 @@ func TestUpstreamFailures(t *testing.T) {
 
 	f.cfg.Routes[0].Timeout = 200_000_000 // 200ms
 	f.build()
-	release := make(chan struct{})
-	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	held := f.up.Hold(t)
 	res := f.get("/orders/1", tok)
-	close(release)
+	held.Release()
 	if res.StatusCode != http.StatusGatewayTimeout || res.json["error"] != "gateway_timeout" {
 		t.Errorf("slow upstream: %d %s", res.StatusCode, res.body)
 	}
@@ -495,37 +489,22 @@ func TestForgedAlgNoneIsRefused(t *testing.T) {
 // with 503, never queued, and the cap frees up as requests finish.
 func TestInFlightCap(t *testing.T) {
 	f := newFixture(t, func(f *fixture) { f.cfg.Server.MaxInFlight = 2 })
-	entered := make(chan struct{}, 2)
-	release := make(chan struct{})
-	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
-		entered <- struct{}{}
-		select {
-		case <-release:
-		case <-time.After(10 * time.Second):
-		}
-	})
+	held := f.up.Hold(t)
 	done := make(chan int, 2)
 	for range 2 {
 		go func() { done <- f.get("/anything", "").StatusCode }()
 	}
-	for range 2 {
-		select {
-		case <-entered:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the first two requests never reached the upstream")
-		}
-	}
+	held.Wait(t, 2)
 	res := f.get("/anything", "")
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || res.json["error"] != "temporarily_unavailable" {
 		t.Errorf("third request: %d %v %s", res.StatusCode, res.Header, res.body)
 	}
-	close(release)
+	held.Release()
 	for range 2 {
 		if code := <-done; code != 200 {
 			t.Errorf("a request within the cap got %d", code)
 		}
 	}
-	f.up.SetHandler(nil)
 	if res := f.get("/anything", ""); res.StatusCode != 200 {
 		t.Errorf("after the cap freed up: %d", res.StatusCode)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -432,4 +433,57 @@ func trailingHeader(k *tokentest.Key, c tokentest.Claims) string {
 		panic(err)
 	}
 	return input + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(raw.(ed25519.PrivateKey), []byte(input)))
+}
+
+// TestCacheResistsAFloodOfOneShotTokens: 50 tokens each used 20 times,
+// then 2,000 valid tokens each sent once into a cache of 100. An LRU cache
+// would keep none of the 50; otter's W-TinyLFU admission keeps most of them,
+// but it is randomized (against hash flooding), so one trial can keep few
+// (from 7 to 50 over 30 trials here). The test takes the mean of 5 trials.
+func TestCacheResistsAFloodOfOneShotTokens(t *testing.T) {
+	ctx := context.Background()
+	mint := func(sub string) string { return edKey.Sign(claims().With("sub", sub)) }
+	hot := make([]string, 50)
+	for i := range hot {
+		hot[i] = mint(fmt.Sprintf("hot-%d", i))
+	}
+	flood := make([]string, 2000)
+	for i := range flood {
+		flood[i] = mint(fmt.Sprintf("flood-%d", i))
+	}
+	verify := func(v *token.Verifier, toks []string) {
+		for _, tok := range toks {
+			if _, err := v.Verify(ctx, tok, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const trials = 5
+	total := 0.0
+	for range trials {
+		var version atomic.Uint64
+		version.Store(1)
+		m := metrics.New()
+		v, err := token.NewVerifier([]token.Issuer{{
+			Name: "corp", Issuer: iss, Algorithms: []string{"EdDSA"}, ClockSkew: 30 * time.Second,
+			Keys:  versionedKeys{keyList{edKey}, &version},
+			Cache: token.CacheOptions{MaxEntries: 100, MaxTTL: time.Hour},
+		}}, token.WithMetrics(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = v.WithClock(func() time.Time { return now })
+		for range 20 {
+			verify(v, hot)
+		}
+		verify(v, flood)
+		before := testutil.ToFloat64(m.TokenCacheHits.WithLabelValues("corp"))
+		verify(v, hot)
+		total += testutil.ToFloat64(m.TokenCacheHits.WithLabelValues("corp")) - before
+	}
+	mean := total / trials
+	t.Logf("after the flood, %.1f of 50 reused tokens still hit (mean of %d trials)", mean, trials)
+	if mean < 15 {
+		t.Errorf("only %.1f of 50 reused tokens survive a flood of one-shot tokens on average", mean)
+	}
 }

@@ -73,6 +73,11 @@ func TestExplain(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
 			}
+			// A refusal is the answer, printed on stdout; it is not an
+			// error of the command, so nothing is added on stderr.
+			if tc.code != 2 && stderr != "" {
+				t.Errorf("stderr is not empty:\n%s", stderr)
+			}
 			for _, want := range tc.contains {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("output lacks %q:\n%s", want, stdout)

@@ -62,6 +62,49 @@ func TestUpstreamSetHandlerAnswersAndStillRecords(t *testing.T) {
 	}
 }
 
+func TestUpstreamHoldHoldsUntilRelease(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	held := up.Hold(t)
+	done := make(chan int, 2)
+	for range 2 {
+		go func() {
+			res, err := http.Get(up.URL + "/x")
+			if err != nil {
+				done <- 0
+				return
+			}
+			res.Body.Close()
+			done <- res.StatusCode
+		}()
+	}
+	held.Wait(t, 2)
+	select {
+	case code := <-done:
+		t.Fatalf("a held request was answered (%d) before Release", code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	held.Release()
+	held.Release() // idempotent
+	for range 2 {
+		select {
+		case code := <-done:
+			if code != http.StatusOK {
+				t.Errorf("a released request got %d", code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a released request was not answered")
+		}
+	}
+	res, err := http.Get(up.URL + "/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get(gatewaytest.EchoHeader) != "1" || up.Count() != 3 {
+		t.Errorf("after Release: echo %q, %d requests recorded, want the echo and 3", res.Header.Get(gatewaytest.EchoHeader), up.Count())
+	}
+}
+
 func TestStartServesAVerifiedRequest(t *testing.T) {
 	key := tokentest.EC("k1", "ES256")
 	idp := tokentest.NewIssuer(key)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Upstream is a service behind the gateway, on loopback. It records every
@@ -122,4 +123,60 @@ func (u *Upstream) Last() Request {
 		return Request{URL: &url.URL{}, Header: http.Header{}}
 	}
 	return u.reqs[len(u.reqs)-1]
+}
+
+// Held is a set of requests that an Upstream holds instead of answering;
+// see Hold.
+type Held struct {
+	u        *Upstream
+	entered  chan struct{}
+	released chan struct{}
+	once     sync.Once
+}
+
+// HoldLimit bounds how long a held request is held without Release.
+const HoldLimit = 10 * time.Second
+
+// Hold makes the upstream hold every request from now on, without
+// answering, until Release (at most HoldLimit, or until the client goes
+// away): for tests that fill the gateway's in-flight slots or time out its
+// upstream calls. Release runs when the test ends, too.
+func (u *Upstream) Hold(t testing.TB) *Held {
+	h := &Held{u: u, entered: make(chan struct{}, 1024), released: make(chan struct{})}
+	u.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-h.released:
+		case <-r.Context().Done():
+		case <-time.After(HoldLimit):
+		}
+	})
+	t.Cleanup(h.Release)
+	return h
+}
+
+// Wait waits, at most 5 seconds, until n more requests are being held, and
+// fails the test if they are not.
+func (h *Held) Wait(t testing.TB, n int) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for i := range n {
+		select {
+		case <-h.entered:
+		case <-timeout:
+			t.Fatalf("%d of %d requests reached the upstream within 5s", i, n)
+		}
+	}
+}
+
+// Release answers every held request (200, empty body) and restores the
+// echo for later ones. It may be called more than once.
+func (h *Held) Release() {
+	h.once.Do(func() {
+		h.u.SetHandler(nil)
+		close(h.released)
+	})
 }
