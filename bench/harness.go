@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,8 +62,8 @@ func harness(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	names, profiles := strings.Join(fullScenarios, ","), strings.Join(fullProfiles, ",")
 	if o.quick {
 		names, profiles = strings.Join(quickScenarios, ","), ""
-		b.rounds = cmpOr(b.rounds, 2)
-		b.duration = cmpOr(b.duration, 4*time.Second)
+		b.rounds = cmp.Or(b.rounds, 2)
+		b.duration = cmp.Or(b.duration, 4*time.Second)
 		if !o.set["retries"] {
 			b.retries = 1
 		}
@@ -70,8 +71,8 @@ func harness(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			b.quietWait = 3 * time.Second
 		}
 	}
-	b.rounds = cmpOr(b.rounds, 3)
-	b.duration = cmpOr(b.duration, 5*time.Second)
+	b.rounds = cmp.Or(b.rounds, 3)
+	b.duration = cmp.Or(b.duration, 5*time.Second)
 	if o.scenarios != "" {
 		names = o.scenarios
 	}
@@ -177,14 +178,6 @@ func harness(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	b.logf("done: %s", b.out)
 	return nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 func (b *bench) logf(format string, args ...any) {

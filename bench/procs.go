@@ -28,26 +28,18 @@ type child struct {
 	err  error // of Wait, once done is closed
 }
 
-// capped keeps the first max bytes written to it and counts the rest.
+// capped keeps the first max bytes written to it and drops the rest.
 type capped struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	max  int
-	lost int64
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	room := c.max - c.buf.Len()
-	if room >= len(p) {
-		c.buf.Write(p)
-	} else {
-		if room > 0 {
-			c.buf.Write(p[:room])
-		}
-		c.lost += int64(len(p) - max(room, 0))
-	}
+	room := max(c.max-c.buf.Len(), 0)
+	c.buf.Write(p[:min(room, len(p))])
 	return len(p), nil
 }
 

@@ -129,10 +129,9 @@ func Explain(ctx context.Context, cfg *config.Config, req *http.Request, opts Ex
 	if tr.Route != nil {
 		ex.Route = tr.Route.Name
 	} else if tr.Path != "" {
-		routes := g.handler.Runtime().Table().Routes()
-		for i, r := range cfg.Routes {
-			if part := routes[i].Mismatch(req.Host, tr.Path, req.Method); part != "" {
-				ex.Misses = append(ex.Misses, RouteMiss{Route: r.Name, Line: r.Line, Part: part})
+		for _, r := range g.handler.Runtime().Table().Routes() {
+			if part := r.Mismatch(req.Host, tr.Path, req.Method); part != "" {
+				ex.Misses = append(ex.Misses, RouteMiss{Route: r.Name, Line: cfg.Routes[r.Index].Line, Part: part})
 			}
 		}
 	}

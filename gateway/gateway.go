@@ -69,8 +69,7 @@ type state struct {
 // reload that does not change where and how keys are fetched keeps the set,
 // its cached keys and its refresh loop.
 type keys struct {
-	name   string
-	source jwks.Source
+	source jwks.Source // source.Issuer is the issuer's name
 	set    *jwks.KeySet
 	stop   context.CancelFunc // nil until started
 }
@@ -86,7 +85,7 @@ func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, err
 }
 
 func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
-	st, rt, err := g.build(cfg, nil)
+	st, rt, _, err := g.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +107,10 @@ func source(is config.Issuer) jwks.Source {
 }
 
 // build makes the state and runtime of cfg. Key sets whose source is
-// unchanged are taken from reuse; the others are new and not started.
-func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runtime, error) {
-	st := &state{cfg: cfg}
+// unchanged are taken from reuse; the others are new, not started, and also
+// returned as added.
+func (g *Gateway) build(cfg *config.Config, reuse []*keys) (st *state, rt *proxy.Runtime, added []*keys, err error) {
+	st = &state{cfg: cfg}
 	var issuers []token.Issuer
 	for _, is := range cfg.Issuers {
 		src := source(is)
@@ -123,8 +123,9 @@ func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runti
 		}
 		if k == nil {
 			// The key set labels its own log lines with the issuer.
-			k = &keys{name: is.Name, source: src, set: jwks.New(src, nil, g.log, g.metrics)}
+			k = &keys{source: src, set: jwks.New(src, nil, g.log, g.metrics)}
 			g.metrics.IssuerConfigured(is.Name)
+			added = append(added, k)
 		}
 		st.issuers = append(st.issuers, k)
 		issuers = append(issuers, token.Issuer{
@@ -145,30 +146,30 @@ func (g *Gateway) build(cfg *config.Config, reuse []*keys) (*state, *proxy.Runti
 	}
 	verifier, err := token.NewVerifier(issuers, token.WithMetrics(g.metrics))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if g.noVerify {
 		verifier = verifier.WithoutSignatures()
 	}
 	table, err := policy.Compile(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var trusted []netip.Prefix
 	for _, s := range cfg.Server.TrustedProxies {
 		p, err := parsePrefix(s)
 		if err != nil {
-			return nil, nil, fmt.Errorf("server.trusted_proxies: %w", err)
+			return nil, nil, nil, fmt.Errorf("server.trusted_proxies: %w", err)
 		}
 		trusted = append(trusted, p)
 	}
-	rt := proxy.NewRuntime(table, verifier, proxy.Options{
+	rt = proxy.NewRuntime(table, verifier, proxy.Options{
 		TrustedProxies: trusted,
 		MaxInFlight:    cfg.Server.MaxInFlight,
 		AccessLog:      cfg.Log.AccessLog,
 		Transport:      g.transport,
 	})
-	return st, rt, nil
+	return st, rt, added, nil
 }
 
 // Config returns the configuration in force.
@@ -240,16 +241,12 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 		return errors.New("reload before start")
 	}
 	old := g.state.Load()
-	st, rt, err := g.build(cfg, old.issuers)
+	st, rt, added, err := g.build(cfg, old.issuers)
 	if err != nil {
 		return err
 	}
-	var added []*keys
-	for _, k := range st.issuers {
-		if k.stop == nil {
-			added = append(added, k)
-			g.startKeys(k)
-		}
+	for _, k := range added {
+		g.startKeys(k)
 	}
 	if err := waitLoaded(ctx, added); err != nil {
 		for _, k := range added {
@@ -262,7 +259,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 	for _, k := range old.issuers {
 		if !slices.Contains(st.issuers, k) {
 			k.stop()
-			g.forgetIssuer(k.name, st)
+			g.forgetIssuer(k.source.Issuer, st)
 		}
 	}
 	if fields := needsRestart(old.cfg, cfg); len(fields) > 0 {
@@ -288,7 +285,7 @@ func waitLoaded(ctx context.Context, added []*keys) error {
 		var missing []string
 		for _, k := range added {
 			if !k.set.Ready() {
-				missing = append(missing, k.name)
+				missing = append(missing, k.source.Issuer)
 			}
 		}
 		if len(missing) == 0 {
@@ -307,7 +304,7 @@ func waitLoaded(ctx context.Context, added []*keys) error {
 // count forever (unless an issuer of the same name is still configured).
 func (g *Gateway) forgetIssuer(name string, st *state) {
 	for _, k := range st.issuers {
-		if k.name == name {
+		if k.source.Issuer == name {
 			return
 		}
 	}
@@ -347,7 +344,7 @@ func (g *Gateway) NotReady() []string {
 	var missing []string
 	for _, k := range g.state.Load().issuers {
 		if !k.set.Ready() {
-			missing = append(missing, k.name)
+			missing = append(missing, k.source.Issuer)
 		}
 	}
 	return missing
@@ -388,7 +385,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // KeySet returns the key set of the named issuer, nil if there is none.
 func (g *Gateway) KeySet(issuer string) *jwks.KeySet {
 	for _, k := range g.state.Load().issuers {
-		if k.name == issuer {
+		if k.source.Issuer == issuer {
 			return k.set
 		}
 	}

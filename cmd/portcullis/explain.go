@@ -19,10 +19,6 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-// errRefused: the explained request would be refused (exit 1), which is an
-// answer, not a failure of the command.
-var errRefused = fmt.Errorf("%w", errReported)
-
 // explainCommand is a dry run of one request: which route, which checks,
 // what the upstream would receive. Nothing is forwarded. It exits 0 when the
 // request would be allowed and 1 when it would be refused, so that scripts
@@ -110,7 +106,9 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		printExplanation(stdout, ex)
 	}
 	if !ex.Allowed {
-		return errRefused
+		// Refused is an answer, not a failure of the command: exit 1,
+		// and nothing more to say than the explanation printed above.
+		return errReported
 	}
 	return nil
 }

@@ -86,15 +86,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return exitUsage
 	default:
-		if msg := err.Error(); msg != "" && !errors.Is(err, errReported) {
-			fmt.Fprintf(stderr, "portcullis: %s\n", msg)
+		if !errors.Is(err, errReported) {
+			fmt.Fprintf(stderr, "portcullis: %v\n", err)
 		}
 		return exitFailed
 	}
 }
 
-// errReported is a failure whose details were already printed.
-var errReported = errors.New("")
+// errReported is a failure whose details were already printed (or, for
+// explain, an answer rather than a failure): it exits 1 and prints nothing.
+var errReported = errors.New("failure already reported")
 
 // newFlags returns a flag set whose flags fall back to PORTCULLIS_* variables.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
