@@ -439,7 +439,7 @@ func trailingHeader(k *tokentest.Key, c tokentest.Claims) string {
 // then 2,000 valid tokens each sent once into a cache of 100. An LRU cache
 // would keep none of the 50; otter's W-TinyLFU admission keeps most of them,
 // but it is randomized (against hash flooding), so one trial can keep few
-// (from 7 to 50 over 30 trials here). The test takes the mean of 5 trials.
+// (from 7 to 49 over 30 trials here). The test takes the mean of 5 trials.
 func TestCacheResistsAFloodOfOneShotTokens(t *testing.T) {
 	ctx := context.Background()
 	mint := func(sub string) string { return edKey.Sign(claims().With("sub", sub)) }
