@@ -219,3 +219,55 @@ func TestCompiledTableIsIndependentOfTheConfig(t *testing.T) {
 		t.Errorf("compiled route changed with the config: %q %q", got.Issuers, got.AllOf)
 	}
 }
+
+// Routes that send the same claim headers to the same upstream share one
+// copy of each (a 10,000-route table would otherwise hold 10,000), and
+// routes that differ in either do not.
+func TestRoutesShareWhatTheyHoldAlike(t *testing.T) {
+	hdrs := func(m map[string]string) config.Forward { return config.Forward{ClaimsToHeaders: m} }
+	a, b, c, d := rt("a", "/a"), rt("b", "/b"), rt("c", "/c"), rt("d", "/d")
+	a.Forward = hdrs(map[string]string{"X-User-Id": "sub", "X-Tenant": "org.tid"})
+	b.Forward = hdrs(map[string]string{"x-tenant": "org.tid", "x-user-id": "sub"}) // the same, spelled otherwise
+	c.Forward = hdrs(map[string]string{"X-User-Id": "sub", "X-Tenant": "tid"})
+	c.Upstream = "http://127.0.0.1:9002"
+	routes := compile(t, testConfig(a, b, c, d)).Routes()
+	ra, rb, rc, rd := routes[0], routes[1], routes[2], routes[3]
+	if ra.Upstream != rb.Upstream || ra.Upstream != rd.Upstream {
+		t.Error("routes to the same upstream hold separate URLs")
+	}
+	if ra.Upstream == rc.Upstream || rc.Upstream.Host != "127.0.0.1:9002" {
+		t.Errorf("routes to different upstreams share %v", rc.Upstream)
+	}
+	if &ra.Headers[0] != &rb.Headers[0] {
+		t.Error("routes with the same claim headers hold separate rules")
+	}
+	if &ra.Headers[0] == &rc.Headers[0] || rc.Headers[0].Claim.String() != "tid" {
+		t.Errorf("routes with different claim headers share rules: %v", rc.Headers)
+	}
+	if rd.Headers != nil {
+		t.Errorf("a route without claim headers has %v", rd.Headers)
+	}
+}
+
+// ClaimNames lists every top-level claim the table can read for an issuer:
+// the issuer's scope claims, and every route's claim checks and headers, by
+// whole name and by first segment (Lookup tries both).
+func TestClaimNamesAreWhatTheTableCanRead(t *testing.T) {
+	a, b := rt("a", "/a"), rt("b", "/b")
+	a.Auth.Claims = map[string]any{"tenant.id": "acme"}
+	b.Forward.ClaimsToHeaders = map[string]string{"X-Roles": `https://example\.com/roles`, "X-User": "sub"}
+	tb := compile(t, testConfig(a, b))
+	want := map[string][]string{
+		"corp":  {"https://example.com/roles", "scope", "scp", "sub", "tenant", "tenant.id"},
+		"kc":    {"https://example.com/roles", "realm_access", "realm_access.roles", "sub", "tenant", "tenant.id"},
+		"other": {"https://example.com/roles", "sub", "tenant", "tenant.id"},
+	}
+	for issuer, w := range want {
+		if got := tb.ClaimNames(issuer); !slices.Equal(got, w) {
+			t.Errorf("ClaimNames(%q) = %q, want %q", issuer, got, w)
+		}
+	}
+	if got := compile(t, &config.Config{}).ClaimNames("corp"); got == nil || len(got) != 0 {
+		t.Errorf("empty table: ClaimNames = %#v, want an empty, non-nil list", got)
+	}
+}
