@@ -487,3 +487,47 @@ func TestCacheResistsAFloodOfOneShotTokens(t *testing.T) {
 		t.Errorf("only %.1f of 50 reused tokens survive a flood of one-shot tokens on average", mean)
 	}
 }
+
+// An issuer with Claims keeps only those in the verified token, and still
+// judges the audience and required claims on the whole payload.
+func TestVerifyKeepsOnlyTheNamedClaims(t *testing.T) {
+	v := verifier(t, func(is *token.Issuer) {
+		is.Claims = []string{"org", "scope", "sub"}
+		is.RequiredClaims = []string{"exp", "jti"}
+	})
+	c := claims()
+	c["jti"], c["scope"], c["org"], c["email"] = "j1", "a b", map[string]any{"tid": "acme"}, "alice@example.com"
+	tok, err := v.Verify(context.Background(), rsaKey.Sign(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Claims) != 3 || tok.Claims["scope"] != "a b" || tok.Claims["sub"] != "alice" ||
+		tok.Claims["org"].(map[string]any)["tid"] != "acme" {
+		t.Errorf("kept claims = %v, want org, scope and sub", tok.Claims)
+	}
+	if tok.Subject != "alice" || tok.Expiry.IsZero() {
+		t.Errorf("registered claims lost: sub %q exp %v", tok.Subject, tok.Expiry)
+	}
+	// Not kept, still judged.
+	delete(c, "jti")
+	if _, err := v.Verify(context.Background(), rsaKey.Sign(c), nil); reason(err) != token.MissingClaim {
+		t.Errorf("without jti: %v, want missing_claim", err)
+	}
+	c["jti"], c["aud"] = "j2", "another-api"
+	if _, err := v.Verify(context.Background(), rsaKey.Sign(c), nil); reason(err) != token.BadAudience {
+		t.Errorf("another audience: %v, want bad_audience", err)
+	}
+	// An empty list keeps nothing; nil keeps everything.
+	none := verifier(t, func(is *token.Issuer) { is.Claims = []string{} })
+	all := verifier(t)
+	c["aud"] = "orders-api"
+	for name, v := range map[string]*token.Verifier{"none": none, "all": all} {
+		tok, err := v.Verify(context.Background(), rsaKey.Sign(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"none": 0, "all": len(c)}[name]; len(tok.Claims) != want {
+			t.Errorf("%s: %d claims kept, want %d", name, len(tok.Claims), want)
+		}
+	}
+}
