@@ -35,6 +35,18 @@ func ParseClaimPath(s string) (ClaimPath, error) {
 
 func (p ClaimPath) String() string { return p.raw }
 
+// topLevel are the top-level claims Lookup may read: the whole path as one
+// key, and the first segment of the nested walk.
+func (p ClaimPath) topLevel() []string {
+	if len(p.parts) == 0 {
+		return nil
+	}
+	if len(p.parts) == 1 {
+		return []string{p.whole}
+	}
+	return []string{p.whole, p.parts[0]}
+}
+
 // Lookup finds the claim's value. The whole path is tried first as one
 // top-level key, because identity providers such as Auth0 require namespaced
 // custom claims whose names are URLs full of dots; only then is the path

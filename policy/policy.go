@@ -432,20 +432,30 @@ func validToken(s string) bool {
 // only these (token.Issuer.Claims); a cached token then costs a third of the
 // memory.
 func (t *Table) ClaimNames(issuer string) []string {
-	names := make([]string, 0, 8) // never nil: nil would mean "all" to the verifier
+	set := map[string]bool{}
+	add := func(p ClaimPath) {
+		for _, n := range p.topLevel() {
+			set[n] = true
+		}
+	}
 	for _, p := range t.scopeClaims[issuer] {
-		names = append(names, p.topLevel()...)
+		add(p)
 	}
 	for _, r := range t.routes {
 		for _, c := range r.Claims {
-			names = append(names, c.Path.topLevel()...)
+			add(c.Path)
 		}
 		for _, h := range r.Headers {
-			names = append(names, h.Claim.topLevel()...)
+			add(h.Claim)
 		}
 	}
+	// Never nil: to the verifier, nil means every claim.
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
 	slices.Sort(names)
-	return slices.Compact(names)
+	return names
 }
 
 // Routes returns the routes in file order.

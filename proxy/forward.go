@@ -51,7 +51,7 @@ func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 // buffers is shared by every route and every runtime.
 var buffers = &bufferPool{}
 
-func (rt *Runtime) reverseProxy(route *policy.Route, transport http.RoundTripper) *httputil.ReverseProxy {
+func (rt *Runtime) reverseProxy(transport http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        rt.rewrite,
 		Transport:      transport,
@@ -73,7 +73,7 @@ func (rt *Runtime) forward(w *recorder, r *http.Request, route *policy.Route, to
 	*f = forwarding{route: route, tok: tok, path: clean, ex: ex, sent: time.Now(), cancel: cancel}
 	f.deadline = time.AfterFunc(route.Timeout, func() { cancel(errUpstreamTimeout) })
 	defer f.deadline.Stop()
-	rt.proxies[route.Index].ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, f)))
+	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, f)))
 }
 
 // rewrite builds the outgoing request. ReverseProxy has already removed the

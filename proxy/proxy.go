@@ -41,13 +41,15 @@ const (
 )
 
 // Runtime is everything a request needs that comes from one configuration:
-// the route table, the verifier and one reverse proxy per route. It is
-// immutable; a reload builds a new one and swaps it in whole.
+// the route table, the verifier and the reverse proxy. It is immutable; a
+// reload builds a new one and swaps it in whole.
 type Runtime struct {
 	table          *policy.Table
 	verifier       *token.Verifier
-	proxies        []*httputil.ReverseProxy // by route index
-	strip          []string                 // folded claim header names (lower case, '-')
+	// proxy serves every route: what differs between routes travels with
+	// the request (forwarding), so one per route would only cost memory.
+	proxy          *httputil.ReverseProxy
+	strip          []string // folded claim header names (lower case, '-')
 	trustedProxies []netip.Prefix
 	maxInFlight    int64
 	accessLog      bool
@@ -80,9 +82,7 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 	if transport == nil {
 		transport = NewTransport()
 	}
-	for _, r := range table.Routes() {
-		rt.proxies = append(rt.proxies, rt.reverseProxy(r, transport))
-	}
+	rt.proxy = rt.reverseProxy(transport)
 	return rt
 }
 
