@@ -15,16 +15,13 @@ package token
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -592,34 +589,43 @@ func allowedAlgorithm(alg jwa.SignatureAlgorithm) bool {
 // keyFits reports whether k may verify a signature made with alg: its own
 // alg, when it states one, must be alg, and its type and curve must be the
 // ones alg is defined for. This is what stops algorithm confusion (an RSA
-// public key used as an HMAC secret) even if jwx were to accept it.
+// public key used as an HMAC secret) even if jwx were to accept it. It reads
+// the JWK's own fields: converting the key to its crypto form here (as jwx
+// does again to verify) cost 3% of an RS256 verification.
 func keyFits(k jwk.Key, alg jwa.SignatureAlgorithm) bool {
 	if ka := k.Algorithm().String(); ka != "" && ka != alg.String() {
 		return false
 	}
-	var raw any
-	if err := k.Raw(&raw); err != nil {
-		return false
-	}
-	switch pub := raw.(type) {
-	case *rsa.PublicKey:
+	switch pub := k.(type) {
+	case jwk.RSAPublicKey:
 		switch alg {
 		case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512:
-			return pub.N.BitLen() >= 2048
+			return modulusBits(pub.N()) >= 2048
 		}
-	case *ecdsa.PublicKey:
+	case jwk.ECDSAPublicKey:
 		switch alg {
 		case jwa.ES256:
-			return pub.Curve == elliptic.P256()
+			return pub.Crv() == jwa.P256
 		case jwa.ES384:
-			return pub.Curve == elliptic.P384()
+			return pub.Crv() == jwa.P384
 		case jwa.ES512:
-			return pub.Curve == elliptic.P521()
+			return pub.Crv() == jwa.P521
 		}
-	case ed25519.PublicKey:
-		return alg == jwa.EdDSA
+	case jwk.OKPPublicKey:
+		return alg == jwa.EdDSA && pub.Crv() == jwa.Ed25519
 	}
 	return false
+}
+
+// modulusBits is the bit length of a big-endian unsigned integer.
+func modulusBits(n []byte) int {
+	for len(n) > 0 && n[0] == 0 {
+		n = n[1:]
+	}
+	if len(n) == 0 {
+		return 0
+	}
+	return 8*(len(n)-1) + bits.Len8(n[0])
 }
 
 // registered are the registered claims (RFC 7519 §4.1) the verifier judges,
