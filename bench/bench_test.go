@@ -108,6 +108,19 @@ func TestTargetsPutTheBaselineSecond(t *testing.T) {
 // The generated configuration must load, and the load's request must land
 // on the intended route, with the minted tokens' claims authorized, at
 // every table size: otherwise the harness measures 404s or 403s.
+func TestRoundsAlternateWhichTargetRunsFirst(t *testing.T) {
+	targets := []string{Portcullis, Bare}
+	for round, want := range map[int]string{1: Portcullis, 2: Bare, 3: Portcullis, 4: Bare} {
+		got := roundOrder(targets, round)
+		if len(got) != 2 || got[0] != want || got[0] == got[1] {
+			t.Errorf("round %d runs %q, want %s first and both once", round, got, want)
+		}
+	}
+	if targets[0] != Portcullis {
+		t.Errorf("roundOrder reordered its argument: %q", targets)
+	}
+}
+
 func TestGatewayConfigRoutesTheLoadToItsRoute(t *testing.T) {
 	claims := benchClaims(7, time.Now())
 	cases := []struct {

@@ -143,7 +143,7 @@ func harness(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	var runs []Run
 	for _, s := range b.scenarios {
 		for round := 1; round <= b.rounds; round++ {
-			for _, target := range s.Targets() {
+			for _, target := range roundOrder(s.Targets(), round) {
 				if err := ctx.Err(); err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -124,6 +125,19 @@ func (s Scenario) Targets() []string {
 		return []string{Portcullis, BareJWX}
 	}
 	return []string{Portcullis, Bare}
+}
+
+// roundOrder is the order the targets run in a round: as given in odd
+// rounds, reversed in even ones (A B, B A, A B, ...), so that whatever the
+// machine does to the first or second run of a round after the quiet wait
+// falls on both targets alike.
+func roundOrder(targets []string, round int) []string {
+	if round%2 == 1 {
+		return targets
+	}
+	out := slices.Clone(targets)
+	slices.Reverse(out)
+	return out
 }
 
 // Baseline is the target the ratios divide by.
