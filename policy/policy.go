@@ -429,7 +429,7 @@ func validToken(s string) bool {
 // that the table may read from a token of the named issuer: its scope claims
 // and every route's claim checks and claim headers. Nothing else of a
 // verified token is ever looked at after verification, so the verifier keeps
-// only these (token.Issuer.Claims); a cached token then costs a third of the
+// only these (token.Issuer.Claims); a cached token then costs a third less
 // memory.
 func (t *Table) ClaimNames(issuer string) []string {
 	set := map[string]bool{}
