@@ -61,8 +61,9 @@ type Gateway struct {
 
 // state is one configuration and the key sets that serve it.
 type state struct {
-	cfg     *config.Config // without its routes: those are compiled into the runtime
-	issuers []*keys        // in file order
+	cfg      *config.Config // without its routes: those are compiled into the runtime
+	issuers  []*keys        // in file order
+	verifier *token.Verifier
 }
 
 // keys is one issuer's key set with what identifies its source, so that a
@@ -107,9 +108,15 @@ func source(is config.Issuer) jwks.Source {
 }
 
 // build makes the state and runtime of cfg. Key sets whose source is
-// unchanged are taken from reuse; the others are new, not started, and also
-// returned as added.
-func (g *Gateway) build(cfg *config.Config, reuse []*keys) (st *state, rt *proxy.Runtime, added []*keys, err error) {
+// unchanged are taken from the old state, and so are the token caches of
+// issuers that verify as before; the other key sets are new, not started,
+// and also returned as added. old is nil for the first build.
+func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Runtime, added []*keys, err error) {
+	var reuse []*keys
+	var oldVerifier *token.Verifier
+	if old != nil {
+		reuse, oldVerifier = old.issuers, old.verifier
+	}
 	// The routes live on compiled in the route table; the state keeps the
 	// rest of the file, which reloads compare against. With 10,000 routes
 	// the parsed entries were 5-9 MB of heap kept for nothing.
@@ -154,10 +161,11 @@ func (g *Gateway) build(cfg *config.Config, reuse []*keys) (st *state, rt *proxy
 			},
 		})
 	}
-	verifier, err := token.NewVerifier(issuers, token.WithMetrics(g.metrics))
+	verifier, err := token.NewVerifier(issuers, token.WithMetrics(g.metrics), token.WithCachesOf(oldVerifier))
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	st.verifier = verifier
 	if g.noVerify {
 		verifier = verifier.WithoutSignatures()
 	}
@@ -248,7 +256,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 		return errors.New("reload before start")
 	}
 	old := g.state.Load()
-	st, rt, added, err := g.build(cfg, old.issuers)
+	st, rt, added, err := g.build(cfg, old)
 	if err != nil {
 		return err
 	}

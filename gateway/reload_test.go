@@ -227,3 +227,43 @@ loop:
 	}
 	t.Logf("%d requests, %d reloads, 0 failures", done.Load(), reloads)
 }
+
+// A reload that leaves an issuer's verification as it was keeps its token
+// cache (no token is checked again); one that changes how the issuer's
+// tokens are judged starts its cache empty.
+func TestReloadKeepsTheTokenCacheOfUnchangedIssuers(t *testing.T) {
+	w := newWorld(t)
+	g, srv := start(t, w.file(t, "", ""))
+	tok := w.token(w.corpKey, w.corp)
+	misses := func() float64 { return testutil.ToFloat64(g.Metrics().TokenCacheMisses.WithLabelValues("corp")) }
+	if code, _ := get(t, srv.URL+"/orders/1", tok); code != 200 {
+		t.Fatalf("before reload: %d", code)
+	}
+	before := misses()
+
+	// Another route: the issuer verifies as before.
+	extra := fmt.Sprintf("  - name: status\n    match: {path: /status}\n    upstream: %q\n    auth: {mode: public}\n", w.upstream.URL)
+	if err := g.Reload(context.Background(), w.file(t, "", extra)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, srv.URL+"/orders/2", tok); code != 200 {
+		t.Fatalf("after a route reload: %d", code)
+	}
+	if got := misses(); got != before {
+		t.Errorf("a reload that changed only routes cost %v full verifications, want 0", got-before)
+	}
+
+	// A route that forwards another claim changes what tokens keep: the
+	// cache starts again, and the new header is there.
+	another := fmt.Sprintf("  - name: whoami\n    match: {path: /whoami}\n    upstream: %q\n    forward: {claims_to_headers: {X-Audience: aud}}\n", w.upstream.URL)
+	if err := g.Reload(context.Background(), w.file(t, "", another)); err != nil {
+		t.Fatal(err)
+	}
+	w.upstream.SetHandler(func(rw http.ResponseWriter, r *http.Request) { fmt.Fprint(rw, r.Header.Get("X-Audience")) })
+	if code, body := get(t, srv.URL+"/whoami", tok); code != 200 || body != "api" {
+		t.Errorf("a claim kept only since the reload: %d %q, want 200 \"api\"", code, body)
+	}
+	if got := misses(); got != before+1 {
+		t.Errorf("after a reload that changed the kept claims: %v misses, want %v", got, before+1)
+	}
+}

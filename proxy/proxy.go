@@ -44,8 +44,8 @@ const (
 // the route table, the verifier and the reverse proxy. It is immutable; a
 // reload builds a new one and swaps it in whole.
 type Runtime struct {
-	table          *policy.Table
-	verifier       *token.Verifier
+	table    *policy.Table
+	verifier *token.Verifier
 	// proxy serves every route: what differs between routes travels with
 	// the request (forwarding), so one per route would only cost memory.
 	proxy          *httputil.ReverseProxy

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,10 +174,51 @@ type Verifier struct {
 // Option configures NewVerifier.
 type Option func(*options)
 
-type options struct{ metrics *metrics.Metrics }
+type options struct {
+	metrics *metrics.Metrics
+	old     *Verifier
+}
 
 // WithMetrics reports the token caches' hits, misses, evictions and sizes.
 func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithCachesOf hands the new verifier old's token cache of every issuer
+// whose verification is unchanged: the same name, iss, key source (the same
+// key set, not an equal one), algorithms, audiences, claim rules, clock skew,
+// kept claims and cache bounds. Its entries stay true, since each records a
+// verification that these settings and keys made, and a reload that only
+// changes routes then costs no token a second signature check. Any
+// difference starts that issuer's cache empty.
+func WithCachesOf(old *Verifier) Option { return func(o *options) { o.old = old } }
+
+// cacheFor returns v's cache for is when is verifies exactly as v's issuer
+// of that name did, else nil.
+func (v *Verifier) cacheFor(is Issuer) *cache {
+	if v == nil {
+		return nil
+	}
+	prev := v.names[is.Name]
+	if prev == nil || prev.cache == nil {
+		return nil
+	}
+	a := prev.Issuer
+	same := a.Issuer == is.Issuer && sameKeys(a.Keys, is.Keys) &&
+		a.AudienceClaim == is.AudienceClaim && a.ClockSkew == is.ClockSkew && a.Cache == is.Cache &&
+		slices.Equal(a.Audiences, is.Audiences) && slices.Equal(a.Algorithms, is.Algorithms) &&
+		slices.Equal(a.RequiredClaims, is.RequiredClaims) && slices.Equal(a.TokenTypes, is.TokenTypes) &&
+		slices.Equal(a.Claims, is.Claims) && (a.Claims == nil) == (is.Claims == nil)
+	if !same {
+		return nil
+	}
+	return prev.cache
+}
+
+// sameKeys reports whether a and b are the same key source. Sources of a
+// type that cannot be compared (a slice of keys, say) are never the same.
+func sameKeys(a, b Keys) bool {
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t != nil && t.Comparable() && a == b
+}
 
 // NewVerifier builds a verifier. Issuer values must be unique.
 func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
@@ -208,7 +250,9 @@ func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
 		}
 		if vk, ok := is.Keys.(versioned); ok {
 			c.versions = vk
-			c.cache = newCache(is.Name, is.Cache, o.metrics)
+			if c.cache = o.old.cacheFor(is); c.cache == nil {
+				c.cache = newCache(is.Name, is.Cache, o.metrics)
+			}
 		}
 		if c.cache != nil {
 			v.cached = append(v.cached, c)

@@ -531,3 +531,85 @@ func TestVerifyKeepsOnlyTheNamedClaims(t *testing.T) {
 		}
 	}
 }
+
+// sharedKeys is a versioned key source held by pointer, as a *jwks.KeySet is:
+// two verifiers can be told they use the same one.
+type sharedKeys struct {
+	keyList
+	version atomic.Uint64
+}
+
+func (k *sharedKeys) Version() uint64 { return k.version.Load() }
+
+// A verifier built WithCachesOf an older one keeps the older one's cache for
+// an issuer that verifies exactly as before, and starts empty for one whose
+// verification changed in any way.
+func TestCachesCarryOverOnlyWhenVerificationIsUnchanged(t *testing.T) {
+	m := metrics.New()
+	keys := &sharedKeys{keyList: keyList{rsaKey}}
+	keys.version.Store(1)
+	base := token.Issuer{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
+		Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second, RequiredClaims: []string{"exp"},
+		TokenTypes: []string{"at+jwt"}, Claims: []string{"scope", "sub"}, Keys: keys,
+		Cache: token.CacheOptions{MaxEntries: 100, MaxTTL: time.Hour}}
+	build := func(is token.Issuer, old *token.Verifier) *token.Verifier {
+		v, err := token.NewVerifier([]token.Issuer{is}, token.WithMetrics(m), token.WithCachesOf(old))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.WithClock(func() time.Time { return now })
+	}
+	tok := rsaKey.Sign(claims(), map[string]any{"typ": "at+jwt"})
+	hit := func(v *token.Verifier) bool {
+		t.Helper()
+		before := testutil.ToFloat64(m.TokenCacheHits.WithLabelValues("corp"))
+		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+			t.Fatal(err)
+		}
+		return testutil.ToFloat64(m.TokenCacheHits.WithLabelValues("corp")) > before
+	}
+	first := build(base, nil)
+	if hit(first) {
+		t.Fatal("a new verifier's first verification was a hit")
+	}
+	if !hit(build(base, first)) {
+		t.Error("an unchanged issuer lost its cache")
+	}
+	changes := map[string]func(*token.Issuer){
+		"iss":             func(is *token.Issuer) { is.Issuer = "https://other.example.com/" },
+		"audiences":       func(is *token.Issuer) { is.Audiences = []string{"orders-api", "billing"} },
+		"audience claim":  func(is *token.Issuer) { is.AudienceClaim = "aud" }, // the same claim, said otherwise
+		"algorithms":      func(is *token.Issuer) { is.Algorithms = []string{"RS256", "PS256"} },
+		"clock skew":      func(is *token.Issuer) { is.ClockSkew = time.Minute },
+		"required claims": func(is *token.Issuer) { is.RequiredClaims = []string{"exp", "sub"} },
+		"token types":     func(is *token.Issuer) { is.TokenTypes = []string{"at+jwt", "jwt"} },
+		"kept claims":     func(is *token.Issuer) { is.Claims = []string{"scope", "sub", "tid"} },
+		"all claims kept": func(is *token.Issuer) { is.Claims = nil },
+		"cache bounds":    func(is *token.Issuer) { is.Cache.MaxEntries = 200 },
+		"another key set": func(is *token.Issuer) {
+			other := &sharedKeys{keyList: keyList{rsaKey}}
+			other.version.Store(1)
+			is.Keys = other
+		},
+		"keys that cannot be compared": func(is *token.Issuer) {
+			is.Keys = versionedKeys{keyList{rsaKey}, &keys.version}
+		},
+	}
+	for name, change := range changes {
+		is := base
+		change(&is)
+		old := build(base, nil)
+		hit(old) // cached in old
+		v := build(is, old)
+		if is.Issuer != base.Issuer {
+			// The token's iss is no longer configured: nothing to hit.
+			if _, err := v.Verify(context.Background(), tok, nil); reason(err) != token.BadIssuer {
+				t.Errorf("iss changed: %v, want bad_issuer", err)
+			}
+			continue
+		}
+		if hit(v) {
+			t.Errorf("%s changed, and the old cache was kept", name)
+		}
+	}
+}
