@@ -49,8 +49,9 @@ type Gateway struct {
 	// keysCtx is the parent of every key set's refresh loop, set by Start.
 	keysCtx context.Context
 
-	// transport and noVerify are explain's: the first captures what would
-	// be forwarded instead of forwarding it, the second skips signatures.
+	// transport carries every runtime's requests to the upstreams: the
+	// pooled proxy.NewTransport, or explain's, which captures what would
+	// be forwarded instead. noVerify (explain's too) skips signatures.
 	transport http.RoundTripper
 	noVerify  bool
 
@@ -86,6 +87,12 @@ func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, err
 }
 
 func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
+	if g.transport == nil {
+		// One transport for the gateway's life, so that a reload keeps
+		// the idle upstream connections (a new one per runtime dropped
+		// them all and left the old ones open until their idle timeout).
+		g.transport = proxy.NewTransport()
+	}
 	st, rt, _, err := g.build(cfg, nil)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -265,5 +266,40 @@ func TestReloadKeepsTheTokenCacheOfUnchangedIssuers(t *testing.T) {
 	}
 	if got := misses(); got != before+1 {
 		t.Errorf("after a reload that changed the kept claims: %v misses, want %v", got, before+1)
+	}
+}
+
+// A reload keeps the pooled upstream connections: requests before and after
+// it reuse one connection to the upstream.
+func TestReloadKeepsUpstreamConnections(t *testing.T) {
+	w := newWorld(t)
+	var conns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(rw, "ok")
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	w.upstream.URL = up.URL // the orders route now forwards to up
+	g, srv := start(t, w.file(t, "", ""))
+	tok := w.token(w.corpKey, w.corp)
+	for i := range 3 {
+		if code, _ := get(t, srv.URL+"/orders/1", tok); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+		extra := fmt.Sprintf("  - name: r%d\n    match: {path: /r%d}\n    upstream: %q\n    auth: {mode: public}\n", i, i, up.URL)
+		if err := g.Reload(context.Background(), w.file(t, "", extra)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/orders/1", tok); code != 200 {
+		t.Fatalf("after the reloads: %d", code)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("4 sequential requests across 3 reloads opened %d upstream connections, want 1", n)
 	}
 }
