@@ -613,3 +613,23 @@ func TestCachesCarryOverOnlyWhenVerificationIsUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// A cache hit allocates nothing: it is what nearly every request pays.
+func TestCacheHitDoesNotAllocate(t *testing.T) {
+	var clock atomic.Int64
+	var version atomic.Uint64
+	clock.Store(now.Unix())
+	version.Store(1)
+	v := cachedVerifier(t, &clock, &version, metrics.New())
+	tok := rsaKey.Sign(claims())
+	if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a cache hit allocates %v times", n)
+	}
+}
