@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
@@ -301,5 +303,63 @@ func TestReloadKeepsUpstreamConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("4 sequential requests across 3 reloads opened %d upstream connections, want 1", n)
+	}
+}
+
+// A reload that removes a route removes its series; when the route comes
+// back, its requests are counted in series that /metrics shows again.
+func TestReloadRemovesTheSeriesOfRemovedRoutes(t *testing.T) {
+	w := newWorld(t)
+	status := fmt.Sprintf("  - name: status\n    match: {path: /status}\n    upstream: %q\n    auth: {mode: public}\n", w.upstream.URL)
+	g, srv := start(t, w.file(t, "", status))
+	m := g.Metrics()
+	vectors := map[string]prometheus.Collector{
+		"requests": m.Requests, "duration": m.RequestDuration,
+		"upstream duration": m.UpstreamDuration, "decisions": m.AuthDecisions,
+	}
+	routesIn := func(c prometheus.Collector) map[string]bool {
+		ch := make(chan prometheus.Metric, 100)
+		go func() { c.Collect(ch); close(ch) }()
+		seen := map[string]bool{}
+		for metric := range ch {
+			var pb dto.Metric
+			if err := metric.Write(&pb); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range pb.GetLabel() {
+				if l.GetName() == "route" {
+					seen[l.GetValue()] = true
+				}
+			}
+		}
+		return seen
+	}
+	if code, _ := get(t, srv.URL+"/status", ""); code != 200 {
+		t.Fatalf("status: %d", code)
+	}
+	get(t, srv.URL+"/orders/1", w.token(w.corpKey, w.corp))
+	for name, v := range vectors {
+		if !routesIn(v)["status"] {
+			t.Fatalf("%s has no series of the status route before the reload", name)
+		}
+	}
+
+	if err := g.Reload(context.Background(), w.file(t, "", "")); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range vectors {
+		if got := routesIn(v); got["status"] || !got["orders"] {
+			t.Errorf("after removing the status route, %s has series of %v, want orders only", name, got)
+		}
+	}
+
+	if err := g.Reload(context.Background(), w.file(t, "", status)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, srv.URL+"/status", ""); code != 200 {
+		t.Fatalf("status after it came back: %d", code)
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("status", "GET", "200")); got != 1 {
+		t.Errorf("requests_total of the route that came back = %v, want 1", got)
 	}
 }

@@ -155,8 +155,43 @@ func New(rt *Runtime, m *metrics.Metrics, log *zap.Logger) *Handler {
 }
 
 // Swap replaces the runtime atomically: requests already in flight finish on
-// the runtime they started with.
-func (h *Handler) Swap(rt *Runtime) { h.rt.Store(rt) }
+// the runtime they started with. The metric series of routes that rt no
+// longer has are removed, so that a dashboard does not show a deleted route
+// for the rest of the process's life. (A request still in flight on such a
+// route when it finishes brings its series back, counted once.)
+func (h *Handler) Swap(rt *Runtime) {
+	old := h.rt.Swap(rt)
+	if old == nil {
+		return
+	}
+	kept := make(map[string]bool, len(rt.table.Routes()))
+	for _, r := range rt.table.Routes() {
+		kept[r.Name] = true
+	}
+	for _, r := range old.table.Routes() {
+		if !kept[r.Name] {
+			h.forgetRoute(r.Name)
+		}
+	}
+}
+
+// forgetRoute removes a route's series: first from the handler's own
+// lookup, so that a route of the same name added later gets registered
+// series rather than the removed ones, then from the vectors.
+func (h *Handler) forgetRoute(name string) {
+	h.series.Range(func(k, _ any) bool {
+		if k.(seriesKey).route == name {
+			h.series.Delete(k)
+		}
+		return true
+	})
+	l := prometheus.Labels{"route": name}
+	m := h.metrics
+	m.Requests.DeletePartialMatch(l)
+	m.RequestDuration.DeletePartialMatch(l)
+	m.UpstreamDuration.DeletePartialMatch(l)
+	m.AuthDecisions.DeletePartialMatch(l)
+}
 
 // Runtime returns the runtime new requests use.
 func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
