@@ -39,6 +39,8 @@ func TestKeyFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rsaPrivate := tokentest.RSA("p", 2048).Private
+	ecPrivate := tokentest.EC("pe", jwa.ES256).Private
+	edPrivate := tokentest.Ed25519("pd").Private
 	hmac, err := jwk.FromRaw([]byte("a shared secret of thirty-two b."))
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +60,8 @@ func TestKeyFits(t *testing.T) {
 		{"Ed25519", ed, []jwa.SignatureAlgorithm{jwa.EdDSA}},
 		{"X25519", xkey, nil},
 		{"RSA private", rsaPrivate, nil},
+		{"P-256 private", ecPrivate, nil},
+		{"Ed25519 private", edPrivate, nil}, // has every method of a public OKP key
 		{"HMAC secret", hmac, nil},
 		{"RSA stating RS256", rs256Only, []jwa.SignatureAlgorithm{jwa.RS256}},
 	} {

@@ -187,8 +187,8 @@ func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metric
 // key set, not an equal one), algorithms, audiences, claim rules, clock skew,
 // kept claims and cache bounds. Its entries stay true, since each records a
 // verification that these settings and keys made, and a reload that only
-// changes routes then costs no token a second signature check. Any
-// difference starts that issuer's cache empty.
+// changes routes but not the claims they read then costs no token a second
+// signature check. Any difference starts that issuer's cache empty.
 func WithCachesOf(old *Verifier) Option { return func(o *options) { o.old = old } }
 
 // cacheFor returns v's cache for is when is verifies exactly as v's issuer
@@ -213,11 +213,14 @@ func (v *Verifier) cacheFor(is Issuer) *cache {
 	return prev.cache
 }
 
-// sameKeys reports whether a and b are the same key source. Sources of a
-// type that cannot be compared (a slice of keys, say) are never the same.
+// sameKeys reports whether a and b are the same key source. Sources that
+// cannot be compared (a slice of keys, or a struct holding one, even behind
+// an interface) are never the same.
 func sameKeys(a, b Keys) bool {
-	t := reflect.TypeOf(a)
-	return t == reflect.TypeOf(b) && t != nil && t.Comparable() && a == b
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) {
+		return false
+	}
+	return reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
 }
 
 // NewVerifier builds a verifier. Issuer values must be unique.
@@ -234,6 +237,11 @@ func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
 		if is.Keys == nil {
 			return nil, fmt.Errorf("token: issuer %q has no key source", is.Name)
 		}
+		// The verifier keeps copies: WithCachesOf compares the settings of
+		// two verifiers, which must not be one slice edited in place.
+		is.Audiences, is.Algorithms = slices.Clone(is.Audiences), slices.Clone(is.Algorithms)
+		is.RequiredClaims, is.TokenTypes = slices.Clone(is.RequiredClaims), slices.Clone(is.TokenTypes)
+		is.Claims = slices.Clone(is.Claims) // nil stays nil: every claim
 		c := &issuer{Issuer: is}
 		for _, a := range is.Algorithms {
 			alg := jwa.SignatureAlgorithm(a)
@@ -279,6 +287,16 @@ func (v *Verifier) WithoutSignatures() *Verifier {
 	c := *v
 	c.skipSignatures = true
 	c.cached = nil
+	// Its issuers have no caches either: a token it passes was never
+	// checked, and must never be put where v (or a verifier given v's
+	// caches by WithCachesOf) would find it.
+	c.byIss, c.names = map[string]*issuer{}, map[string]*issuer{}
+	for iss, is := range v.byIss {
+		u := *is
+		u.cache = nil
+		c.byIss[iss] = &u
+		c.names[u.Name] = &u
+	}
 	return &c
 }
 
@@ -653,6 +671,10 @@ func keyFits(k jwk.Key, alg jwa.SignatureAlgorithm) bool {
 		return false
 	}
 	switch pub := k.(type) {
+	case jwk.RSAPrivateKey, jwk.ECDSAPrivateKey, jwk.OKPPrivateKey:
+		// A private key published in a JWKS is a leak, not a verification
+		// key (an OKP private key also has every method of a public one).
+		return false
 	case jwk.RSAPublicKey:
 		switch alg {
 		case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512:

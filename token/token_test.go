@@ -633,3 +633,83 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 		t.Errorf("a cache hit allocates %v times", n)
 	}
 }
+
+// Settings edited in place after a verifier was built are not taken for
+// unchanged, and key sources that cannot be compared never panic.
+func TestCachesOfAVerifierAreNotFooledByItsInputs(t *testing.T) {
+	m := metrics.New()
+	keys := &sharedKeys{keyList: keyList{rsaKey}}
+	keys.version.Store(1)
+	is := token.Issuer{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
+		Algorithms: []string{"RS256"}, Keys: keys, Cache: token.CacheOptions{MaxEntries: 10, MaxTTL: time.Hour}}
+	issuers := []token.Issuer{is}
+	old, err := token.NewVerifier(issuers, token.WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old = old.WithClock(func() time.Time { return now })
+	tok := rsaKey.Sign(claims())
+	if _, err := old.Verify(context.Background(), tok, nil); err != nil {
+		t.Fatal(err)
+	}
+	issuers[0].Audiences[0] = "billing-api" // the same slice, edited
+	v, err := token.NewVerifier(issuers, token.WithMetrics(m), token.WithCachesOf(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = v.WithClock(func() time.Time { return now })
+	if _, err := v.Verify(context.Background(), tok, nil); reason(err) != token.BadAudience {
+		t.Errorf("after the audience was edited in place: %v, want bad_audience", err)
+	}
+
+	// A struct holding an interface holding a slice: comparable by type,
+	// not by value.
+	type wrapped struct {
+		token.Keys
+		version *atomic.Uint64
+	}
+	w := wrapped{keyList{rsaKey}, &keys.version}
+	a, _ := token.NewVerifier([]token.Issuer{{Name: "corp", Issuer: iss, Algorithms: []string{"RS256"},
+		Keys: wrappedKeys{w}, Cache: is.Cache}})
+	if _, err := token.NewVerifier([]token.Issuer{{Name: "corp", Issuer: iss, Algorithms: []string{"RS256"},
+		Keys: wrappedKeys{w}, Cache: is.Cache}}, token.WithCachesOf(a)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wrappedKeys is a versioned source whose dynamic value holds a slice behind
+// an interface.
+type wrappedKeys struct {
+	inner interface {
+		token.Keys
+	}
+}
+
+func (w wrappedKeys) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
+	return w.inner.Lookup(ctx, kid)
+}
+func (w wrappedKeys) Version() uint64 { return 1 }
+
+// A verifier that skips signatures (explain -no-verify) never puts what it
+// passed into the caches of the verifier it was made from.
+func TestWithoutSignaturesLeavesTheCachesAlone(t *testing.T) {
+	m := metrics.New()
+	var clock atomic.Int64
+	var version atomic.Uint64
+	clock.Store(now.Unix())
+	version.Store(1)
+	v := cachedVerifier(t, &clock, &version, m)
+	// Signed by another key published under the same kid.
+	forged := tokentest.RSA(rsaKey.KID, 2048).Sign(claims())
+	if _, err := v.WithoutSignatures().Verify(context.Background(), forged, nil); err != nil {
+		t.Fatalf("without signatures: %v", err)
+	}
+	misses := testutil.ToFloat64(m.TokenCacheMisses.WithLabelValues("corp"))
+	entries := testutil.ToFloat64(m.TokenCacheEntries.WithLabelValues("corp"))
+	if misses != 0 || entries != 0 {
+		t.Errorf("a look without signatures touched the cache: %v misses, %v entries", misses, entries)
+	}
+	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != token.BadSignature {
+		t.Errorf("the forged token after a look without signatures: %v, want bad_signature", err)
+	}
+}
