@@ -18,6 +18,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,12 +199,17 @@ func (sh *shared) headerRules(rules []HeaderRule) []HeaderRule {
 	if len(rules) == 0 {
 		return nil
 	}
+	// Each part is length-prefixed: a claim path may hold any byte, NUL
+	// included, so no separator could keep {X-A: "p\x00X-B\x00q"} apart
+	// from {X-A: p, X-B: q}, and sharing the first's rules with the second
+	// would leave its X-B unset and unstripped.
 	var key strings.Builder
 	for _, h := range rules {
-		key.WriteString(h.Name)
-		key.WriteByte(0)
-		key.WriteString(h.Claim.raw)
-		key.WriteByte(0)
+		for _, part := range [...]string{h.Name, h.Claim.raw} {
+			key.WriteString(strconv.Itoa(len(part)))
+			key.WriteByte(':')
+			key.WriteString(part)
+		}
 	}
 	if old, ok := sh.headers[key.String()]; ok {
 		return old

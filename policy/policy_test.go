@@ -271,3 +271,19 @@ func TestClaimNamesAreWhatTheTableCanRead(t *testing.T) {
 		t.Errorf("empty table: ClaimNames = %#v, want an empty, non-nil list", got)
 	}
 }
+
+// Header rules are shared only when they are the same rules: a claim path
+// may hold any byte, and no spelling of one route's rules may pass for
+// another's.
+func TestRoutesWithLookalikeHeaderRulesDoNotShare(t *testing.T) {
+	a, b := rt("a", "/a"), rt("b", "/b")
+	a.Forward.ClaimsToHeaders = map[string]string{"X-A": "p\x00X-B\x00q"}
+	b.Forward.ClaimsToHeaders = map[string]string{"X-A": "p", "X-B": "q"}
+	tb := compile(t, testConfig(a, b))
+	if got := tb.Routes()[1].Headers; len(got) != 2 {
+		t.Errorf("route b forwards %v, want X-A and X-B", got)
+	}
+	if got := tb.ClaimHeaders(); !slices.Contains(got, "x-b") {
+		t.Errorf("claim headers stripped from clients: %q, want x-b among them", got)
+	}
+}
