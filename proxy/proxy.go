@@ -97,6 +97,12 @@ type Handler struct {
 	// hashing its labels under the metric vector's lock, which every
 	// request would share.
 	series sync.Map // seriesKey -> prometheus.Counter or prometheus.Observer
+	// forgetting is held for writing while a reload removes a route's
+	// series, and for reading while a request resolves a series it has not
+	// resolved before, so that no series is resolved from the vector and
+	// stored after its route's series were removed (it would be counted in a
+	// series /metrics no longer shows). Found series are read without it.
+	forgetting sync.RWMutex
 }
 
 // seriesKey names one series of one of the handler's vectors.
@@ -120,6 +126,8 @@ func (h *Handler) counter(vec uint8, route, label string, code int) prometheus.C
 	if c, ok := h.series.Load(k); ok {
 		return c.(prometheus.Counter)
 	}
+	h.forgetting.RLock()
+	defer h.forgetting.RUnlock()
 	var c prometheus.Counter
 	if vec == vecRequests {
 		c = h.metrics.Requests.WithLabelValues(route, label, metrics.Code(code))
@@ -136,6 +144,8 @@ func (h *Handler) observer(vec uint8, route string) prometheus.Observer {
 	if o, ok := h.series.Load(k); ok {
 		return o.(prometheus.Observer)
 	}
+	h.forgetting.RLock()
+	defer h.forgetting.RUnlock()
 	o := h.metrics.RequestDuration.WithLabelValues(route)
 	if vec == vecUpstream {
 		o = h.metrics.UpstreamDuration.WithLabelValues(route)
@@ -158,7 +168,7 @@ func New(rt *Runtime, m *metrics.Metrics, log *zap.Logger) *Handler {
 // the runtime they started with. The metric series of routes that rt no
 // longer has are removed, so that a dashboard does not show a deleted route
 // for the rest of the process's life. (A request still in flight on such a
-// route when it finishes brings its series back, counted once.)
+// route may bring some of its series back when it finishes.)
 func (h *Handler) Swap(rt *Runtime) {
 	old := h.rt.Swap(rt)
 	if old == nil {
@@ -179,6 +189,8 @@ func (h *Handler) Swap(rt *Runtime) {
 // lookup, so that a route of the same name added later gets registered
 // series rather than the removed ones, then from the vectors.
 func (h *Handler) forgetRoute(name string) {
+	h.forgetting.Lock()
+	defer h.forgetting.Unlock()
 	h.series.Range(func(k, _ any) bool {
 		if k.(seriesKey).route == name {
 			h.series.Delete(k)
