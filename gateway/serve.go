@@ -66,7 +66,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	g.log.Info("serving",
 		zap.String("listen", proxyLn.Addr().String()),
 		zap.String("admin_listen", adminLn.Addr().String()),
-		zap.Int("routes", len(cfg.Routes)),
+		zap.Int("routes", len(g.handler.Runtime().Table().Routes())),
 		zap.Int("issuers", len(cfg.Issuers)),
 		zap.Bool("tls", s.TLS.Enabled()),
 		zap.Int("pid", os.Getpid()))

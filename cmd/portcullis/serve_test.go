@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
@@ -106,6 +107,7 @@ func TestServeEndToEnd(t *testing.T) {
 			upstream := gatewaytest.NewUpstream(t)
 			g := startGateway(t, gatewayConfig([]testIssuer{{"corp", idp, source}}, upstream.URL, "5s"))
 			waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 5*time.Second)
+			checkServingLine(t, g)
 
 			claims := tokentest.Standard(idp.URL(), "orders-api", "alice", "orders:read profile", time.Hour)
 			allowed := keys[1].Sign(claims)
@@ -218,6 +220,33 @@ func TestServeEndToEnd(t *testing.T) {
 // one JSON object whose keys are unique (log pipelines reject or silently
 // drop duplicates), that the access log recorded requests, and that no
 // secret appears anywhere.
+// checkServingLine: the start-up log line counts the routes it serves.
+func checkServingLine(t *testing.T, g *gatewaytest.GatewayProcess) {
+	t.Helper()
+	cfg, err := config.Load(g.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(g.Stderr(), "\n") {
+		if !strings.Contains(line, `"msg":"serving"`) {
+			continue
+		}
+		var entry struct {
+			Routes  int `json:"routes"`
+			Issuers int `json:"issuers"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("serving line %s: %v", line, err)
+		}
+		if entry.Routes != len(cfg.Routes) || entry.Issuers != len(cfg.Issuers) {
+			t.Errorf("serving line says %d routes and %d issuers, the file has %d and %d: %s",
+				entry.Routes, entry.Issuers, len(cfg.Routes), len(cfg.Issuers), line)
+		}
+		return
+	}
+	t.Errorf("no serving line in the log:\n%s", gatewaytest.Tail(g.Stderr(), 10))
+}
+
 func checkJSONLog(t *testing.T, log string, secrets ...string) {
 	t.Helper()
 	// Only whole lines: the process may be writing the next one.
