@@ -26,6 +26,7 @@ import (
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/proxy"
 )
 
 // Child roles. The harness starts its own binary with -serve ROLE, so that
@@ -91,22 +92,6 @@ func serveBackends(ctx context.Context, o options, stdout io.Writer) error {
 	return serveUntil(ctx, servers, []net.Listener{upLn, jwksLn})
 }
 
-// baselineTransport has the upstream pools of portcullis's own transport
-// (proxy.NewTransport), so that the comparison is of the request path and
-// not of connection reuse: with net/http's default of two idle
-// connections per host, 32 clients would make the bare proxy dial.
-func baselineTransport() *http.Transport {
-	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
-
 // serveBaseline runs "bare": the ReverseProxy anyone would write (Rewrite
 // with SetURL and SetXForwarded), or "bare+jwx": the same behind one
 // jwt.Parse per request with the issuer's key set, fetched once at start,
@@ -122,7 +107,11 @@ func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 		},
-		Transport: baselineTransport(),
+		// portcullis's own transport, so that the comparison is of the
+		// request path and not of connection reuse (with net/http's
+		// default of two idle connections per host, 32 clients would make
+		// the bare proxy dial).
+		Transport: proxy.NewTransport(),
 	}
 	var h http.Handler = rp
 	if o.serve == BareJWX {

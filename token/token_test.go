@@ -269,21 +269,31 @@ type versionedKeys struct {
 
 func (k versionedKeys) Version() uint64 { return k.version.Load() }
 
-// cachedVerifier verifies with a token cache over keys whose version the
-// test moves, at a clock the test moves.
-func cachedVerifier(t *testing.T, clock *atomic.Int64, version *atomic.Uint64, m *metrics.Metrics) *token.Verifier {
+// cachedFixture is a verifier with a token cache over keys whose version
+// the test moves (from 1), at a clock the test moves (from now).
+type cachedFixture struct {
+	v       *token.Verifier
+	clock   atomic.Int64 // Unix seconds
+	version atomic.Uint64
+}
+
+func cachedVerifier(t testing.TB, m *metrics.Metrics) *cachedFixture {
 	t.Helper()
+	f := &cachedFixture{}
+	f.clock.Store(now.Unix())
+	f.version.Store(1)
 	v, err := token.NewVerifier([]token.Issuer{{
 		Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
 		Algorithms: []string{"RS256", "ES256", "EdDSA"}, ClockSkew: 30 * time.Second,
 		RequiredClaims: []string{"exp"},
-		Keys:           versionedKeys{keyList{rsaKey, ecKey, edKey}, version},
+		Keys:           versionedKeys{keyList{rsaKey, ecKey, edKey}, &f.version},
 		Cache:          token.CacheOptions{MaxEntries: 100, MaxTTL: time.Hour},
 	}}, token.WithMetrics(m))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v.WithClock(func() time.Time { return time.Unix(clock.Load(), 0) })
+	f.v = v.WithClock(func() time.Time { return time.Unix(f.clock.Load(), 0) })
+	return f
 }
 
 // TestCacheNeverTurnsARefusalIntoAnAcceptance: what the cache remembers is a
@@ -291,11 +301,8 @@ func cachedVerifier(t *testing.T, clock *atomic.Int64, version *atomic.Uint64, m
 // might no longer hold.
 func TestCacheNeverTurnsARefusalIntoAnAcceptance(t *testing.T) {
 	m := metrics.New()
-	var clock atomic.Int64
-	var version atomic.Uint64
-	clock.Store(now.Unix())
-	version.Store(1)
-	v := cachedVerifier(t, &clock, &version, m)
+	f := cachedVerifier(t, m)
+	v, clock, version := f.v, &f.clock, &f.version
 	ctx := context.Background()
 	tok := rsaKey.Sign(claims()) // exp = now + 1m, skew 30s
 
@@ -356,7 +363,8 @@ func TestCacheNeverTurnsARefusalIntoAnAcceptance(t *testing.T) {
 	})
 }
 
-// rotatingKeys is a key set that a test rotates.
+// rotatingKeys is a key set that a test rotates. Held by pointer, as a
+// *jwks.KeySet is, two verifiers can be told they use the same one.
 type rotatingKeys struct {
 	mu      sync.Mutex
 	keys    keyList
@@ -381,11 +389,7 @@ func (r *rotatingKeys) set(keys keyList) {
 // TestCacheKeysOnTheWholeToken: a token that differs in one byte of its
 // signature is not the cached one.
 func TestCacheKeysOnTheWholeToken(t *testing.T) {
-	var clock atomic.Int64
-	var version atomic.Uint64
-	clock.Store(now.Unix())
-	version.Store(1)
-	v := cachedVerifier(t, &clock, &version, metrics.New())
+	v := cachedVerifier(t, metrics.New()).v
 	tok := rsaKey.Sign(claims())
 	if _, err := v.Verify(context.Background(), tok, nil); err != nil {
 		t.Fatal(err)
@@ -404,16 +408,7 @@ func flip(c byte) string {
 }
 
 func BenchmarkVerifyRS256Cached(b *testing.B) {
-	var clock atomic.Int64
-	var version atomic.Uint64
-	clock.Store(now.Unix())
-	version.Store(1)
-	is := token.Issuer{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
-		Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second,
-		Keys:  versionedKeys{keyList{rsaKey}, &version},
-		Cache: token.CacheOptions{MaxEntries: 10000, MaxTTL: time.Hour}}
-	v, _ := token.NewVerifier([]token.Issuer{is})
-	v = v.WithClock(func() time.Time { return now })
+	v := cachedVerifier(b, metrics.New()).v
 	tok := rsaKey.Sign(claims())
 	b.ReportAllocs()
 	for b.Loop() {
@@ -532,21 +527,12 @@ func TestVerifyKeepsOnlyTheNamedClaims(t *testing.T) {
 	}
 }
 
-// sharedKeys is a versioned key source held by pointer, as a *jwks.KeySet is:
-// two verifiers can be told they use the same one.
-type sharedKeys struct {
-	keyList
-	version atomic.Uint64
-}
-
-func (k *sharedKeys) Version() uint64 { return k.version.Load() }
-
 // A verifier built WithCachesOf an older one keeps the older one's cache for
 // an issuer that verifies exactly as before, and starts empty for one whose
 // verification changed in any way.
 func TestCachesCarryOverOnlyWhenVerificationIsUnchanged(t *testing.T) {
 	m := metrics.New()
-	keys := &sharedKeys{keyList: keyList{rsaKey}}
+	keys := &rotatingKeys{keys: keyList{rsaKey}}
 	keys.version.Store(1)
 	base := token.Issuer{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
 		Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second, RequiredClaims: []string{"exp"},
@@ -587,7 +573,7 @@ func TestCachesCarryOverOnlyWhenVerificationIsUnchanged(t *testing.T) {
 		"all claims kept": func(is *token.Issuer) { is.Claims = nil },
 		"cache bounds":    func(is *token.Issuer) { is.Cache.MaxEntries = 200 },
 		"another key set": func(is *token.Issuer) {
-			other := &sharedKeys{keyList: keyList{rsaKey}}
+			other := &rotatingKeys{keys: keyList{rsaKey}}
 			other.version.Store(1)
 			is.Keys = other
 		},
@@ -616,11 +602,7 @@ func TestCachesCarryOverOnlyWhenVerificationIsUnchanged(t *testing.T) {
 
 // A cache hit allocates nothing: it is what nearly every request pays.
 func TestCacheHitDoesNotAllocate(t *testing.T) {
-	var clock atomic.Int64
-	var version atomic.Uint64
-	clock.Store(now.Unix())
-	version.Store(1)
-	v := cachedVerifier(t, &clock, &version, metrics.New())
+	v := cachedVerifier(t, metrics.New()).v
 	tok := rsaKey.Sign(claims())
 	if _, err := v.Verify(context.Background(), tok, nil); err != nil {
 		t.Fatal(err)
@@ -638,7 +620,7 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 // unchanged, and key sources that cannot be compared never panic.
 func TestCachesOfAVerifierAreNotFooledByItsInputs(t *testing.T) {
 	m := metrics.New()
-	keys := &sharedKeys{keyList: keyList{rsaKey}}
+	keys := &rotatingKeys{keys: keyList{rsaKey}}
 	keys.version.Store(1)
 	is := token.Issuer{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
 		Algorithms: []string{"RS256"}, Keys: keys, Cache: token.CacheOptions{MaxEntries: 10, MaxTTL: time.Hour}}
@@ -694,11 +676,7 @@ func (w wrappedKeys) Version() uint64 { return 1 }
 // passed into the caches of the verifier it was made from.
 func TestWithoutSignaturesLeavesTheCachesAlone(t *testing.T) {
 	m := metrics.New()
-	var clock atomic.Int64
-	var version atomic.Uint64
-	clock.Store(now.Unix())
-	version.Store(1)
-	v := cachedVerifier(t, &clock, &version, m)
+	v := cachedVerifier(t, m).v
 	// Signed by another key published under the same kid.
 	forged := tokentest.RSA(rsaKey.KID, 2048).Sign(claims())
 	if _, err := v.WithoutSignatures().Verify(context.Background(), forged, nil); err != nil {
