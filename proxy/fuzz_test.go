@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
 	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/config"
@@ -81,14 +80,7 @@ type fuzzTarget struct {
 
 func newFuzzTarget(f *testing.F) *fuzzTarget {
 	ft := &fuzzTarget{key: ed25519.NewKeyFromSeed(fuzzSeed)}
-	priv, err := jwk.FromRaw(ft.key)
-	if err != nil {
-		f.Fatal(err)
-	}
-	pub, _ := priv.PublicKey()
-	_ = pub.Set(jwk.KeyIDKey, "fz")
-	_ = pub.Set(jwk.AlgorithmKey, jwa.EdDSA)
-	is := tokentest.NewIssuer(&tokentest.Key{Alg: jwa.EdDSA, KID: "fz", Private: priv, Public: pub})
+	is := tokentest.NewIssuer(tokentest.FromPrivate(ft.key, jwa.EdDSA, "fz"))
 	f.Cleanup(is.Close)
 	ft.issuer = is.URL()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

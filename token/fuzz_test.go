@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/portcullis/portcullis/token"
 	"github.com/portcullis/portcullis/token/tokentest"
@@ -29,33 +28,19 @@ import (
 // fuzzing worker process: mutations of a valid token are where forgeries
 // would be found. The verifier's clock is fixed for the same reason.
 var (
-	fuzzEd = fixedKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)), jwa.EdDSA, "fz-ed")
+	fuzzEd = tokentest.FromPrivate(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)), jwa.EdDSA, "fz-ed")
 	fuzzEC = func() *tokentest.Key {
 		priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), bytes.Repeat([]byte{9}, 32))
 		if err != nil {
 			panic(err)
 		}
-		return fixedKey(priv, jwa.ES256, "fz-ec")
+		return tokentest.FromPrivate(priv, jwa.ES256, "fz-ec")
 	}()
 	fuzzNow  = time.Unix(1_900_000_000, 0)
 	fuzzSkew = 30 * time.Second
 )
 
 const fuzzIss = "https://idp.example.com/"
-
-func fixedKey(raw any, alg jwa.SignatureAlgorithm, kid string) *tokentest.Key {
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		panic(err)
-	}
-	pub, err := priv.PublicKey()
-	if err != nil {
-		panic(err)
-	}
-	_ = pub.Set(jwk.KeyIDKey, kid)
-	_ = pub.Set(jwk.AlgorithmKey, alg)
-	return &tokentest.Key{Alg: alg, KID: kid, Private: priv, Public: pub}
-}
 
 // fuzzVerifier trusts fuzzEd and fuzzEC for fuzzIss, with audiences and
 // required claims, at fuzzNow.

@@ -66,7 +66,7 @@ func RSA(kid string, bits int) *Key {
 		rsaPool[bits] = append(rsaPool[bits], priv)
 		rsaMu.Unlock()
 	}
-	return wrap(priv, jwa.RS256, kid)
+	return FromPrivate(priv, jwa.RS256, kid)
 }
 
 // ResetRSAPool lets RSA hand out previously generated keys again. Tests that
@@ -81,7 +81,7 @@ func ResetRSAPool() {
 // WithAlg returns a copy of k that signs with alg (for example PS256 or
 // RS384 with an RSA key).
 func (k *Key) WithAlg(alg jwa.SignatureAlgorithm) *Key {
-	return wrap(rawPrivate(k), alg, k.KID)
+	return FromPrivate(rawPrivate(k), alg, k.KID)
 }
 
 // EC returns a new ECDSA key: P-256 for ES256, P-384 for ES384, P-521 for ES512.
@@ -101,7 +101,7 @@ func EC(kid string, alg jwa.SignatureAlgorithm) *Key {
 	if err != nil {
 		panic(err)
 	}
-	return wrap(priv, alg, kid)
+	return FromPrivate(priv, alg, kid)
 }
 
 // Ed25519 returns a new EdDSA key.
@@ -110,10 +110,12 @@ func Ed25519(kid string) *Key {
 	if err != nil {
 		panic(err)
 	}
-	return wrap(priv, jwa.EdDSA, kid)
+	return FromPrivate(priv, jwa.EdDSA, kid)
 }
 
-func wrap(raw any, alg jwa.SignatureAlgorithm, kid string) *Key {
+// FromPrivate makes a Key of a crypto private key (for keys a test needs
+// to be the same on every run, such as the fuzzers' seeded ones).
+func FromPrivate(raw any, alg jwa.SignatureAlgorithm, kid string) *Key {
 	priv, err := jwk.FromRaw(raw)
 	if err != nil {
 		panic(err)
