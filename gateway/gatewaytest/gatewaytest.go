@@ -14,6 +14,7 @@ package gatewaytest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -145,4 +146,17 @@ func numbered(doc string) string {
 		fmt.Fprintf(&b, "%4d  %s\n", i+1, line)
 	}
 	return b.String()
+}
+
+// CheckLogsHoldNoToken fails t if any captured log line, message or field,
+// holds tok's signature: the part that makes a token usable.
+func CheckLogsHoldNoToken(t testing.TB, logs *observer.ObservedLogs, tok string) {
+	t.Helper()
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	for _, e := range logs.All() {
+		b, _ := json.Marshal(e.ContextMap())
+		if strings.Contains(string(b)+e.Message, sig) {
+			t.Errorf("a log line holds the token: %s %s", e.Message, b)
+		}
+	}
 }
