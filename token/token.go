@@ -201,13 +201,14 @@ func (v *Verifier) cacheFor(is Issuer) *cache {
 	if prev == nil || prev.cache == nil {
 		return nil
 	}
-	a := prev.Issuer
-	same := a.Issuer == is.Issuer && sameKeys(a.Keys, is.Keys) &&
-		a.AudienceClaim == is.AudienceClaim && a.ClockSkew == is.ClockSkew && a.Cache == is.Cache &&
-		slices.Equal(a.Audiences, is.Audiences) && slices.Equal(a.Algorithms, is.Algorithms) &&
-		slices.Equal(a.RequiredClaims, is.RequiredClaims) && slices.Equal(a.TokenTypes, is.TokenTypes) &&
-		slices.Equal(a.Claims, is.Claims) && (a.Claims == nil) == (is.Claims == nil)
-	if !same {
+	// Every setting but the key source compares by value; a setting added
+	// to Issuer later takes part without being listed here.
+	a, b := prev.Issuer, is
+	if !sameKeys(a.Keys, b.Keys) {
+		return nil
+	}
+	a.Keys, b.Keys = nil, nil
+	if !reflect.DeepEqual(a, b) {
 		return nil
 	}
 	return prev.cache
