@@ -151,7 +151,7 @@ func harness(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				if err != nil {
 					return fmt.Errorf("%s, %s, round %d: %w", s.Name(), target, round, err)
 				}
-				b.logf("%-28s %-10s round %d: %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.1f us CPU/req  RSS %5.1f MB%s",
+				b.logf("%-28s %-10s round %d: %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.1f us CPU/req  RSS %5.1f MiB%s",
 					s.Name(), target, round, r.RPS, ms(r.P50), ms(r.P99), r.CPUPerRequest*1e6, mb(r.RSS), r.flags())
 				runs = append(runs, r)
 			}
