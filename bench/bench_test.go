@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,9 +24,12 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -599,4 +603,36 @@ func TestWrkScript(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkGatewayHeap10kRoutes reports the heap a gateway keeps for the
+// harness's 10,000-route file once built, the parsed file dropped (the
+// figure docs/benchmarks.md quotes): go test ./bench -run '^$' -bench Heap.
+func BenchmarkGatewayHeap10kRoutes(b *testing.B) {
+	yaml := gatewayConfig(gatewaySpec{Listen: "127.0.0.1:18080", AdminListen: "127.0.0.1:19090",
+		JWKSURL: "http://127.0.0.1:18081/jwks", Upstream: "http://127.0.0.1:18082",
+		Routes: 10_000, Headers: true, AccessLog: true})
+	for b.Loop() {
+		before := liveHeap()
+		cfg, err := config.Parse(yaml, "generated.yaml")
+		if err != nil {
+			b.Fatal(err)
+		}
+		g, err := gateway.New(cfg, zap.NewNop(), metrics.New())
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg = nil
+		b.ReportMetric(float64(liveHeap()-before)/1e6, "MB-heap")
+		runtime.KeepAlive(g)
+	}
+}
+
+// liveHeap is the heap in use after two collections.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

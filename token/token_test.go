@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -690,4 +691,51 @@ func TestWithoutSignaturesLeavesTheCachesAlone(t *testing.T) {
 	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != token.BadSignature {
 		t.Errorf("the forged token after a look without signatures: %v, want bad_signature", err)
 	}
+}
+
+// BenchmarkCachedTokenMemory reports the heap one cached token takes, with
+// every claim kept and with the three a route reads (docs/benchmarks.md):
+// go test ./token -run '^$' -bench CachedTokenMemory -benchtime 1x.
+func BenchmarkCachedTokenMemory(b *testing.B) {
+	const n = 5000
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = edKey.Sign(claims().With("sub", fmt.Sprintf("user-%d", i), "jti", fmt.Sprintf("j-%d", i),
+			"scope", "orders:read orders:write", "nbf", now.Add(-time.Minute).Unix(),
+			"org", map[string]any{"tenant_id": "acme"}))
+	}
+	for _, kept := range []struct {
+		name   string
+		claims []string
+	}{{"all claims", nil}, {"three claims", []string{"org", "scope", "sub"}}} {
+		b.Run(kept.name, func(b *testing.B) {
+			for b.Loop() {
+				v, err := token.NewVerifier([]token.Issuer{{Name: "corp", Issuer: iss, Audiences: []string{"orders-api"},
+					Algorithms: []string{"EdDSA"}, ClockSkew: 30 * time.Second, Claims: kept.claims,
+					Keys:  &rotatingKeys{keys: keyList{edKey}},
+					Cache: token.CacheOptions{MaxEntries: 2 * n, MaxTTL: time.Hour}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				v = v.WithClock(func() time.Time { return now })
+				before := liveHeap()
+				for _, tok := range toks {
+					if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(liveHeap()-before)/n, "B/token")
+				runtime.KeepAlive(v)
+			}
+		})
+	}
+}
+
+// liveHeap is the heap in use after two collections.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
