@@ -14,7 +14,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httputil"
@@ -220,6 +219,9 @@ type exchange struct {
 	subject  string
 	upstream time.Duration // zero when nothing was forwarded
 	id       string        // the request id
+	// idHeader is the request id as a header value: one slice, read only
+	// (its capacity is 1), for the response and the outgoing request.
+	idHeader [1]string
 
 	// One allocation per request holds the exchange, its response
 	// recorder and its forwarding state.
@@ -238,7 +240,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// upstream and the access log see, so one id follows a request through
 	// client reports, gateway logs and upstream logs.
 	ex.id = requestID(r.Header.Get(RequestIDHeader))
-	rec.Header().Set(RequestIDHeader, ex.id)
+	ex.idHeader[0] = ex.id
+	rec.Header()[RequestIDHeader] = ex.idHeader[:]
 
 	tr := traceOf(r.Context())
 	clean, err := policy.CleanPath(r.URL)
@@ -283,7 +286,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refusal.write(rec)
 		return
 	}
-	rt.forward(rec, r, route, tok, clean, ex)
+	rt.forward(r, tok, ex)
 }
 
 // refusal is the outcome of authentication: status 0 means go on.
@@ -500,13 +503,10 @@ type ctxKey struct{}
 // forwarding travels with the outgoing request's context to Rewrite and
 // ModifyResponse: what the earlier stages decided.
 type forwarding struct {
-	route    *policy.Route
 	tok      *token.Token
-	path     string
+	ex       *exchange // its route and path are the ones matched
 	sent     time.Time
-	ex       *exchange
 	deadline *time.Timer
-	cancel   context.CancelCauseFunc
 }
 
 var nopLogger = newNopLogger()
