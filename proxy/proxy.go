@@ -106,9 +106,10 @@ type Handler struct {
 
 // seriesKey names one series of one of the handler's vectors.
 type seriesKey struct {
-	vec          uint8 // which vector: see the constants below
-	route, label string
-	code         int
+	vec           uint8 // which vector: see the constants below
+	route, issuer string
+	label         string // a method, a decision or a failure reason
+	code          int
 }
 
 const (
@@ -116,22 +117,26 @@ const (
 	vecDuration
 	vecUpstream
 	vecDecisions
+	vecFailures
 )
 
-// counter returns the series of vec (requests or decisions) for route and
-// label (a method with a code, or a decision), resolving it once.
-func (h *Handler) counter(vec uint8, route, label string, code int) prometheus.Counter {
-	k := seriesKey{vec, route, label, code}
+// counter returns the series of a counter vector (requests: route, method,
+// code; decisions: route, decision; failures: issuer, reason), resolving
+// it once.
+func (h *Handler) counter(k seriesKey) prometheus.Counter {
 	if c, ok := h.series.Load(k); ok {
 		return c.(prometheus.Counter)
 	}
 	h.forgetting.RLock()
 	defer h.forgetting.RUnlock()
 	var c prometheus.Counter
-	if vec == vecRequests {
-		c = h.metrics.Requests.WithLabelValues(route, label, metrics.Code(code))
-	} else {
-		c = h.metrics.AuthDecisions.WithLabelValues(route, label)
+	switch k.vec {
+	case vecRequests:
+		c = h.metrics.Requests.WithLabelValues(k.route, k.label, metrics.Code(k.code))
+	case vecDecisions:
+		c = h.metrics.AuthDecisions.WithLabelValues(k.route, k.label)
+	default:
+		c = h.metrics.AuthFailures.WithLabelValues(k.issuer, k.label)
 	}
 	h.series.Store(k, c)
 	return c
@@ -410,18 +415,17 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	if ex.route != nil {
 		route = ex.route.Name
 	}
-	m := h.metrics
-	h.counter(vecRequests, route, metrics.Method(r.Method), status).Inc()
+	h.counter(seriesKey{vec: vecRequests, route: route, label: metrics.Method(r.Method), code: status}).Inc()
 	h.observer(vecDuration, route).Observe(elapsed.Seconds())
 	if ex.route != nil && ex.decision != "" {
-		h.counter(vecDecisions, route, ex.decision, 0).Inc()
+		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
 	}
 	if ex.route != nil && ex.reason != "" && ex.decision != "" && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer
 		}
-		m.AuthFailures.WithLabelValues(issuer, ex.reason).Inc()
+		h.counter(seriesKey{vec: vecFailures, issuer: issuer, label: ex.reason}).Inc()
 	}
 	if ex.upstream > 0 {
 		h.observer(vecUpstream, route).Observe(ex.upstream.Seconds())

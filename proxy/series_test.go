@@ -13,21 +13,21 @@ import (
 func TestForgetRouteLeavesNoOrphanedSeries(t *testing.T) {
 	for attempt := range 1000 {
 		h := New(nil, metrics.New(), nil)
-		h.counter(vecRequests, "gone", "GET", 200).Inc()
+		h.counter(seriesKey{vec: vecRequests, route: "gone", label: "GET", code: 200}).Inc()
 		h.observer(vecDuration, "gone").Observe(1)
 		var stop atomic.Bool
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			for !stop.Load() {
-				h.counter(vecRequests, "gone", "GET", 200)
+				h.counter(seriesKey{vec: vecRequests, route: "gone", label: "GET", code: 200})
 				h.observer(vecDuration, "gone")
 			}
 		}()
 		h.forgetRoute("gone")
 		stop.Store(true)
 		<-done
-		if h.counter(vecRequests, "gone", "GET", 200) != h.metrics.Requests.WithLabelValues("gone", "GET", "200") {
+		if h.counter(seriesKey{vec: vecRequests, route: "gone", label: "GET", code: 200}) != h.metrics.Requests.WithLabelValues("gone", "GET", "200") {
 			t.Fatalf("attempt %d: the handler counts requests in a series /metrics does not show", attempt)
 		}
 		if h.observer(vecDuration, "gone") != h.metrics.RequestDuration.WithLabelValues("gone") {
