@@ -233,15 +233,20 @@ func TestPathThatIsMatchedIsForwarded(t *testing.T) {
 		{"/ordersX", "public", "/ordersX"},
 		{"/api/v1/items/", "stripped", "/v1/items/"},
 	} {
-		res := f.get(tc.path, "")
-		if tc.route != "public" {
-			if res.StatusCode != http.StatusUnauthorized {
-				t.Errorf("%s without token: %d, want 401 from route %s", tc.path, res.StatusCode, tc.route)
-			}
-			continue
+		// Without a token, a protected route refuses; with one, every
+		// route forwards, and the route that counted the request and the
+		// path the upstream got are the ones the cleaned path names.
+		if res := f.get(tc.path, ""); tc.route != "public" && res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without token: %d, want 401 from route %s", tc.path, res.StatusCode, tc.route)
 		}
+		counted := f.metrics.Requests.WithLabelValues(tc.route, "GET", "200")
+		before := testutil.ToFloat64(counted)
+		res := f.get(tc.path, f.rsa.Sign(f.claims("orders:read")))
 		if res.StatusCode != 200 || f.up.Last().URL.Path != tc.forwarded {
-			t.Errorf("%s: %d, forwarded %s", tc.path, res.StatusCode, f.up.Last().URL.Path)
+			t.Errorf("%s: %d, forwarded %s, want 200 and %s", tc.path, res.StatusCode, f.up.Last().URL.Path, tc.forwarded)
+		}
+		if got := testutil.ToFloat64(counted) - before; got != 1 {
+			t.Errorf("%s: route %s counted %v requests, want 1", tc.path, tc.route, got)
 		}
 	}
 	res := f.get("/api/v1/items/", f.rsa.Sign(f.claims("")))
