@@ -507,7 +507,10 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 	if err != nil {
 		return nil, 0, fail(BadAlgorithm, is.Name, "no verifier for %s", alg)
 	}
-	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
+	// The signing input is read in place, as the cache key's hash reads the
+	// token: the verifiers only read it.
+	input := raw[:strings.LastIndexByte(raw, '.')]
+	signingInput := unsafe.Slice(unsafe.StringData(input), len(input))
 	// Only keys that fit alg are tried, at most maxKeysTried of them (a
 	// token without kid is tried against the set). The slice is the key
 	// set's own, read in place.
