@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -265,6 +264,10 @@ func FuzzClaimHeaders(f *testing.F) {
 		{`[]`, "[]"},
 		{`"` + strings.Repeat("é", 3000) + `"`, "long"},
 		{`1e400`, "inf"},
+		// Nesting at and past the verifier's limit of 32.
+		{strings.Repeat("[", 30) + strings.Repeat("]", 30), ""},
+		{strings.Repeat("[", 31) + strings.Repeat("]", 31), ""},
+		{strings.Repeat("[", 32) + strings.Repeat("]", 32), ""},
 	} {
 		f.Add([]byte(s[0]), s[1])
 	}
@@ -293,7 +296,7 @@ func FuzzClaimHeaders(f *testing.F) {
 			}
 		}
 		res, body, up := ft.exchange(req)
-		if res.StatusCode == http.StatusUnauthorized && up == nil && (len(tok) > token.MaxLength || !readable(claim, 2)) {
+		if res.StatusCode == http.StatusUnauthorized && up == nil && (len(tok) > token.MaxLength || !readable(value)) {
 			// Malformed, and rightly: a token over 8 KiB (the value is
 			// there four times), a number beyond float64 (1e400) or
 			// nesting past 32.
@@ -324,30 +327,30 @@ func FuzzClaimHeaders(f *testing.F) {
 	})
 }
 
-// readable is the fuzzer's own statement of what the verifier refuses in a
-// payload: a number that is not a finite float64, or nesting deeper than 32,
-// counted from the payload object at 0 (the deepest copy of the fuzzed
-// value, org.tenant_id, sits at 2).
-func readable(v any, depth int) bool {
-	if depth > 32 {
-		return false
-	}
+// readable says, by other means than the verifier's, whether it accepts
+// the fuzzed value in a payload: every number a finite float64 (what
+// encoding/json's own float64 decoding refuses otherwise) and no node
+// deeper than 32, counted from the payload object at 0 (the deepest copy
+// of the value, org.tenant_id, sits at 2).
+func readable(value []byte) bool {
+	var v any
+	return json.Unmarshal(value, &v) == nil && 2+height(v) <= 32
+}
+
+// height is how many levels a JSON value's children reach below it.
+func height(v any) int {
+	var children []any
 	switch x := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		return err == nil && !math.IsInf(f, 0)
 	case map[string]any:
 		for _, e := range x {
-			if !readable(e, depth+1) {
-				return false
-			}
+			children = append(children, e)
 		}
 	case []any:
-		for _, e := range x {
-			if !readable(e, depth+1) {
-				return false
-			}
-		}
+		children = x
 	}
-	return true
+	h := 0
+	for _, c := range children {
+		h = max(h, 1+height(c))
+	}
+	return h
 }
