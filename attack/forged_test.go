@@ -456,6 +456,33 @@ func badStructure() []forgery {
 			tok: func(tg *target) string {
 				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1", "b64", false, "crit", []string{"b64"}), claims(tg))
 			}, reason: "malformed"},
+		// A nested JWT's payload is another token, not claims (RFC 7519
+		// §5.2, §7.2 step 8): accepting cty JWT as if the payload were the
+		// claims set would judge claims that the signer meant as an
+		// envelope, and a verifier that did unwrap it would take the inner
+		// token's claims on the outer signature. Neither is this gateway's
+		// job, so any cty naming a JWT is refused, whatever its spelling
+		// (RFC 7515 §4.1.10: case-insensitive, "application/" optional).
+		{name: "cty JWT (a nested JWT) with a claims payload is malformed", ref: "RFC 7519 §5.2, §7.2 step 8",
+			tok: func(tg *target) string {
+				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1", "cty", "JWT"), claims(tg))
+			}, reason: "malformed", issuer: "corp"},
+		{name: "cty jwt in lower case is malformed", ref: "RFC 7515 §4.1.10 (case-insensitive)",
+			tok: func(tg *target) string {
+				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1", "cty", "jwt"), claims(tg))
+			}, reason: "malformed", issuer: "corp"},
+		{name: "cty application/JWT is malformed", ref: "RFC 7515 §4.1.10 (application/ may be omitted)",
+			tok: func(tg *target) string {
+				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1", "cty", "Application/jwt"), claims(tg))
+			}, reason: "malformed", issuer: "corp"},
+		{name: "cty JWT with a nested token as payload is malformed", ref: "RFC 7519 §7.2 step 8",
+			tok: func(tg *target) string {
+				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1", "cty", "JWT"), tg.rsa.Sign(tg.claims("orders:read")))
+			}, reason: "malformed"}, // the payload is no claims set: no iss to name an issuer by
+		{name: "cty that is not a string is malformed", ref: "RFC 7515 §4.1.10 (a string)",
+			tok: func(tg *target) string {
+				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1", "cty", []string{"JWT"}), claims(tg))
+			}, reason: "malformed"},
 		{name: "a 100 KB token is malformed before any parsing", ref: "CWE-400; RFC 8725 §3.4",
 			tok: func(tg *target) string {
 				return forge(tg.rsa, header("alg", "RS256", "kid", "rsa-1"),

@@ -419,6 +419,15 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 	if _, ok := hdr.Get("b64"); ok {
 		return nil, nil, fail(Malformed, is.Name, "b64 header is not supported")
 	}
+	// RFC 7519 §5.2 and §7.2 step 8: cty "JWT" says the payload is a
+	// nested token, an envelope rather than claims. Judging the payload as
+	// claims would read what the signer did not mean as claims; unwrapping
+	// it would take an inner token's claims on the outer signature. Neither
+	// is done: such a token is refused. cty is compared as a media type
+	// (RFC 7515 §4.1.10: case-insensitive, "application/" optional).
+	if normalType(hdr.ContentType()) == "jwt" {
+		return nil, nil, fail(Malformed, is.Name, "cty names a nested JWT, which is not accepted")
+	}
 	alg := hdr.Algorithm()
 	if !slices.Contains(is.algs, alg) {
 		return nil, nil, fail(BadAlgorithm, is.Name, "alg %.16q is not on the allow-list", string(alg))
