@@ -261,7 +261,28 @@ func TestPathTricks(t *testing.T) {
 		{"a trailing dot is another segment", "RFC 3986 §3.3 (no trimming)", "/private./x", "/private./x"},
 		{"upper case is another path", "RFC 3986 §6.2.2.1 (paths are case-sensitive)", "/PRIVATE/x", "/PRIVATE/x"},
 		{"a longer name is another segment", "segment-aware prefix", "/privateX", "/privateX"},
-		{"double encoding is decoded once", "CVE-2021-42013", "/public/%252e%252e/private/x", "/public/%2e%2e/private/x"},
+		// A framework behind the gateway that decodes once more (or a
+		// lenient UTF-8 decoder) would read these as a way out of /public
+		// or into /private; the gateway refuses them rather than forward
+		// a path that means one thing to it and another to the upstream.
+		{"double-encoded dot-dot", "CVE-2021-42013", "/public/%252e%252e/private/x", refused},
+		{"double-encoded dot-dot in upper case", "CVE-2021-42013", "/public/%252E%252E/private/x", refused},
+		{"double-encoded slash", "CWE-174", "/public/..%252fprivate/x", refused},
+		{"double-encoded slash in upper case", "CWE-174", "/public/..%252Fprivate/x", refused},
+		{"double-encoded backslash", "CWE-174", "/public/..%255cprivate/x", refused},
+		{"double-encoded percent", "CWE-174", "/public/%25252e%25252e/private/x", refused},
+		{"double-encoded letters of the prefix", "CWE-174", "/priv%2561te/x", refused},
+		{"double-encoded overlong slash", "CWE-174; CWE-176", "/public/..%25c0%25afprivate/x", refused},
+		{"an overlong slash", "CVE-2000-0884; CWE-176", "/private%C0%AF", refused},
+		{"an overlong slash in lower case", "CVE-2000-0884", "/%c0%afprivate/x", refused},
+		{"an overlong dot-dot", "CVE-2000-0884", "/public/%c0%ae%c0%ae/private/x", refused},
+		{"a three-byte overlong slash", "RFC 3629 §3", "/public/%e0%80%af../private/x", refused},
+		{"a lone continuation byte", "RFC 3629 §3", "/public/%80/x", refused},
+		{"a truncated sequence", "RFC 3629 §3", "/public/%e2%82/x", refused},
+		{"an encoded UTF-16 surrogate", "RFC 3629 §3", "/public/%ed%a0%80/x", refused},
+		{"a literal percent that encodes nothing is kept", "RFC 3986 §2.4", "/100%25", "/100%"},
+		{"a literal percent before a non-hex letter is kept", "RFC 3986 §2.4", "/100%25off", "/100%off"},
+		{"valid UTF-8 is decoded and forwarded", "RFC 3987", "/caf%C3%A9", "/café"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" "+tc.path, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // CleanPath returns the path to match and forward: percent-decoded, with ".",
@@ -31,6 +32,20 @@ import (
 //     parameter-free spelling instead would forward a path that differs from
 //     the one matched, so the request is refused, as Spring Security's
 //     StrictHttpFirewall does by default.
+//   - Double encoding (ErrDoubleEncoding): a path that, once decoded, still
+//     holds a percent-escape ("%25" followed by two hex digits in the
+//     request). "/public/%252e%252e/admin" is "/public/%2e%2e/admin" here,
+//     under /public, but "/admin" to a framework that decodes twice
+//     (CVE-2021-42013), and "/priv%2561te" is "/private" to it. Refusing
+//     every such escape, not only those of '%', '.', '/' and '\', closes
+//     the class: whatever is accepted reads the same decoded any number of
+//     times. A percent sign that escapes nothing ("/100%25" is "/100%") is
+//     kept.
+//   - A decoded path that is not valid UTF-8 (ErrNotUTF8): overlong forms
+//     such as "%C0%AF" for '/' and "%C0%AE" for '.', surrogates, lone
+//     continuation bytes and truncated sequences. A lenient decoder reads
+//     "/admin%C0%AF" as "/admin/" (CVE-2000-0884); RFC 3629 §3 forbids
+//     decoding them at all.
 //   - A path that is not absolute or not valid percent-encoding (ErrBadPath).
 //
 // It does not allocate for a path that is already clean and has no escapes.
@@ -63,6 +78,12 @@ func CleanPath(u *url.URL) (string, error) {
 	if strings.IndexByte(p, ';') >= 0 {
 		return "", ErrBadPath
 	}
+	if holdsEscape(p) {
+		return "", ErrDoubleEncoding
+	}
+	if !utf8.ValidString(p) {
+		return "", ErrNotUTF8
+	}
 	c := path.Clean(p)
 	if p[len(p)-1] == '/' && c != "/" {
 		if len(p) == len(c)+1 && p[:len(c)] == c {
@@ -71,6 +92,27 @@ func CleanPath(u *url.URL) (string, error) {
 		c += "/"
 	}
 	return c, nil
+}
+
+// holdsEscape reports whether a decoded path still holds a percent-escape:
+// a '%' followed by two hex digits. Decoded once more, by an upstream that
+// decodes twice, such a path would change.
+func holdsEscape(p string) bool {
+	for i := strings.IndexByte(p, '%'); i >= 0 && i+2 < len(p); {
+		if ishex(p[i+1]) && ishex(p[i+2]) {
+			return true
+		}
+		j := strings.IndexByte(p[i+1:], '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // hasEncodedSlash reports whether an escaped path holds %2F or %5C in any

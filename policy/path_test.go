@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"net/url"
+	"path"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -35,7 +37,26 @@ func TestCleanPath(t *testing.T) {
 		{"percent-encoded letters are decoded", "/caf%C3%A9/%41", "/café/A", nil},
 		{"an encoded space is decoded", "/a%20b", "/a b", nil},
 		{"plus is not a space in a path", "/a+b", "/a+b", nil},
-		{"double encoding is decoded once", "/a%252Fb", "/a%2Fb", nil},
+		{"a literal percent that encodes nothing is kept", "/100%25", "/100%", nil},
+		{"a literal percent before a non-hex character is kept", "/100%25off/%25", "/100%off/%", nil},
+		{"a literal percent before one hex digit is kept", "/a%25f", "/a%f", nil},
+		{"a double-encoded slash is refused", "/a%252Fb", "", ErrDoubleEncoding},
+		{"a double-encoded dot is refused", "/public/%252e%252e/admin", "", ErrDoubleEncoding},
+		{"a double-encoded dot in upper case is refused", "/public/%252E%252E/admin", "", ErrDoubleEncoding},
+		{"a double-encoded backslash is refused", "/a%255cb", "", ErrDoubleEncoding},
+		{"a double-encoded percent is refused", "/a%2525", "", ErrDoubleEncoding},
+		{"a double-encoded letter is refused", "/priv%2561te", "", ErrDoubleEncoding},
+		{"a double-encoded overlong byte is refused", "/a%25c0%25af", "", ErrDoubleEncoding},
+		{"valid two-, three- and four-byte UTF-8 is decoded", "/caf%C3%A9/%E2%82%AC/%F0%9F%98%80", "/café/€/😀", nil},
+		{"an overlong slash is refused", "/admin%C0%AF", "", ErrNotUTF8},
+		{"an overlong slash in lower case is refused", "/%c0%afadmin", "", ErrNotUTF8},
+		{"an overlong dot is refused", "/%c0%ae%c0%ae/admin", "", ErrNotUTF8},
+		{"a three-byte overlong slash is refused", "/%e0%80%afadmin", "", ErrNotUTF8},
+		{"a lone continuation byte is refused", "/a%80", "", ErrNotUTF8},
+		{"a truncated sequence is refused", "/a%e2%82", "", ErrNotUTF8},
+		{"an encoded UTF-16 surrogate is refused", "/a%ed%a0%80", "", ErrNotUTF8},
+		{"a code point above U+10FFFF is refused", "/a%f4%90%80%80", "", ErrNotUTF8},
+		{"0xFF is never UTF-8", "/a%ff", "", ErrNotUTF8},
 		{"a path parameter on a name segment is refused (servlet containers drop it before routing)", "/a;v=1/b", "", ErrBadPath},
 		{"an encoded semicolon is refused like a raw one", "/a%3Bv=1/b", "", ErrBadPath},
 		{"%2F is refused", "/a%2Fb", "", ErrEncodedSlash},
@@ -83,6 +104,8 @@ func TestCleanPathOnBuiltURLs(t *testing.T) {
 		{"nil is refused", nil, "", ErrBadPath},
 		{"RawPath is what is checked", &url.URL{Path: "/a/b", RawPath: "/a%2Fb"}, "", ErrEncodedSlash},
 		{"a decoded Path with a percent is taken literally", &url.URL{Path: "/100%"}, "/100%", nil},
+		{"a decoded Path holding an escape is double encoding", &url.URL{Path: "/a%2e%2e"}, "", ErrDoubleEncoding},
+		{"a raw invalid byte is refused", &url.URL{Path: "/a\xc0\xafb"}, "", ErrNotUTF8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,13 +170,16 @@ func TestForwardPathOfExactRouteIgnoresStripPrefix(t *testing.T) {
 
 // FuzzCleanPath checks that whatever a client sends, CleanPath either
 // refuses it or returns a path that cannot be read two ways: absolute, no
-// empty, "." or ".." segment, no control character, no backslash, and
-// already clean.
+// empty, "." or ".." segment, no control character, no backslash, already
+// clean, and, decoded any number of times by the most lenient decoder an
+// upstream might run, still under every prefix it is under.
 func FuzzCleanPath(f *testing.F) {
 	for _, s := range []string{
 		"/", "/a/b/", "/public/../admin", "//admin", "/a/./b/", "/%2e%2e/%2E%2e/x",
 		"/a%2Fb", "/a%5cb", "/a%00b", "/public/..%2fadmin", "/..;/x", "/a%252F", "*", "",
 		"/a/b/..", "/caf%C3%A9", "/%E2%80%A8", "\\..\\", "/a?b#c",
+		"/public/%252e%252e/admin", "/public/..%252fadmin", "/admin%C0%AF", "/%c0%afadmin",
+		"/priv%2561te", "/100%25", "/100%25off", "/a%25%32%65", "/%25%25%32%66", "/a%e0%80%ae%e0%80%ae",
 	} {
 		f.Add(s)
 	}
@@ -188,5 +214,89 @@ func checkCleanPath(t *testing.T, u *url.URL) {
 	again, err := CleanPath(&url.URL{Path: p})
 	if err != nil || again != p {
 		t.Fatalf("CleanPath(%q) = %q, which cleans again to %q, %v", u, p, again, err)
+	}
+	// Decode until stable: an upstream that decodes again, reads overlong
+	// UTF-8 and takes '\' for '/' must not find a way out of any prefix
+	// that the route table saw the path under.
+	d := p
+	for range 4 {
+		next := lenientDecode(d)
+		if next == d {
+			break
+		}
+		d = next
+		c := path.Clean("/" + strings.ReplaceAll(d, `\`, "/"))
+		for i := 1; i <= len(p); i++ {
+			if i < len(p) && p[i] != '/' {
+				continue
+			}
+			if pre := p[:i]; c != pre && !strings.HasPrefix(c, pre+"/") {
+				t.Fatalf("CleanPath(%q) = %q, which a lenient upstream decodes to %q, outside %q", u, p, c, pre)
+			}
+		}
+	}
+}
+
+// lenientDecode decodes as the most forgiving server would: every %XX
+// (leaving a '%' that escapes nothing as it is), then overlong two- and
+// three-byte UTF-8 forms as the character they spell ("\xc0\xaf" is '/').
+func lenientDecode(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b = append(b, byte(v))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		switch {
+		case (b[i] == 0xc0 || b[i] == 0xc1) && i+1 < len(b) && b[i+1]&0xc0 == 0x80:
+			out = append(out, (b[i]&0x1f)<<6|b[i+1]&0x3f)
+			i++
+		case b[i] == 0xe0 && i+2 < len(b) && b[i+1] < 0x82 && b[i+1]&0xc0 == 0x80 && b[i+2]&0xc0 == 0x80:
+			out = append(out, (b[i+1]&0x3f)<<6|b[i+2]&0x3f)
+			i += 2
+		default:
+			out = append(out, b[i])
+		}
+	}
+	return string(out)
+}
+
+// TestLenientDecodeFindsTheBypasses keeps FuzzCleanPath's oracle honest: the
+// decoder it relies on does read the known bypasses as an upstream would.
+func TestLenientDecodeFindsTheBypasses(t *testing.T) {
+	for in, want := range map[string]string{
+		"/public/%2e%2e/admin": "/public/../admin",
+		"/admin\xc0\xaf":       "/admin/",
+		"/\xc0\xae\xc0\xae/x":  "/../x",
+		"/a\xe0\x80\xafb":      "/a/b",
+		"/100%":                "/100%",
+		"/priv%61te":           "/private",
+	} {
+		if got := lenientDecode(in); got != want {
+			t.Errorf("lenientDecode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// BenchmarkCleanPath: the path check every request pays, for a path without
+// escapes (the common case: no allocation) and one with escapes and UTF-8.
+func BenchmarkCleanPath(b *testing.B) {
+	for _, target := range []string{"/orders/12345/items", "/caf%C3%A9/orders/%2e%2e/items%20x"} {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(target, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = CleanPath(u)
+			}
+		})
 	}
 }

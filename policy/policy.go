@@ -52,11 +52,13 @@ const (
 	ReasonClaimMismatch     Reason = "claim_mismatch"
 )
 
-// Errors of CleanPath. Both mean 400: the gateway refuses to guess what an
+// Errors of CleanPath. All mean 400: the gateway refuses to guess what an
 // upstream would make of such a path.
 var (
-	ErrEncodedSlash = errors.New("the path contains an encoded slash or backslash")
-	ErrBadPath      = errors.New("the path contains a NUL or other control character or a ';' parameter, or is not absolute")
+	ErrEncodedSlash   = errors.New("the path contains an encoded slash or backslash")
+	ErrBadPath        = errors.New("the path contains a NUL or other control character or a ';' parameter, or is not absolute")
+	ErrDoubleEncoding = errors.New("the path is percent-encoded twice (%25 followed by two hex digits)")
+	ErrNotUTF8        = errors.New("the decoded path is not valid UTF-8")
 )
 
 // Route is one compiled, immutable route. Its fields are read by the proxy
