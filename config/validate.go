@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/portcullis/portcullis/jwks"
 )
 
 // validator checks a decoded Config and normalizes the few values that have
@@ -219,11 +221,6 @@ func (v *validator) log(l *Log) {
 
 var issuerName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
-// Algorithms lists the JWS algorithms an issuer may allow: the asymmetric
-// ones of RFC 7518 and RFC 8037. Only these can be verified with a public
-// key that the gateway fetches and that cannot mint tokens.
-var Algorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-
 // issuers checks the issuers and returns the names that routes may use.
 func (v *validator) issuers(iss []Issuer) map[string]bool {
 	names := map[string]bool{}
@@ -404,16 +401,16 @@ func (v *validator) algorithms(p string, algs []string) {
 			v.errorf(ap, "%q is refused: it means an unsigned token, which anyone can forge", a)
 		case up == "HS256" || up == "HS384" || up == "HS512":
 			v.errorf(ap, "%q is refused: HMAC algorithms use a shared secret, so whoever can verify a token can also mint one, and allowing them beside public keys invites algorithm confusion (a token signed with the public key as the HMAC secret); use an asymmetric algorithm such as RS256 or ES256", a)
-		case slices.Contains(Algorithms, a):
+		case jwks.Supported(a):
 			if line, dup := seen[a]; dup {
 				v.errorf(ap, "%q is listed twice (first on line %d)", a, line)
 			}
 			seen[a] = v.line(ap)
 		default:
-			if k := slices.IndexFunc(Algorithms, func(s string) bool { return strings.EqualFold(s, a) }); k >= 0 {
-				v.errorf(ap, "%q: algorithm names are case-sensitive, write %q", a, Algorithms[k])
+			if k := slices.IndexFunc(jwks.Algorithms, func(s string) bool { return strings.EqualFold(s, a) }); k >= 0 {
+				v.errorf(ap, "%q: algorithm names are case-sensitive, write %q", a, jwks.Algorithms[k])
 			} else {
-				v.errorf(ap, "unknown algorithm %q: use one of %s", a, strings.Join(Algorithms, ", "))
+				v.errorf(ap, "unknown algorithm %q: use one of %s", a, strings.Join(jwks.Algorithms, ", "))
 			}
 		}
 	}

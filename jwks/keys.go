@@ -19,9 +19,6 @@ import (
 // ignored with a warning. Identity providers publish a handful.
 const maxKeys = 100
 
-// minRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).
-const minRSABits = 2048
-
 // parse turns a JWK Set document into a snapshot of usable signature keys,
 // logging every key it drops and why. A document without a single usable
 // key is an error, so that it can never replace a good set.
@@ -119,8 +116,8 @@ func (k *KeySet) usable(raw json.RawMessage) (jwk.Key, string) {
 		return nil, "EC public point is not on its curve"
 	}
 	if rsaKey, ok := key.(jwk.RSAPublicKey); ok {
-		if bits := new(big.Int).SetBytes(rsaKey.N()).BitLen(); bits < minRSABits {
-			return nil, fmt.Sprintf("RSA modulus of %d bits is under %d", bits, minRSABits)
+		if bits := modulusBits(rsaKey.N()); bits < MinRSABits {
+			return nil, fmt.Sprintf("RSA modulus of %d bits is under %d", bits, MinRSABits)
 		}
 		if !goodExponent(rsaKey.E()) {
 			return nil, "RSA public exponent is not an odd number between 3 and 2^31-1"
@@ -130,44 +127,15 @@ func (k *KeySet) usable(raw json.RawMessage) (jwk.Key, string) {
 		if !slices.Contains(k.src.Algorithms, alg) {
 			return nil, fmt.Sprintf("alg %q is not in the issuer's allow-list", clip(alg))
 		}
-		if !fits(alg, key) {
+		if !Fits(key, jwa.SignatureAlgorithm(alg)) {
 			return nil, fmt.Sprintf("alg %q does not fit a key of type %s%s", alg, key.KeyType(), curveOf(key))
 		}
 		return key, ""
 	}
-	if !slices.ContainsFunc(k.src.Algorithms, func(alg string) bool { return fits(alg, key) }) {
+	if !slices.ContainsFunc(k.src.Algorithms, func(alg string) bool { return Fits(key, jwa.SignatureAlgorithm(alg)) }) {
 		return nil, fmt.Sprintf("no allowed algorithm can use a key of type %s%s", key.KeyType(), curveOf(key))
 	}
 	return key, ""
-}
-
-// fits reports whether alg can verify with key. Only the asymmetric
-// signature algorithms are known here: "none" and HS* fit no key, whatever
-// an allow-list says.
-func fits(alg string, key jwk.Key) bool {
-	switch jwa.SignatureAlgorithm(alg) {
-	case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512:
-		_, ok := key.(jwk.RSAPublicKey)
-		return ok
-	case jwa.ES256:
-		return curve(key) == jwa.P256
-	case jwa.ES384:
-		return curve(key) == jwa.P384
-	case jwa.ES512:
-		return curve(key) == jwa.P521
-	case jwa.EdDSA:
-		okp, ok := key.(jwk.OKPPublicKey)
-		return ok && okp.Crv() == jwa.Ed25519
-	}
-	return false
-}
-
-// curve is an EC key's curve; "" for other keys.
-func curve(key jwk.Key) jwa.EllipticCurveAlgorithm {
-	if ec, ok := key.(jwk.ECDSAPublicKey); ok {
-		return ec.Crv()
-	}
-	return ""
 }
 
 // curveOf describes a key's curve for a log line.

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"reflect"
 	"slices"
 	"strconv"
@@ -245,11 +244,10 @@ func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
 		is.Claims = slices.Clone(is.Claims) // nil stays nil: every claim
 		c := &issuer{Issuer: is}
 		for _, a := range is.Algorithms {
-			alg := jwa.SignatureAlgorithm(a)
-			if !allowedAlgorithm(alg) {
+			if !jwks.Supported(a) {
 				return nil, fmt.Errorf("token: issuer %q: algorithm %q is not supported", is.Name, a)
 			}
-			c.algs = append(c.algs, alg)
+			c.algs = append(c.algs, jwa.SignatureAlgorithm(a))
 		}
 		if len(c.algs) == 0 {
 			return nil, fmt.Errorf("token: issuer %q has no algorithms", is.Name)
@@ -525,7 +523,7 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 	// set's own, read in place.
 	fitting := 0
 	for _, k := range keys {
-		if !keyFits(k, alg) {
+		if !jwks.Fits(k, alg) {
 			continue
 		}
 		if fitting++; fitting > maxKeysTried {
@@ -662,61 +660,6 @@ func audienceAccepted(v any, want []string) bool {
 func normalType(t string) string {
 	t = strings.ToLower(t)
 	return strings.TrimPrefix(t, "application/")
-}
-
-func allowedAlgorithm(alg jwa.SignatureAlgorithm) bool {
-	switch alg {
-	case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512,
-		jwa.ES256, jwa.ES384, jwa.ES512, jwa.EdDSA:
-		return true
-	}
-	return false
-}
-
-// keyFits reports whether k may verify a signature made with alg: its own
-// alg, when it states one, must be alg, and its type and curve must be the
-// ones alg is defined for. This is what stops algorithm confusion (an RSA
-// public key used as an HMAC secret) even if jwx were to accept it. It reads
-// the JWK's own fields: converting the key to its crypto form here (as jwx
-// does again to verify) cost 3% of an RS256 verification.
-func keyFits(k jwk.Key, alg jwa.SignatureAlgorithm) bool {
-	if ka := k.Algorithm().String(); ka != "" && ka != alg.String() {
-		return false
-	}
-	switch pub := k.(type) {
-	case jwk.RSAPrivateKey, jwk.ECDSAPrivateKey, jwk.OKPPrivateKey:
-		// A private key published in a JWKS is a leak, not a verification
-		// key (an OKP private key also has every method of a public one).
-		return false
-	case jwk.RSAPublicKey:
-		switch alg {
-		case jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512:
-			return modulusBits(pub.N()) >= 2048
-		}
-	case jwk.ECDSAPublicKey:
-		switch alg {
-		case jwa.ES256:
-			return pub.Crv() == jwa.P256
-		case jwa.ES384:
-			return pub.Crv() == jwa.P384
-		case jwa.ES512:
-			return pub.Crv() == jwa.P521
-		}
-	case jwk.OKPPublicKey:
-		return alg == jwa.EdDSA && pub.Crv() == jwa.Ed25519
-	}
-	return false
-}
-
-// modulusBits is the bit length of a big-endian unsigned integer.
-func modulusBits(n []byte) int {
-	for len(n) > 0 && n[0] == 0 {
-		n = n[1:]
-	}
-	if len(n) == 0 {
-		return 0
-	}
-	return 8*(len(n)-1) + bits.Len8(n[0])
 }
 
 // registered are the registered claims (RFC 7519 §4.1) the verifier judges,
