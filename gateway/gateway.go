@@ -114,6 +114,29 @@ func source(is config.Issuer) jwks.Source {
 	}
 }
 
+// verification is what the verifier needs of one configured issuer: keys
+// are its key set, claims what the route table reads of its tokens.
+// TestIssuerFieldsAreAllUsed holds that every field of config.Issuer reaches
+// verification, source or the route table.
+func verification(is config.Issuer, claims []string, keys token.Keys) token.Issuer {
+	return token.Issuer{
+		Name:           is.Name,
+		Issuer:         is.Issuer,
+		Audiences:      is.Audiences,
+		AudienceClaim:  is.AudienceClaim,
+		Algorithms:     is.Algorithms,
+		ClockSkew:      is.ClockSkew.D(),
+		RequiredClaims: is.RequiredClaims,
+		TokenTypes:     is.TokenTypes,
+		Claims:         claims,
+		Keys:           keys,
+		Cache: token.CacheOptions{
+			MaxEntries: is.TokenCache.MaxEntries,
+			MaxTTL:     is.TokenCache.MaxTTL.D(),
+		},
+	}
+}
+
 // build makes the state and runtime of cfg. Key sets whose source is
 // unchanged are taken from the old state, and so are the token caches of
 // issuers that verify as before; the other key sets are new, not started,
@@ -139,7 +162,7 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 		src := source(is)
 		var k *keys
 		for _, old := range reuse {
-			if reflect.DeepEqual(old.source, src) {
+			if old.source.Same(src) {
 				k = old
 				break
 			}
@@ -151,22 +174,7 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 			added = append(added, k)
 		}
 		st.issuers = append(st.issuers, k)
-		issuers = append(issuers, token.Issuer{
-			Name:           is.Name,
-			Issuer:         is.Issuer,
-			Audiences:      is.Audiences,
-			AudienceClaim:  is.AudienceClaim,
-			Algorithms:     is.Algorithms,
-			ClockSkew:      is.ClockSkew.D(),
-			RequiredClaims: is.RequiredClaims,
-			TokenTypes:     is.TokenTypes,
-			Claims:         table.ClaimNames(is.Name),
-			Keys:           k.set,
-			Cache: token.CacheOptions{
-				MaxEntries: is.TokenCache.MaxEntries,
-				MaxTTL:     is.TokenCache.MaxTTL.D(),
-			},
-		})
+		issuers = append(issuers, verification(is, table.ClaimNames(is.Name), k.set))
 	}
 	verifier, err := token.NewVerifier(issuers, token.WithMetrics(g.metrics), token.WithCachesOf(oldVerifier))
 	if err != nil {

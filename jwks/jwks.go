@@ -54,6 +54,20 @@ type Source struct {
 	MinRefreshInterval time.Duration // at most one unknown-kid refetch per this interval
 }
 
+// Same reports whether a and b describe the same key set, so that a reload
+// may keep the set (its keys, its refresh loop) rather than fetch it anew.
+// Every field is listed; TestSourceSameComparesEveryField changes each field
+// in turn, so a field added later fails that test until it is listed here.
+func (a Source) Same(b Source) bool {
+	return a.Issuer == b.Issuer &&
+		a.IssuerURL == b.IssuerURL &&
+		a.JWKSURI == b.JWKSURI &&
+		a.Discovery == b.Discovery &&
+		slices.Equal(a.Algorithms, b.Algorithms) &&
+		a.RefreshInterval == b.RefreshInterval &&
+		a.MinRefreshInterval == b.MinRefreshInterval
+}
+
 // Defaults for the intervals of a Source that leaves them zero. A zero
 // MinRefreshInterval is not taken to mean "no limit": that would let anyone
 // who can send a token with a made-up kid make the gateway fetch the key set

@@ -98,17 +98,30 @@ func (v *Verifier) cacheFor(is Issuer) *cache {
 	if prev == nil || prev.cache == nil {
 		return nil
 	}
-	// Every setting but the key source compares by value; a setting added
-	// to Issuer later takes part without being listed here.
-	a, b := prev.Issuer, is
-	if !sameKeys(a.Keys, b.Keys) {
-		return nil
-	}
-	a.Keys, b.Keys = nil, nil
-	if !reflect.DeepEqual(a, b) {
+	if !prev.Issuer.verifiesAs(is) {
 		return nil
 	}
 	return prev.cache
+}
+
+// verifiesAs reports whether a and b verify every token alike, so that what
+// a verified and cached is true of b: every field of Issuer, each compared
+// as what it means. The list is explicit, and TestVerifiesAsComparesEveryField
+// changes each field of Issuer in turn, so a field added later fails that
+// test until it is listed here.
+func (a Issuer) verifiesAs(b Issuer) bool {
+	return a.Name == b.Name &&
+		a.Issuer == b.Issuer &&
+		slices.Equal(a.Audiences, b.Audiences) &&
+		a.AudienceClaim == b.AudienceClaim &&
+		slices.Equal(a.Algorithms, b.Algorithms) &&
+		a.ClockSkew == b.ClockSkew &&
+		slices.Equal(a.RequiredClaims, b.RequiredClaims) &&
+		slices.Equal(a.TokenTypes, b.TokenTypes) &&
+		// nil keeps every claim, an empty list none.
+		(a.Claims == nil) == (b.Claims == nil) && slices.Equal(a.Claims, b.Claims) &&
+		sameKeys(a.Keys, b.Keys) &&
+		a.Cache == b.Cache
 }
 
 // sameKeys reports whether a and b are the same key source. Sources that
