@@ -56,12 +56,31 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 	tg := newTarget(t) // the slow route's timeout is 300ms
 	t.Run("no response headers within the route timeout is 504", func(t *testing.T) {
 		defer tg.up.Hold(t).Release()
+		was := tg.allFailures(t)
 		res := tg.do(request("/slow/x", nil))
 		if res.status != http.StatusGatewayTimeout || res.json["error"] != "gateway_timeout" {
 			t.Fatalf("status %d, body %s", res.status, res.body)
 		}
 		if got := testutil.ToFloat64(tg.m.Requests.WithLabelValues("slow", "GET", "504")); got != 1 {
 			t.Errorf("requests_total{slow,GET,504} = %v", got)
+		}
+		// A slow upstream is no client's authentication failure: counting
+		// it would page whoever watches auth failures for an outage.
+		if got := tg.allFailures(t); got != was {
+			t.Errorf("portcullis_auth_failures_total went from %v to %v for an upstream timeout", was, got)
+		}
+	})
+	t.Run("an upstream that breaks the connection is 502 and no auth failure", func(t *testing.T) {
+		tg.up.SetHandler(func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) })
+		defer tg.up.SetHandler(nil)
+		was := tg.allFailures(t)
+		tok := tg.rsa.Sign(tg.claims("orders:read"))
+		res := tg.do(request("/orders/1", bearer(tok)))
+		if res.status != http.StatusBadGateway || res.json["error"] != "bad_gateway" {
+			t.Fatalf("status %d, body %s", res.status, res.body)
+		}
+		if got := tg.allFailures(t); got != was {
+			t.Errorf("portcullis_auth_failures_total went from %v to %v for an upstream failure", was, got)
 		}
 	})
 	t.Run("a body that streams past the route timeout is not cut", func(t *testing.T) {

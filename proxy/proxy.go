@@ -420,7 +420,11 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	if ex.route != nil && ex.decision != "" {
 		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
 	}
-	if ex.route != nil && ex.reason != "" && ex.decision != "" && ex.reason != string(token.KeysUnavailable) {
+	// Only a refused token is an auth failure: an upstream that failed
+	// after the request was allowed (or anonymous) is not, nor are keys
+	// the gateway could not load.
+	refused := ex.decision == Unauthenticated || ex.decision == Forbidden
+	if ex.route != nil && refused && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer
