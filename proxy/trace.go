@@ -149,9 +149,9 @@ func (tr *Trace) traceAuthorization(rt *Runtime, route *policy.Route, tok *token
 		v, found := c.Path.Lookup(tok.Claims)
 		have := "absent"
 		if found {
-			have = fmt.Sprintf("%v", v)
+			have = policy.JSONText(v)
 		}
-		tr.add("claim "+c.Path.String(), !failed, "want %v, token has %s", c.Value, have)
+		tr.add("claim "+c.Path.String(), !failed, "want %s, token has %s", c.Want(), have)
 		if failed {
 			return
 		}
