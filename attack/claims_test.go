@@ -25,8 +25,10 @@ type claimCase struct {
 
 // TestClaimEdges: time claims at and just beyond the clock skew, iss and
 // aud spellings, scope shapes and the substring trick, and claim checks
-// against values that only look alike. Every token is signed with a real
-// key, so each case is decided by the claim rules alone.
+// against values that only look alike: a plain value never passes an
+// array (a token spanning two tenants), and each operator at both edges of
+// its shape and of JSON's types. Every token is signed with a real key, so
+// each case is decided by the claim rules alone.
 func TestClaimEdges(t *testing.T) {
 	tg := newTarget(t)
 	s := int64(skew / time.Second)
@@ -45,6 +47,9 @@ func TestClaimEdges(t *testing.T) {
 		return func(iss string, now int64) string {
 			return std(iss, now, `"scope":"orders:write"`, `"tenant":`+v)
 		}
+	}
+	claim := func(name, v string) func(string, int64) string {
+		return func(iss string, now int64) string { return std(iss, now, `"`+name+`":`+v) }
 	}
 	aud := func(v string) func(string, int64) string {
 		return func(iss string, now int64) string {
@@ -168,8 +173,10 @@ func TestClaimEdges(t *testing.T) {
 			path: "/numeric", payload: numeric(`5.0`, `"42"`), status: 200},
 		{name: "level 0.5e1 equals 5", ref: "RFC 8259 §6",
 			path: "/numeric", payload: numeric(`0.5e1`, `"42"`), status: 200},
-		{name: "level as an array holding 5 is accepted", ref: "auth.claims (arrays)",
-			path: "/numeric", payload: numeric(`[4,5]`, `"42"`), status: 200},
+		{name: "level [4,5] is claim_mismatch: an array never equals a value", ref: "auth.claims (exact; CWE-843)",
+			path: "/numeric", payload: numeric(`[4,5]`, `"42"`), status: 403, reason: "claim_mismatch"},
+		{name: "level [5] is claim_mismatch: an array never equals a value", ref: "auth.claims (exact; CWE-843)",
+			path: "/numeric", payload: numeric(`[5]`, `"42"`), status: 403, reason: "claim_mismatch"},
 		{name: "level \"5\" (a string) is claim_mismatch", ref: "auth.claims (type must match)",
 			path: "/numeric", payload: numeric(`"5"`, `"42"`), status: 403, reason: "claim_mismatch"},
 		{name: "code 42 (a number) is claim_mismatch", ref: "auth.claims (type must match)",
@@ -194,8 +201,87 @@ func TestClaimEdges(t *testing.T) {
 			method: http.MethodPost, path: "/orders", payload: tenant(`"ACME"`), status: 403, reason: "claim_mismatch"},
 		{name: "tenant \"acme \" is claim_mismatch", ref: "auth.claims (exact)",
 			method: http.MethodPost, path: "/orders", payload: tenant(`"acme "`), status: 403, reason: "claim_mismatch"},
+		{name: "a token spanning two tenants is claim_mismatch on a single-tenant route", ref: "auth.claims (exact; CWE-863)",
+			method: http.MethodPost, path: "/orders", payload: tenant(`["acme","other"]`), status: 403, reason: "claim_mismatch"},
+		{name: "tenant [\"acme\"] is claim_mismatch: an array never equals a value", ref: "auth.claims (exact; CWE-843)",
+			method: http.MethodPost, path: "/orders", payload: tenant(`["acme"]`), status: 403, reason: "claim_mismatch"},
 		{name: "tenant as an object naming acme is claim_mismatch", ref: "auth.claims",
 			method: http.MethodPost, path: "/orders", payload: tenant(`{"acme":true}`), status: 403, reason: "claim_mismatch"},
+		{name: "tenant [[\"acme\"]] (a nested array) is claim_mismatch", ref: "auth.claims (exact)",
+			method: http.MethodPost, path: "/orders", payload: tenant(`[["acme"]]`), status: 403, reason: "claim_mismatch"},
+		{name: "tenant [] is claim_mismatch", ref: "auth.claims (exact)",
+			method: http.MethodPost, path: "/orders", payload: tenant(`[]`), status: 403, reason: "claim_mismatch"},
+
+		// one_of [eu, 5]: a scalar equal to one of them, of the same type.
+		{name: "one_of: region eu is accepted", ref: "auth.claims one_of",
+			path: "/one-of", payload: claim("region", `"eu"`), status: 200},
+		{name: "one_of: region 5 is accepted", ref: "auth.claims one_of",
+			path: "/one-of", payload: claim("region", `5`), status: 200},
+		{name: "one_of: region 5.0 equals 5", ref: "auth.claims one_of; RFC 8259 §6",
+			path: "/one-of", payload: claim("region", `5.0`), status: 200},
+		{name: "one_of: region \"5\" (a string) is claim_mismatch", ref: "auth.claims one_of (type must match)",
+			path: "/one-of", payload: claim("region", `"5"`), status: 403, reason: "claim_mismatch"},
+		{name: "one_of: region us is claim_mismatch", ref: "auth.claims one_of",
+			path: "/one-of", payload: claim("region", `"us"`), status: 403, reason: "claim_mismatch"},
+		{name: "one_of: region [\"eu\"] is claim_mismatch: an array is not one of them", ref: "auth.claims one_of (CWE-863)",
+			path: "/one-of", payload: claim("region", `["eu"]`), status: 403, reason: "claim_mismatch"},
+		{name: "one_of: region [\"eu\",5] spanning both is claim_mismatch", ref: "auth.claims one_of (CWE-863)",
+			path: "/one-of", payload: claim("region", `["eu",5]`), status: 403, reason: "claim_mismatch"},
+		{name: "one_of: region as an object naming eu is claim_mismatch", ref: "auth.claims one_of",
+			path: "/one-of", payload: claim("region", `{"eu":true}`), status: 403, reason: "claim_mismatch"},
+		{name: "one_of: a null region is claim_mismatch", ref: "auth.claims one_of",
+			path: "/one-of", payload: claim("region", `null`), status: 403, reason: "claim_mismatch"},
+
+		// contains admins: an array holding it.
+		{name: "contains: groups [\"users\",\"admins\"] is accepted", ref: "auth.claims contains",
+			path: "/contains", payload: claim("groups", `["users","admins"]`), status: 200},
+		{name: "contains: groups [\"admins\"] is accepted", ref: "auth.claims contains",
+			path: "/contains", payload: claim("groups", `["admins"]`), status: 200},
+		{name: "contains: groups \"admins\" (not an array) is claim_mismatch", ref: "auth.claims contains (CWE-843)",
+			path: "/contains", payload: claim("groups", `"admins"`), status: 403, reason: "claim_mismatch"},
+		{name: "contains: groups [\"Admins\"] is claim_mismatch", ref: "auth.claims contains (exact)",
+			path: "/contains", payload: claim("groups", `["Admins"]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains: groups [\"admins \"] is claim_mismatch", ref: "auth.claims contains (exact)",
+			path: "/contains", payload: claim("groups", `["admins "]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains: groups [[\"admins\"]] (nested) is claim_mismatch", ref: "auth.claims contains (one level)",
+			path: "/contains", payload: claim("groups", `[["admins"]]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains: groups [{\"admins\":true}] is claim_mismatch", ref: "auth.claims contains",
+			path: "/contains", payload: claim("groups", `[{"admins":true}]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains: groups {\"admins\":true} (an object) is claim_mismatch", ref: "auth.claims contains",
+			path: "/contains", payload: claim("groups", `{"admins":true}`), status: 403, reason: "claim_mismatch"},
+		{name: "contains: groups [] is claim_mismatch", ref: "auth.claims contains",
+			path: "/contains", payload: claim("groups", `[]`), status: 403, reason: "claim_mismatch"},
+
+		// contains_any [a, 7]: an array holding at least one.
+		{name: "contains_any: roles [\"x\",\"a\"] is accepted", ref: "auth.claims contains_any",
+			path: "/contains-any", payload: claim("roles", `["x","a"]`), status: 200},
+		{name: "contains_any: roles [7] is accepted", ref: "auth.claims contains_any",
+			path: "/contains-any", payload: claim("roles", `[7]`), status: 200},
+		{name: "contains_any: roles [\"7\"] (a string) is claim_mismatch", ref: "auth.claims contains_any (type must match)",
+			path: "/contains-any", payload: claim("roles", `["7"]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_any: roles [\"x\",\"y\"] is claim_mismatch", ref: "auth.claims contains_any",
+			path: "/contains-any", payload: claim("roles", `["x","y"]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_any: roles \"a\" (not an array) is claim_mismatch", ref: "auth.claims contains_any (CWE-843)",
+			path: "/contains-any", payload: claim("roles", `"a"`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_any: roles [[\"a\",7]] (nested) is claim_mismatch", ref: "auth.claims contains_any (one level)",
+			path: "/contains-any", payload: claim("roles", `[["a",7]]`), status: 403, reason: "claim_mismatch"},
+
+		// contains_all [read, 5]: an array holding every one.
+		{name: "contains_all: perms [\"read\",5] is accepted", ref: "auth.claims contains_all",
+			path: "/contains-all", payload: claim("perms", `["read",5]`), status: 200},
+		{name: "contains_all: perms [5.0,\"x\",\"read\"] is accepted", ref: "auth.claims contains_all; RFC 8259 §6",
+			path: "/contains-all", payload: claim("perms", `[5.0,"x","read"]`), status: 200},
+		{name: "contains_all: perms [\"read\"] (one of two) is claim_mismatch", ref: "auth.claims contains_all",
+			path: "/contains-all", payload: claim("perms", `["read"]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_all: perms [\"read\",\"5\"] (a string) is claim_mismatch", ref: "auth.claims contains_all (type must match)",
+			path: "/contains-all", payload: claim("perms", `["read","5"]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_all: perms [[\"read\",5]] (nested) is claim_mismatch", ref: "auth.claims contains_all (one level)",
+			path: "/contains-all", payload: claim("perms", `[["read",5]]`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_all: perms {\"read\":5} (an object) is claim_mismatch", ref: "auth.claims contains_all",
+			path: "/contains-all", payload: claim("perms", `{"read":5}`), status: 403, reason: "claim_mismatch"},
+		{name: "contains_all: perms \"read\" (not an array) is claim_mismatch", ref: "auth.claims contains_all",
+			path: "/contains-all", payload: claim("perms", `"read"`), status: 403, reason: "claim_mismatch"},
+
 		{name: "a null sub is missing_claim", ref: "required_claims",
 			payload: func(iss string, now int64) string {
 				return obj(`"iss":"`+iss+`"`, `"aud":"orders-api"`, `"sub":null`, `"scope":"orders:read"`, `"exp":`+itoa(now+600))

@@ -121,6 +121,26 @@ routes:
     upstream: "{{.Upstream}}"
     timeout: 5s
     auth: {mode: required, issuers: [corp], claims: {level: 5, code: "42"}}
+  - name: one-of
+    match: {path_prefix: /one-of}
+    upstream: "{{.Upstream}}"
+    timeout: 5s
+    auth: {mode: required, issuers: [corp], claims: {region: {one_of: [eu, 5]}}}
+  - name: contains
+    match: {path_prefix: /contains}
+    upstream: "{{.Upstream}}"
+    timeout: 5s
+    auth: {mode: required, issuers: [corp], claims: {groups: {contains: admins}}}
+  - name: contains-any
+    match: {path_prefix: /contains-any}
+    upstream: "{{.Upstream}}"
+    timeout: 5s
+    auth: {mode: required, issuers: [corp], claims: {roles: {contains_any: [a, 7]}}}
+  - name: contains-all
+    match: {path_prefix: /contains-all}
+    upstream: "{{.Upstream}}"
+    timeout: 5s
+    auth: {mode: required, issuers: [corp], claims: {perms: {contains_all: [read, 5]}}}
   - name: slash-only
     match: {path_prefix: /slash}
     upstream: "{{.Upstream}}"

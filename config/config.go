@@ -200,10 +200,11 @@ type Auth struct {
 	Issuers []string `yaml:"issuers"`
 	// Scopes the token must carry.
 	Scopes Scopes `yaml:"scopes"`
-	// Claims are exact-value checks: claim path to a string, number or bool.
-	// Values hold the YAML type as decoded: string, int, float64 or bool
-	// (a quoted "3" stays a string).
-	Claims map[string]any `yaml:"claims"`
+	// Claims are checks on other claims: claim path to a plain value
+	// (exact: same JSON type and value, and an array never equals one) or
+	// to one operator (one_of, contains, contains_any, contains_all). See
+	// ClaimRule.
+	Claims map[string]ClaimRule `yaml:"claims"`
 }
 
 // Scopes are compared as whole space-separated tokens, never as substrings.

@@ -206,14 +206,6 @@ func TestHostsAreLowerCasedAndMethodsUpperCased(t *testing.T) {
 	}
 }
 
-func TestClaimValuesKeepTheirYAMLType(t *testing.T) {
-	cfg := mustParse(t, routeDoc("name: r\n    match: {path: /}\n    upstream: http://127.0.0.1:1\n    auth:\n      claims:\n        tenant: acme\n        level: 3\n        ratio: 0.5\n        verified: true\n        quoted: \"3\"\n        \"https://example.com/org\": acme"))
-	want := map[string]any{"tenant": "acme", "level": 3, "ratio": 0.5, "verified": true, "quoted": "3", "https://example.com/org": "acme"}
-	if got := cfg.Routes[0].Auth.Claims; !reflect.DeepEqual(got, want) {
-		t.Errorf("claims = %#v, want %#v", got, want)
-	}
-}
-
 func TestUnknownKeysAreReportedAtEveryDepth(t *testing.T) {
 	tests := []struct {
 		name  string

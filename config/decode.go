@@ -112,11 +112,16 @@ var (
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 	issuerType      = reflect.TypeFor[Issuer]()
 	routeType       = reflect.TypeFor[Route]()
+	claimRuleType   = reflect.TypeFor[ClaimRule]()
 )
 
 // value decodes n into v, which must be addressable.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n = d.resolve(n); n == nil {
+		return
+	}
+	if v.Type() == claimRuleType {
+		d.claimRule(n, v.Addr().Interface().(*ClaimRule), path)
 		return
 	}
 	if v.Addr().Type().Implements(unmarshalerType) {
@@ -158,10 +163,6 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(i))
-	case reflect.Interface:
-		if x, ok := d.claimValue(n, path); ok {
-			v.Set(reflect.ValueOf(x))
-		}
 	default:
 		// Only reachable if a field of an unsupported type is added to
 		// Config; the tests decode every field.
@@ -332,25 +333,6 @@ func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 	}
 	d.fail(n, path, "must be a string, not %s", describe(n))
 	return "", false
-}
-
-// claimValue reads the expected value of a claim check. Only scalars are
-// accepted: the check is an equality with one value, and a list or a map
-// would have to mean "contains" or "subset", which is not what it does.
-func (d *decoder) claimValue(n *yaml.Node, path string) (any, bool) {
-	if n.Kind == yaml.ScalarNode {
-		switch n.ShortTag() {
-		case "!!str", "!!timestamp":
-			return n.Value, true
-		case "!!int", "!!float", "!!bool":
-			var x any
-			if err := n.Decode(&x); err == nil {
-				return x, true
-			}
-		}
-	}
-	d.fail(n, path, "the expected value must be a string, a number or a boolean, not %s", describe(n))
-	return nil, false
 }
 
 // describe names a node's kind and value for messages: `a list`,

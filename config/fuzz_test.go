@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(issuerOK + routeOK))
 	f.Add([]byte("routes:\n  - &r {name: a, <<: *r}\n"))
 	f.Add([]byte("server: {listen: [x], tls: 1}\nroutes: [{match: {path: orders, hosts: ['*']}}]\n"))
+	f.Add([]byte(issuerOK + "routes: [{name: r, upstream: 'http://h', auth: {claims: {a: {one_of: [x, 5]}, b: {contains: &c y}, c: {contains_all: [*c, .nan]}, d: [1], e: {}}}}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := config.Parse(data, "fuzz.yaml")
 		if (cfg == nil) == (err == nil) {

@@ -655,8 +655,21 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 	}
 
 	for _, key := range slices.Sorted(maps.Keys(a.Claims)) {
+		cp := joinPath(p+".claims", key)
 		if err := ValidClaimPath(key); err != nil {
-			v.errorf(joinPath(p+".claims", key), "%v", err)
+			v.errorf(cp, "%v", err)
+		}
+		if r := a.Claims[key]; len(r.Values) == 0 && claimOpTakesList(r.Op) {
+			// Both are mistakes, not policies: a route that refuses
+			// every token, or a check that checks nothing.
+			why := "can never pass, so the route would refuse every token: list the values the claim may have"
+			switch r.Op {
+			case ClaimContainsAny:
+				why = "can never pass, so the route would refuse every token: list the values the array claim may hold"
+			case ClaimContainsAll:
+				why = "always passes, so it checks nothing: list the values the array claim must hold"
+			}
+			v.errorf(joinPath(cp, r.Op), "an empty list %s", why)
 		}
 	}
 }

@@ -20,8 +20,12 @@ import (
 // let any scope that happens to contain the name pass. Claim checks compare
 // type and value: the JSON string "42" is not the number 42, because an
 // identity provider that emits one or the other means different things and a
-// lenient comparison is a way around the check. An array claim passes when
-// one of its elements equals the value (groups containing "admins").
+// lenient comparison is a way around the check. For the same reason an
+// array never equals a scalar: a plain value passes only a scalar claim, so
+// a token whose tenant is ["acme", "other"] (or ["acme"]) does not pass
+// `tenant: acme`; what an array claim must hold is said with contains,
+// contains_any or contains_all, and one_of never passes an array. Nested
+// arrays and objects equal nothing.
 //
 // Authorize does not check that the issuer is one the route accepts: the
 // verifier does, before it trusts the token (token.Verifier.Verify's
@@ -65,9 +69,10 @@ func (t *Table) Authorize(r *Route, issuer string, claims map[string]any) Decisi
 			return Decision{Reason: ReasonInsufficientScope, Missing: missing}
 		}
 	}
-	for _, c := range r.Claims {
+	for i := range r.Claims {
+		c := &r.Claims[i]
 		v, ok := c.Path.Lookup(claims)
-		if !ok || !claimMatches(v, c.Value) {
+		if !ok || !c.matches(v) {
 			return Decision{Reason: ReasonClaimMismatch, Claim: c.Path.String()}
 		}
 	}
@@ -119,23 +124,47 @@ func (t *Table) eachScope(issuer string, claims map[string]any, fn func(string))
 	}
 }
 
-// claimMatches reports whether a claim value equals the configured value,
-// or, for an array claim, whether one of its elements does.
-func claimMatches(got, want any) bool {
-	if arr, ok := got.([]any); ok {
-		for _, e := range arr {
-			if valueEquals(e, want) {
-				return true
+// matches reports whether a claim value meets the check. A value that is
+// not the shape the operator names (a scalar for Equals and OneOf, an array
+// for the others) never does.
+func (c *ClaimCheck) matches(got any) bool {
+	switch c.Op {
+	case Equals:
+		return valueEquals(got, c.Values[0])
+	case OneOf:
+		return slices.ContainsFunc(c.Values, func(w any) bool { return valueEquals(got, w) })
+	case Contains, ContainsAny:
+		return slices.ContainsFunc(c.Values, func(w any) bool { return arrayHas(got, w) })
+	case ContainsAll:
+		for _, w := range c.Values {
+			if !arrayHas(got, w) {
+				return false
 			}
 		}
-		return false
+		return true // Compile refuses an empty list
 	}
-	return valueEquals(got, want)
+	return false
+}
+
+// arrayHas reports whether got is an array one of whose elements equals
+// want. Elements are compared as valueEquals does, one level deep: a nested
+// array or an object is never equal to a value, and a scalar claim is no
+// array.
+func arrayHas(got, want any) bool {
+	switch a := got.(type) {
+	case []any:
+		return slices.ContainsFunc(a, func(e any) bool { return valueEquals(e, want) })
+	case []string: // not from encoding/json, but cheap to accept
+		w, ok := want.(string)
+		return ok && slices.Contains(a, w)
+	}
+	return false
 }
 
 // valueEquals compares one claim value with a configured one. Types must
 // agree (string, bool or number); numbers compare by value, so the JSON
-// number 42 equals the YAML numbers 42 and 42.0.
+// number 42 equals the YAML numbers 42 and 42.0. An array or an object
+// equals no configured value.
 func valueEquals(got, want any) bool {
 	switch w := want.(type) {
 	case string:

@@ -99,51 +99,104 @@ func TestAuthorizeManyScopes(t *testing.T) {
 }
 
 func TestAuthorizeClaims(t *testing.T) {
+	const (
+		oneOf       = config.ClaimOneOf
+		contains    = config.ClaimContains
+		containsAny = config.ClaimContainsAny
+		containsAll = config.ClaimContainsAll
+	)
 	tests := []struct {
 		name   string
 		path   string
-		value  any // as YAML decodes it
+		rule   config.ClaimRule // values as YAML decodes them
 		claims string
 		want   bool
 	}{
-		{"equal strings", "tenant", "acme", `{"tenant": "acme"}`, true},
-		{"different strings", "tenant", "acme", `{"tenant": "acme2"}`, false},
-		{"strings are case-sensitive", "tenant", "acme", `{"tenant": "ACME"}`, false},
-		{"a missing claim fails", "tenant", "acme", `{}`, false},
-		{"a null claim fails", "tenant", "acme", `{"tenant": null}`, false},
-		{"a nested claim", "org.tenant_id", "acme", `{"org": {"tenant_id": "acme"}}`, true},
-		{"an Auth0-style whole key", "https://example.com/tenant", "acme", `{"https://example.com/tenant": "acme"}`, true},
-		{"true equals true", "email_verified", true, `{"email_verified": true}`, true},
-		{"true is not false", "email_verified", true, `{"email_verified": false}`, false},
-		{"the string true is not the bool", "email_verified", true, `{"email_verified": "true"}`, false},
-		{"JSON 42 equals YAML 42", "level", 42, `{"level": 42}`, true},
-		{"JSON 42 equals YAML 42.0", "level", 42.0, `{"level": 42}`, true},
-		{"JSON 42.0 equals YAML 42", "level", 42, `{"level": 42.0}`, true},
-		{"JSON 4.2e1 equals YAML 42", "level", 42, `{"level": 4.2e1}`, true},
-		{"JSON 42.5 is not YAML 42", "level", 42, `{"level": 42.5}`, false},
-		{"a fraction too small for float64 is still not 42", "level", 42, `{"level": 42.0000000000000000001}`, false},
-		{"JSON 2.5 equals YAML 2.5", "ratio", 2.5, `{"ratio": 2.5}`, true},
-		{"JSON 0.1 equals YAML 0.1", "ratio", 0.1, `{"ratio": 0.1}`, true},
-		{"JSON 43 is not YAML 42", "level", 42, `{"level": 43}`, false},
-		{"large integers compare exactly", "id", int64(9007199254740993), `{"id": 9007199254740993}`, true},
-		{"large integers are not rounded to equal", "id", int64(9007199254740993), `{"id": 9007199254740992}`, false},
-		{"a uint64 above MaxInt64", "id", uint64(1) << 63, `{"id": 9223372036854775808}`, true},
-		{"a negative number", "delta", -3, `{"delta": -3}`, true},
-		{"a JSON string is not a YAML number", "level", 42, `{"level": "42"}`, false},
-		{"a YAML string is not a JSON number", "level", "42", `{"level": 42}`, false},
-		{"a bool is not a number", "level", 1, `{"level": true}`, false},
-		{"a huge exponent is refused rather than expanded", "level", 0, `{"level": 0e999999999}`, false},
-		{"an array claim contains the value", "groups", "admins", `{"groups": ["users", "admins"]}`, true},
-		{"an array claim without the value", "groups", "admins", `{"groups": ["users", "admins2"]}`, false},
-		{"an array of numbers contains the number", "levels", 3, `{"levels": [1, 3]}`, true},
-		{"arrays are searched one level deep only", "groups", "admins", `{"groups": [["admins"]]}`, false},
-		{"an empty array fails", "groups", "admins", `{"groups": []}`, false},
-		{"an object never equals a value", "org", "acme", `{"org": {"acme": true}}`, false},
+		// A plain value: same JSON type, same value.
+		{"equal strings", "tenant", eq("acme"), `{"tenant": "acme"}`, true},
+		{"different strings", "tenant", eq("acme"), `{"tenant": "acme2"}`, false},
+		{"strings are case-sensitive", "tenant", eq("acme"), `{"tenant": "ACME"}`, false},
+		{"a missing claim fails", "tenant", eq("acme"), `{}`, false},
+		{"a null claim fails", "tenant", eq("acme"), `{"tenant": null}`, false},
+		{"a nested claim", "org.tenant_id", eq("acme"), `{"org": {"tenant_id": "acme"}}`, true},
+		{"an Auth0-style whole key", "https://example.com/tenant", eq("acme"), `{"https://example.com/tenant": "acme"}`, true},
+		{"true equals true", "email_verified", eq(true), `{"email_verified": true}`, true},
+		{"true is not false", "email_verified", eq(true), `{"email_verified": false}`, false},
+		{"the string true is not the bool", "email_verified", eq(true), `{"email_verified": "true"}`, false},
+		{"JSON 42 equals YAML 42", "level", eq(42), `{"level": 42}`, true},
+		{"JSON 42 equals YAML 42.0", "level", eq(42.0), `{"level": 42}`, true},
+		{"JSON 42.0 equals YAML 42", "level", eq(42), `{"level": 42.0}`, true},
+		{"JSON 4.2e1 equals YAML 42", "level", eq(42), `{"level": 4.2e1}`, true},
+		{"JSON 42.5 is not YAML 42", "level", eq(42), `{"level": 42.5}`, false},
+		{"a fraction too small for float64 is still not 42", "level", eq(42), `{"level": 42.0000000000000000001}`, false},
+		{"JSON 2.5 equals YAML 2.5", "ratio", eq(2.5), `{"ratio": 2.5}`, true},
+		{"JSON 0.1 equals YAML 0.1", "ratio", eq(0.1), `{"ratio": 0.1}`, true},
+		{"JSON 43 is not YAML 42", "level", eq(42), `{"level": 43}`, false},
+		{"large integers compare exactly", "id", eq(int64(9007199254740993)), `{"id": 9007199254740993}`, true},
+		{"large integers are not rounded to equal", "id", eq(int64(9007199254740993)), `{"id": 9007199254740992}`, false},
+		{"a uint64 above MaxInt64", "id", eq(uint64(1) << 63), `{"id": 9223372036854775808}`, true},
+		{"a negative number", "delta", eq(-3), `{"delta": -3}`, true},
+		{"a JSON string is not a YAML number", "level", eq(42), `{"level": "42"}`, false},
+		{"a YAML string is not a JSON number", "level", eq("42"), `{"level": 42}`, false},
+		{"a bool is not a number", "level", eq(1), `{"level": true}`, false},
+		{"a huge exponent is refused rather than expanded", "level", eq(0), `{"level": 0e999999999}`, false},
+		{"a token spanning two tenants does not pass a single-tenant check", "tenant", eq("acme"), `{"tenant": ["acme", "other"]}`, false},
+		{"an array of the one value does not equal the value", "tenant", eq("acme"), `{"tenant": ["acme"]}`, false},
+		{"an array of the one number does not equal the number", "level", eq(3), `{"level": [3]}`, false},
+		{"an empty array does not equal a value", "groups", eq("admins"), `{"groups": []}`, false},
+		{"an object never equals a value", "org", eq("acme"), `{"org": {"acme": true}}`, false},
+
+		// one_of: a scalar equal to one of the values.
+		{"one_of: the first value", "tenant", op(oneOf, "acme", "globex"), `{"tenant": "acme"}`, true},
+		{"one_of: the last value", "tenant", op(oneOf, "acme", "globex"), `{"tenant": "globex"}`, true},
+		{"one_of: a value not listed", "tenant", op(oneOf, "acme", "globex"), `{"tenant": "initech"}`, false},
+		{"one_of: an array holding a listed value is not one of them", "tenant", op(oneOf, "acme", "globex"), `{"tenant": ["acme"]}`, false},
+		{"one_of: an array holding two listed values is not one of them", "tenant", op(oneOf, "acme", "globex"), `{"tenant": ["acme", "globex"]}`, false},
+		{"one_of: the string \"5\" is not the number 5", "level", op(oneOf, 5, 6), `{"level": "5"}`, false},
+		{"one_of: the number 5 is not the string \"5\"", "code", op(oneOf, "5", "6"), `{"code": 5}`, false},
+		{"one_of: numbers compare by value", "level", op(oneOf, 5, 6), `{"level": 5.0}`, true},
+		{"one_of: mixed types, each compared with its own", "v", op(oneOf, "5", true), `{"v": true}`, true},
+		{"one_of: a missing claim fails", "tenant", op(oneOf, "acme"), `{}`, false},
+		{"one_of: an object is none of them", "tenant", op(oneOf, "acme"), `{"tenant": {"acme": true}}`, false},
+
+		// contains: an array holding the value.
+		{"contains: an array holding it", "groups", op(contains, "admins"), `{"groups": ["users", "admins"]}`, true},
+		{"contains: an array of only it", "groups", op(contains, "admins"), `{"groups": ["admins"]}`, true},
+		{"contains: an array without it", "groups", op(contains, "admins"), `{"groups": ["users", "admins2"]}`, false},
+		{"contains: a scalar equal to the value is not an array holding it", "groups", op(contains, "admins"), `{"groups": "admins"}`, false},
+		{"contains: an empty array", "groups", op(contains, "admins"), `{"groups": []}`, false},
+		{"contains: a missing claim", "groups", op(contains, "admins"), `{}`, false},
+		{"contains: arrays are searched one level deep only", "groups", op(contains, "admins"), `{"groups": [["admins"]]}`, false},
+		{"contains: an object in the array is not the value", "groups", op(contains, "admins"), `{"groups": [{"admins": true}]}`, false},
+		{"contains: an object holding the key is not an array", "groups", op(contains, "admins"), `{"groups": {"admins": true}}`, false},
+		{"contains: the string \"5\" is not the number 5", "levels", op(contains, 5), `{"levels": ["5"]}`, false},
+		{"contains: the number 5 is not the string \"5\"", "codes", op(contains, "5"), `{"codes": [5]}`, false},
+		{"contains: numbers compare by value", "levels", op(contains, 5), `{"levels": [1, 5.0]}`, true},
+		{"contains: strings are case-sensitive", "groups", op(contains, "admins"), `{"groups": ["Admins"]}`, false},
+
+		// contains_any: an array holding at least one.
+		{"contains_any: an array holding the first", "roles", op(containsAny, "a", "b"), `{"roles": ["x", "a"]}`, true},
+		{"contains_any: an array holding the last", "roles", op(containsAny, "a", "b"), `{"roles": ["b"]}`, true},
+		{"contains_any: an array holding neither", "roles", op(containsAny, "a", "b"), `{"roles": ["x", "y"]}`, false},
+		{"contains_any: a scalar equal to one is not an array", "roles", op(containsAny, "a", "b"), `{"roles": "a"}`, false},
+		{"contains_any: an empty array", "roles", op(containsAny, "a", "b"), `{"roles": []}`, false},
+		{"contains_any: type confusion inside the list", "roles", op(containsAny, 5, "6"), `{"roles": ["5", 6]}`, false},
+		{"contains_any: a nested array holding both", "roles", op(containsAny, "a", "b"), `{"roles": [["a", "b"]]}`, false},
+
+		// contains_all: an array holding every one.
+		{"contains_all: an array holding both", "roles", op(containsAll, "a", "b"), `{"roles": ["b", "x", "a"]}`, true},
+		{"contains_all: an array holding one of two", "roles", op(containsAll, "a", "b"), `{"roles": ["a", "x"]}`, false},
+		{"contains_all: an array holding the other of two", "roles", op(containsAll, "a", "b"), `{"roles": ["b"]}`, false},
+		{"contains_all: a scalar is not an array", "roles", op(containsAll, "a"), `{"roles": "a"}`, false},
+		{"contains_all: an empty array", "roles", op(containsAll, "a"), `{"roles": []}`, false},
+		{"contains_all: type confusion inside the list", "roles", op(containsAll, 5, "6"), `{"roles": [5, 6]}`, false},
+		{"contains_all: numbers and strings, each its own type", "roles", op(containsAll, 5, "6"), `{"roles": ["6", 5]}`, true},
+		{"contains_all: an object holding both keys is not an array", "roles", op(containsAll, "a", "b"), `{"roles": {"a": 1, "b": 2}}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rt("r", "/")
-			r.Auth.Claims = map[string]any{tt.path: tt.value}
+			r.Auth.Claims = map[string]config.ClaimRule{tt.path: tt.rule}
 			tb := compile(t, testConfig(r))
 			d := tb.Authorize(tb.Routes()[0], "corp", claimsJSON(t, tt.claims))
 			if d.Allowed != tt.want {
@@ -171,7 +224,7 @@ func TestAuthorizeClaimsFromADecoderWithoutUseNumber(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rt("r", "/")
-			r.Auth.Claims = map[string]any{"n": tt.value}
+			r.Auth.Claims = claims("n", tt.value)
 			tb := compile(t, testConfig(r))
 			if d := tb.Authorize(tb.Routes()[0], "corp", map[string]any{"n": tt.claim}); d.Allowed != tt.want {
 				t.Errorf("Authorize = %+v, want %v", d, tt.want)
@@ -183,7 +236,7 @@ func TestAuthorizeClaimsFromADecoderWithoutUseNumber(t *testing.T) {
 func TestAuthorizeChecksScopesBeforeClaims(t *testing.T) {
 	r := rt("r", "/")
 	r.Auth.Scopes.AllOf = []string{"a"}
-	r.Auth.Claims = map[string]any{"tenant": "acme", "active": true}
+	r.Auth.Claims = claims("tenant", "acme", "active", true)
 	tb := compile(t, testConfig(r))
 	route := tb.Routes()[0]
 	if d := tb.Authorize(route, "corp", claimsJSON(t, `{"tenant": "other"}`)); d.Reason != ReasonInsufficientScope {
@@ -203,10 +256,15 @@ func TestAuthorizeChecksScopesBeforeClaims(t *testing.T) {
 func TestAuthorizeAllowedDoesNotAllocate(t *testing.T) {
 	r := rt("r", "/")
 	r.Auth.Scopes = config.Scopes{AllOf: []string{"orders:read"}, AnyOf: []string{"x", "orders:write"}}
-	r.Auth.Claims = map[string]any{"tenant": "acme", "level": 3, "groups": "admins"}
+	r.Auth.Claims = claims("tenant", "acme", "level", 3,
+		"region", op(config.ClaimOneOf, "eu", "us"),
+		"groups", op(config.ClaimContains, "admins"),
+		"roles", op(config.ClaimContainsAny, "x", "writer"),
+		"perms", op(config.ClaimContainsAll, "read", 7))
 	tb := compile(t, testConfig(r))
 	route := tb.Routes()[0]
-	claims := claimsJSON(t, `{"scope": "openid orders:read orders:write", "tenant": "acme", "level": 3, "groups": ["users", "admins"]}`)
+	claims := claimsJSON(t, `{"scope": "openid orders:read orders:write", "tenant": "acme", "level": 3, "region": "us",
+		"groups": ["users", "admins"], "roles": ["reader", "writer"], "perms": [7, "write", "read"]}`)
 	if d := tb.Authorize(route, "corp", claims); !d.Allowed {
 		t.Fatalf("refused: %+v", d)
 	}
@@ -218,7 +276,7 @@ func TestAuthorizeAllowedDoesNotAllocate(t *testing.T) {
 func BenchmarkAuthorize(b *testing.B) {
 	r := rt("r", "/")
 	r.Auth.Scopes = config.Scopes{AllOf: []string{"orders:read"}, AnyOf: []string{"x", "orders:write"}}
-	r.Auth.Claims = map[string]any{"tenant": "acme", "groups": "admins"}
+	r.Auth.Claims = claims("tenant", "acme", "groups", op(config.ClaimContains, "admins"))
 	tb := compile(b, testConfig(r))
 	route := tb.Routes()[0]
 	claims := claimsJSON(b, `{"scope": "openid profile email orders:read orders:write", "tenant": "acme", "groups": ["users", "admins"]}`)

@@ -52,3 +52,21 @@ func compile(t testing.TB, cfg *config.Config) *Table {
 	}
 	return tb
 }
+
+// eq is the plain claim rule `path: v`; op is `path: {name: vs}`.
+func eq(v any) config.ClaimRule { return config.ClaimEquals(v) }
+
+func op(name string, vs ...any) config.ClaimRule { return config.ClaimRuleOf(name, vs...) }
+
+// claims is an auth.claims block of plain values, as YAML decodes them.
+func claims(kv ...any) map[string]config.ClaimRule {
+	m := make(map[string]config.ClaimRule, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if r, ok := kv[i+1].(config.ClaimRule); ok {
+			m[kv[i].(string)] = r
+		} else {
+			m[kv[i].(string)] = eq(kv[i+1])
+		}
+	}
+	return m
+}

@@ -1,7 +1,7 @@
 // Package policy owns the route table and the authorization rules: which
 // route a request belongs to (host, cleaned path, method; first match in file
-// order wins), what that route demands of a verified token (scopes, exact
-// claim values), and how claims become header values. It decides; it never
+// order wins), what that route demands of a verified token (scopes, claim
+// checks), and how claims become header values. It decides; it never
 // forwards, never verifies a signature and never touches a network. It knows
 // HTTP only as far as a URL path and a host name.
 //
@@ -13,6 +13,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/textproto"
@@ -93,11 +94,73 @@ type Route struct {
 	anyIdx []int
 }
 
-// ClaimCheck is one exact-value claim rule (auth.claims). Routes hold them
-// sorted by path, so that the first failing check is the same on every run.
+// ClaimCheck is one claim rule (auth.claims). Routes hold them sorted by
+// path, so that the first failing check is the same on every run.
 type ClaimCheck struct {
-	Path  ClaimPath
-	Value any // string, bool or float64 / int as decoded from YAML
+	Path ClaimPath
+	Op   ClaimOp
+	// Values are strings, bools or finite numbers as decoded from YAML:
+	// exactly one for Equals and Contains, at least one otherwise.
+	Values []any
+}
+
+// ClaimOp is how a ClaimCheck compares a claim with its values. Every
+// comparison is of JSON type and value (see Authorize); the operators only
+// say whether the claim is a scalar or an array, and how many of the
+// values it must meet.
+type ClaimOp uint8
+
+const (
+	Equals      ClaimOp = iota // a plain value: the claim is a scalar equal to it
+	OneOf                      // the claim is a scalar equal to one of the values
+	Contains                   // the claim is an array holding the value
+	ContainsAny                // the claim is an array holding at least one of the values
+	ContainsAll                // the claim is an array holding every one of the values
+)
+
+// String is the operator as written in YAML; "equals" for a plain value.
+func (o ClaimOp) String() string {
+	switch o {
+	case OneOf:
+		return config.ClaimOneOf
+	case Contains:
+		return config.ClaimContains
+	case ContainsAny:
+		return config.ClaimContainsAny
+	case ContainsAll:
+		return config.ClaimContainsAll
+	}
+	return "equals"
+}
+
+// Array reports whether the operator checks an array claim.
+func (o ClaimOp) Array() bool { return o == Contains || o == ContainsAny || o == ContainsAll }
+
+// Want says in words what the check wants, its values written as JSON so
+// that a string is told from a number: `"acme"`, `one of ["acme","globex"]`,
+// `an array containing "admins"`. For `portcullis explain` and logs.
+func (c ClaimCheck) Want() string {
+	switch c.Op {
+	case Equals:
+		return JSONText(c.Values[0])
+	case OneOf:
+		return "one of " + JSONText(c.Values)
+	case Contains:
+		return "an array containing " + JSONText(c.Values[0])
+	case ContainsAny:
+		return "an array containing any of " + JSONText(c.Values)
+	}
+	return "an array containing all of " + JSONText(c.Values)
+}
+
+// JSONText renders a claim value (or configured values) as compact JSON,
+// the form it has in a token.
+func JSONText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	return string(b)
 }
 
 // HeaderRule renders one claim into one header.
@@ -276,11 +339,11 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *sh
 		if err != nil {
 			return nil, fmt.Errorf("auth.claims[%q]: %w", k, err)
 		}
-		v, err := claimValue(c.Auth.Claims[k])
+		check, err := compileClaim(p, c.Auth.Claims[k])
 		if err != nil {
 			return nil, fmt.Errorf("auth.claims[%q]: %w", k, err)
 		}
-		r.Claims = append(r.Claims, ClaimCheck{Path: p, Value: v})
+		r.Claims = append(r.Claims, check)
 	}
 
 	seen := map[string]string{}
@@ -306,6 +369,42 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *sh
 	slices.SortFunc(headers, func(a, b HeaderRule) int { return strings.Compare(a.Name, b.Name) })
 	r.Headers = sh.headerRules(headers)
 	return r, nil
+}
+
+// compileClaim checks one claim rule as Authorize relies on it: a known
+// operator, as many values as it takes (an empty list is a check that
+// always or never passes), each a scalar it can compare.
+func compileClaim(p ClaimPath, rule config.ClaimRule) (ClaimCheck, error) {
+	c := ClaimCheck{Path: p}
+	switch rule.Op {
+	case "":
+		c.Op = Equals
+	case config.ClaimOneOf:
+		c.Op = OneOf
+	case config.ClaimContains:
+		c.Op = Contains
+	case config.ClaimContainsAny:
+		c.Op = ContainsAny
+	case config.ClaimContainsAll:
+		c.Op = ContainsAll
+	default:
+		return c, fmt.Errorf("unknown operator %q", rule.Op)
+	}
+	switch n := len(rule.Values); {
+	case (c.Op == Equals || c.Op == Contains) && n != 1:
+		return c, fmt.Errorf("%s takes exactly one value, not %d", c.Op, n)
+	case n == 0:
+		return c, fmt.Errorf("%s takes at least one value", c.Op)
+	}
+	c.Values = make([]any, len(rule.Values))
+	for i, v := range rule.Values {
+		x, err := claimValue(v)
+		if err != nil {
+			return c, err
+		}
+		c.Values[i] = x
+	}
+	return c, nil
 }
 
 func compileMatch(r *Route, m *config.Match) error {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestCompileRoute(t *testing.T) {
 		Mode:    config.ModeOptional,
 		Issuers: []string{"corp"},
 		Scopes:  config.Scopes{AllOf: []string{"orders:read"}, AnyOf: []string{"a", "b"}},
-		Claims:  map[string]any{"tenant": "acme", "org.level": 3, "active": true},
+		Claims:  claims("tenant", "acme", "org.level", 3, "active", true, "groups", op(config.ClaimContainsAll, "a", "b")),
 	}
 	r.Forward = config.Forward{
 		ClaimsToHeaders: map[string]string{
@@ -56,10 +57,10 @@ func TestCompileRoute(t *testing.T) {
 	}
 	var checks []string
 	for _, c := range got.Claims {
-		checks = append(checks, c.Path.String())
+		checks = append(checks, c.Path.String()+" "+c.Op.String()+" "+c.Want())
 	}
-	if !slices.Equal(checks, []string{"active", "org.level", "tenant"}) {
-		t.Errorf("claim checks = %q, want sorted by path", checks)
+	if want := []string{`active equals true`, `groups contains_all an array containing all of ["a","b"]`, `org.level equals 3`, `tenant equals "acme"`}; !slices.Equal(checks, want) {
+		t.Errorf("claim checks = %q, want %q, sorted by path", checks, want)
 	}
 	var names []string
 	for _, h := range got.Headers {
@@ -130,9 +131,23 @@ func TestCompileRefusesWhatItCannotUse(t *testing.T) {
 		{"unknown issuer", func(c *config.Config) { c.Routes[0].Auth.Issuers = []string{"nobody"} }, "auth.issuers[0]"},
 		{"empty scope", func(c *config.Config) { c.Routes[0].Auth.Scopes.AllOf = []string{""} }, "all_of[0]"},
 		{"scope with a space", func(c *config.Config) { c.Routes[0].Auth.Scopes.AnyOf = []string{"a b"} }, "any_of[0]"},
-		{"claim check on a bad path", func(c *config.Config) { c.Routes[0].Auth.Claims = map[string]any{"a..b": "x"} }, "auth.claims"},
-		{"claim check against null", func(c *config.Config) { c.Routes[0].Auth.Claims = map[string]any{"tenant": nil} }, "auth.claims"},
-		{"claim check against a list", func(c *config.Config) { c.Routes[0].Auth.Claims = map[string]any{"groups": []any{"a"}} }, "auth.claims"},
+		{"claim check on a bad path", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("a..b", "x") }, "auth.claims"},
+		{"claim check against null", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("tenant", nil) }, `auth.claims["tenant"]: a claim check needs a value`},
+		{"claim check against a list", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("groups", []any{"a"}) }, `auth.claims["groups"]`},
+		{"claim check against NaN", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("level", math.NaN()) }, "NaN"},
+		{"claim check with an unknown operator", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", op("has", "a")) }, `unknown operator "has"`},
+		{"a plain claim check without a value", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", config.ClaimRule{}) }, "equals takes exactly one value, not 0"},
+		{"a plain claim check with two values", func(c *config.Config) {
+			c.Routes[0].Auth.Claims = claims("g", config.ClaimRule{Values: []any{"a", "b"}})
+		}, "equals takes exactly one value, not 2"},
+		{"contains with two values", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", op(config.ClaimContains, "a", "b")) }, "contains takes exactly one value"},
+		{"an empty one_of would refuse every token", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", op(config.ClaimOneOf)) }, "one_of takes at least one value"},
+		{"an empty contains_any would refuse every token", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", op(config.ClaimContainsAny)) }, "contains_any takes at least one value"},
+		{"an empty contains_all would check nothing", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", op(config.ClaimContainsAll)) }, "contains_all takes at least one value"},
+		{"a list element that is a list", func(c *config.Config) {
+			c.Routes[0].Auth.Claims = claims("g", op(config.ClaimContainsAny, "a", []any{"b"}))
+		}, "not []interface {}"},
+		{"a list element that is null", func(c *config.Config) { c.Routes[0].Auth.Claims = claims("g", op(config.ClaimOneOf, "a", nil)) }, "needs a value"},
 		{"header from a bad claim path", func(c *config.Config) { c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X-A": `a\b`} }, "claims_to_headers"},
 		{"header name with a space", func(c *config.Config) { c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X A": "sub"} }, "claims_to_headers"},
 		{"header name with CR LF", func(c *config.Config) { c.Routes[0].Forward.ClaimsToHeaders = map[string]string{"X-A\r\nX-B": "sub"} }, "claims_to_headers"},
@@ -189,7 +204,7 @@ func TestCompileAcceptsOddButValidInput(t *testing.T) {
 			}},
 		{"YAML integer, float, bool and string claim values", func() config.Route {
 			r := rt("r", "/")
-			r.Auth.Claims = map[string]any{"a": 1, "b": 2.5, "c": true, "d": "x", "e": int64(1) << 40, "f": uint64(1) << 63}
+			r.Auth.Claims = claims("a", 1, "b", 2.5, "c", true, "d", "x", "e", int64(1)<<40, "f", uint64(1)<<63)
 			return r
 		}(), func(t *testing.T, r *Route) {
 			if len(r.Claims) != 6 {
@@ -208,12 +223,14 @@ func TestCompiledTableIsIndependentOfTheConfig(t *testing.T) {
 	r := rt("r", "/")
 	r.Auth.Issuers = []string{"corp"}
 	r.Auth.Scopes.AllOf = []string{"a"}
+	r.Auth.Claims = claims("tenant", op(config.ClaimOneOf, "acme", "globex"))
 	cfg := testConfig(r)
 	tb := compile(t, cfg)
 	cfg.Routes[0].Auth.Issuers[0] = "kc"
 	cfg.Routes[0].Auth.Scopes.AllOf[0] = "b"
-	if got := tb.Routes()[0]; got.Issuers[0] != "corp" || got.AllOf[0] != "a" {
-		t.Errorf("compiled route changed with the config: %q %q", got.Issuers, got.AllOf)
+	cfg.Routes[0].Auth.Claims["tenant"].Values[1] = "initech"
+	if got := tb.Routes()[0]; got.Issuers[0] != "corp" || got.AllOf[0] != "a" || got.Claims[0].Values[1] != "globex" {
+		t.Errorf("compiled route changed with the config: %q %q %v", got.Issuers, got.AllOf, got.Claims[0].Values)
 	}
 }
 
@@ -251,7 +268,7 @@ func TestRoutesShareWhatTheyHoldAlike(t *testing.T) {
 // whole name and by first segment (Lookup tries both).
 func TestClaimNamesAreWhatTheTableCanRead(t *testing.T) {
 	a, b := rt("a", "/a"), rt("b", "/b")
-	a.Auth.Claims = map[string]any{"tenant.id": "acme"}
+	a.Auth.Claims = claims("tenant.id", "acme")
 	b.Forward.ClaimsToHeaders = map[string]string{"X-Roles": `https://example\.com/roles`, "X-User": "sub"}
 	tb := compile(t, testConfig(a, b))
 	want := map[string][]string{

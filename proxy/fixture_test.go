@@ -102,7 +102,7 @@ func newFixture(t *testing.T, mutate ...func(f *fixture)) *fixture {
 			}),
 			route("orders-write", "/orders", up, config.ModeRequired, func(r *config.Route) {
 				r.Auth.Scopes.AllOf = []string{"orders:write"}
-				r.Auth.Claims = map[string]any{"tenant": "acme"}
+				r.Auth.Claims = map[string]config.ClaimRule{"tenant": config.ClaimEquals("acme")}
 			}),
 			route("partner", "/partner", up, config.ModeRequired, func(r *config.Route) {
 				r.Auth.Issuers = []string{"partner"}

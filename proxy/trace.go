@@ -147,15 +147,41 @@ func (tr *Trace) traceAuthorization(rt *Runtime, route *policy.Route, tok *token
 	for _, c := range route.Claims {
 		failed := !d.Allowed && d.Reason == policy.ReasonClaimMismatch && d.Claim == c.Path.String()
 		v, found := c.Path.Lookup(tok.Claims)
-		have := "absent"
+		have, hint := "absent", ""
 		if found {
-			have = fmt.Sprintf("%v", v)
+			have = policy.JSONText(v)
+			if failed {
+				hint = claimHint(c, v)
+			}
 		}
-		tr.add("claim "+c.Path.String(), !failed, "want %v, token has %s", c.Value, have)
+		tr.add("claim "+c.Path.String(), !failed, "want %s, token has %s%s", c.Want(), have, hint)
 		if failed {
 			return
 		}
 	}
+}
+
+// claimHint explains a claim check that failed because the claim has the
+// other shape: a plain value or one_of against an array claim (what the
+// plain form meant before it became exact), or an array operator against a
+// scalar claim. validate cannot say this, since it never sees a token.
+func claimHint(c policy.ClaimCheck, v any) string {
+	_, isArray := v.([]any)
+	if _, ok := v.([]string); ok {
+		isArray = true
+	}
+	switch {
+	case isArray && c.Op == policy.Equals:
+		return fmt.Sprintf(" (an array never equals a value: {contains: %s} is probably what was meant)", policy.JSONText(c.Values[0]))
+	case isArray && c.Op == policy.OneOf:
+		return fmt.Sprintf(" (one_of passes only a claim that is a single value, never an array: {contains_any: %s} is probably what was meant)", policy.JSONText(c.Values))
+	case !isArray && c.Op.Array():
+		if _, isObject := v.(map[string]any); isObject {
+			return fmt.Sprintf(" (%s checks an array claim; this one is an object)", c.Op)
+		}
+		return fmt.Sprintf(" (%s checks an array claim; for a claim that is a single value, write the value plainly, or use one_of)", c.Op)
+	}
+	return ""
 }
 
 func missing(d policy.Decision) string {

@@ -66,7 +66,7 @@ routes:
       scopes:
         all_of: ["orders:write"]
       claims:
-        tenant: acme
+        tenant: acme    # exact: the string "acme"; ["acme", "other"] is refused (arrays: {contains: acme})
     forward:
       claims_to_headers:
         X-User-Id: sub

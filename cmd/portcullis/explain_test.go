@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,110 @@ func containsArg(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestExplainClaimChecks: explain shows each claim check with its operator
+// and both values as JSON (so "5" is told from 5), and when the claim has
+// the other shape, says so: a plain value never equals an array (the
+// lenient meaning the plain form had before), one_of never passes one, and
+// the array operators never pass a single value.
+func TestExplainClaimChecks(t *testing.T) {
+	t.Parallel()
+	idp, keys := newIssuer(t, "k1")
+	cfg := gatewaytest.WriteFile(t, "portcullis.yaml", fmt.Sprintf(`server:
+  listen: "127.0.0.1:0"
+  admin_listen: "127.0.0.1:0"
+issuers:
+  - name: corp
+    issuer: %q
+    jwks_uri: %q
+    audiences: ["orders-api"]
+    algorithms: ["RS256"]
+routes:
+  - name: tenant
+    match: {path_prefix: /tenant}
+    upstream: "http://127.0.0.1:9"
+    auth: {claims: {tenant: acme}}
+  - name: region
+    match: {path_prefix: /region}
+    upstream: "http://127.0.0.1:9"
+    auth: {claims: {region: {one_of: [eu, 5]}}}
+  - name: groups
+    match: {path_prefix: /groups}
+    upstream: "http://127.0.0.1:9"
+    auth: {claims: {groups: {contains: admins}}}
+  - name: perms
+    match: {path_prefix: /perms}
+    upstream: "http://127.0.0.1:9"
+    auth: {claims: {perms: {contains_all: [read, write]}, roles: {contains_any: [a, b]}}}
+`, idp.URL(), idp.JWKSURL()))
+	with := func(name string, v any) string {
+		return keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", "alice", "", time.Hour).With(name, v))
+	}
+	cases := []struct {
+		name     string
+		token    string
+		path     string
+		code     int
+		contains []string
+		absent   []string
+	}{
+		{name: "a plain value that met an array says that contains was probably meant",
+			token: with("tenant", []string{"acme", "other"}), path: "/tenant", code: 1,
+			contains: []string{`FAIL  claim tenant     want "acme", token has ["acme","other"] (an array never equals a value: {contains: "acme"} is probably what was meant)`, "REFUSED: 403"}},
+		{name: "an array of the one value is refused the same way",
+			token: with("tenant", []string{"acme"}), path: "/tenant", code: 1,
+			contains: []string{`token has ["acme"] (an array never equals a value: {contains: "acme"}`}},
+		{name: "the equal value passes, without a hint",
+			token: with("tenant", "acme"), path: "/tenant", code: 0,
+			contains: []string{`pass  claim tenant     want "acme", token has "acme"`, "ALLOWED"}, absent: []string{"probably"}},
+		{name: "a number where a string is wanted shows both types, without a hint",
+			token: with("tenant", 5), path: "/tenant", code: 1,
+			contains: []string{`want "acme", token has 5`}, absent: []string{"probably"}},
+		{name: "an absent claim is said to be absent",
+			token: with("other", 1), path: "/tenant", code: 1,
+			contains: []string{`want "acme", token has absent`}, absent: []string{"probably"}},
+		{name: "one_of against an array points at contains_any",
+			token: with("region", []string{"eu"}), path: "/region", code: 1,
+			contains: []string{`want one of ["eu",5], token has ["eu"] (one_of passes only a claim that is a single value, never an array: {contains_any: ["eu",5]} is probably what was meant)`}},
+		{name: "one_of tells the string \"5\" from the number 5",
+			token: with("region", "5"), path: "/region", code: 1,
+			contains: []string{`want one of ["eu",5], token has "5"`}, absent: []string{"probably"}},
+		{name: "contains against a single value says it checks an array",
+			token: with("groups", "admins"), path: "/groups", code: 1,
+			contains: []string{`want an array containing "admins", token has "admins" (contains checks an array claim; for a claim that is a single value, write the value plainly, or use one_of)`}},
+		{name: "contains against an object says so",
+			token: with("groups", map[string]any{"admins": true}), path: "/groups", code: 1,
+			contains: []string{`(contains checks an array claim; this one is an object)`}},
+		{name: "contains passes an array holding the value",
+			token: with("groups", []string{"users", "admins"}), path: "/groups", code: 0,
+			contains: []string{`pass  claim groups     want an array containing "admins", token has ["users","admins"]`}},
+		{name: "contains_all short of one value fails without a hint, and the checks run in path order",
+			token: keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", "alice", "", time.Hour).With("perms", []string{"read"}, "roles", []string{"b"})),
+			path:  "/perms", code: 1,
+			contains: []string{`FAIL  claim perms      want an array containing all of ["read","write"], token has ["read"]`},
+			absent:   []string{"probably", "claim roles"}},
+		{name: "contains_any passes with one of its values",
+			token: keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", "alice", "", time.Hour).With("perms", []string{"write", "read"}, "roles", []string{"b"})),
+			path:  "/perms", code: 0,
+			contains: []string{`pass  claim perms`, `pass  claim roles      want an array containing any of ["a","b"], token has ["b"]`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCommand(t, nil, "explain", "-config", cfg, "-token", tc.token, "GET", "http://api.example.com"+tc.path)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, stdout)
+				}
+			}
+			for _, bad := range tc.absent {
+				if strings.Contains(stdout, bad) {
+					t.Errorf("output has %q:\n%s", bad, stdout)
+				}
+			}
+		})
+	}
 }
