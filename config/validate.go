@@ -180,7 +180,7 @@ func validListenHost(h string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
-	return !strings.Contains(h, "*") && checkHost(strings.ToLower(h)) == nil
+	return !strings.Contains(h, "*") && CheckHost(strings.ToLower(h)) == nil
 }
 
 // validPort reports whether a URL's port, if any, is a number from 1 to
@@ -421,26 +421,6 @@ func (v *validator) algorithms(p string, algs []string) {
 // reservedRouteName is the route label of requests that match no route.
 const reservedRouteName = "unmatched"
 
-// reservedHeaders may not be set from claims: they carry the request's
-// framing, its credentials or its provenance, and letting a claim (that
-// is, whoever the IdP lets edit their profile) write them would let a token
-// smuggle requests, impersonate a client address or replace the
-// credentials the upstream sees. They are written folded (lower case, "-"
-// for "_"), the form a name is compared in, because some upstreams read
-// X_Forwarded_For as X-Forwarded-For.
-var reservedHeaders = []string{
-	"host", "authorization", "proxy-authorization", "proxy-authenticate",
-	"cookie", "content-length", "content-type", "transfer-encoding",
-	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
-	"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
-	"x-real-ip", "x-request-id",
-}
-
-// ReservedHeader reports whether a claim header may not have this name,
-// given folded (lower case, "-" for "_"). Validation and policy.Compile
-// both ask it, so the two cannot drift apart.
-func ReservedHeader(folded string) bool { return slices.Contains(reservedHeaders, folded) }
-
 func (v *validator) routes(rs []Route, issuers map[string]bool) {
 	if len(rs) == 0 {
 		v.errorf("routes", "at least one route is required: without routes every request is answered 404")
@@ -501,7 +481,7 @@ func (v *validator) match(p string, m *Match) {
 		hp := fmt.Sprintf("%s.hosts[%d]", p, j)
 		h = strings.ToLower(h)
 		m.Hosts[j] = h
-		if err := checkHost(h); err != nil {
+		if err := CheckHost(h); err != nil {
 			v.errorf(hp, "%v", err)
 		} else if seen[h] {
 			v.errorf(hp, "%q is listed twice", h)
@@ -514,7 +494,7 @@ func (v *validator) match(p string, m *Match) {
 		mp := fmt.Sprintf("%s.methods[%d]", p, j)
 		meth = strings.ToUpper(meth)
 		m.Methods[j] = meth
-		if !isToken(meth) {
+		if !IsToken(meth) {
 			v.errorf(mp, "%q is not an HTTP method", meth)
 		} else if seen[meth] {
 			v.errorf(mp, "%q is listed twice", meth)
@@ -544,36 +524,6 @@ func checkPath(p string, prefix bool) error {
 		return fmt.Errorf("%q: prefixes match whole segments, so write %q (it matches %s and everything below it), without the trailing slash", p, path.Clean(p), path.Clean(p))
 	case path.Clean(p) != p:
 		return fmt.Errorf("%q is not a clean path (no //, . or .. segments, no trailing slash): requests are matched after cleaning, so it would never match; write %q", p, path.Clean(p))
-	}
-	return nil
-}
-
-// checkHost checks a lower-cased host pattern: an exact name, or "*."
-// followed by a domain (any subdomain of it, never the domain itself).
-func checkHost(h string) error {
-	name := h
-	if rest, ok := strings.CutPrefix(h, "*."); ok {
-		name = rest
-	}
-	switch {
-	case h == "":
-		return fmt.Errorf("must not be empty")
-	case strings.Contains(name, "*"):
-		return fmt.Errorf("%q: the only wildcard is a leading \"*.\" (\"*.example.com\")", h)
-	case strings.Contains(name, ":"):
-		return fmt.Errorf("%q: write the host without a port (the port is ignored when matching)", h)
-	case len(name) > 253:
-		return fmt.Errorf("%q is longer than a host name can be", h)
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" {
-			return fmt.Errorf("%q has an empty label (a leading, trailing or doubled dot)", h)
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("%q is not a host name: use letters, digits, hyphens and dots", h)
-			}
-		}
 	}
 	return nil
 }
@@ -640,16 +590,8 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 		list []string
 	}{{"all_of", a.Scopes.AllOf}, {"any_of", a.Scopes.AnyOf}} {
 		for j, s := range l.list {
-			sp := fmt.Sprintf("%s.scopes.%s[%d]", p, l.key, j)
-			switch {
-			case s == "":
-				v.errorf(sp, "must not be empty")
-			case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-				v.errorf(sp, "%q contains whitespace: scopes are space-separated in tokens, so list each scope as its own entry", s)
-			case strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == '"' || r == '\\' || r > 0x7e }):
-				// RFC 6749 §3.3: a scope-token is printable ASCII without
-				// '"' and '\'; it is quoted in WWW-Authenticate.
-				v.errorf(sp, "%q has a character a scope cannot have (RFC 6749 §3.3: printable ASCII except '\"' and '\\')", s)
+			if err := CheckScope(s); err != nil {
+				v.errorf(fmt.Sprintf("%s.scopes.%s[%d]", p, l.key, j), "%v", err)
 			}
 		}
 	}
@@ -679,12 +621,12 @@ func (v *validator) forward(p string, r *Route) {
 	seen := map[string]string{}
 	for _, h := range slices.Sorted(maps.Keys(r.Forward.ClaimsToHeaders)) {
 		fp := joinPath(hp, h)
-		norm := strings.ReplaceAll(strings.ToLower(h), "_", "-")
+		norm := FoldHeader(h)
 		first, dup := seen[norm]
 		switch {
-		case !isToken(h):
+		case !IsToken(h):
 			v.errorf(fp, "%q is not a valid header name", h)
-		case ReservedHeader(norm):
+		case ReservedHeader(h):
 			v.errorf(fp, "%q is reserved: it carries the request's framing, credentials or provenance and is never set from a claim", h)
 		case dup:
 			v.errorf(fp, "%q is the same header as %q (names are case-insensitive, and some upstreams read _ as -)", h, first)
@@ -765,19 +707,4 @@ func covers(a, b Match) bool {
 		return true
 	}
 	return subset(a.Hosts, b.Hosts) && subset(a.Methods, b.Methods)
-}
-
-// isToken reports whether s is an RFC 7230 token (tchar+), the syntax of
-// header names and methods.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -36,9 +36,9 @@ func FuzzMatch(f *testing.F) {
 			clean = "/"
 		}
 		hosts := []string{"api.example.com", "*.example.com", "a.b.example.com", "*.b.example.com", "[::1]", "127.0.0.1", "example.com"}
-		if n := hostName(host); checkHostPattern(n) == nil && !strings.ContainsAny(n, "[]") {
+		if n := hostName(host); config.CheckHost(n) == nil && !strings.ContainsAny(n, "[]") {
 			hosts = append(hosts, n)
-			if i := strings.IndexByte(n, '.'); i > 0 && checkHostPattern("*"+n[i:]) == nil {
+			if i := strings.IndexByte(n, '.'); i > 0 && config.CheckHost("*"+n[i:]) == nil {
 				hosts = append(hosts, "*"+n[i:])
 			}
 		}

@@ -222,7 +222,7 @@ func Compile(cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("policy: routes[%d] (%q): %w", i, name, err)
 		}
 		for _, h := range r.Headers {
-			headers[foldHeader(h.Name)] = true
+			headers[config.FoldHeader(h.Name)] = true
 		}
 		t.routes = append(t.routes, r)
 	}
@@ -349,11 +349,11 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *sh
 	seen := map[string]string{}
 	headers := make([]HeaderRule, 0, len(c.Forward.ClaimsToHeaders))
 	for name, claim := range c.Forward.ClaimsToHeaders {
-		if !validToken(name) {
+		if !config.IsToken(name) {
 			return nil, fmt.Errorf("forward.claims_to_headers[%q]: not a valid header name", name)
 		}
-		folded := foldHeader(name)
-		if config.ReservedHeader(folded) {
+		folded := config.FoldHeader(name)
+		if config.ReservedHeader(name) {
 			return nil, fmt.Errorf("forward.claims_to_headers[%q]: the gateway owns this header; it cannot come from a claim", name)
 		}
 		if other, dup := seen[folded]; dup {
@@ -427,10 +427,12 @@ func compileMatch(r *Route, m *config.Match) error {
 	}
 
 	for j, h := range m.Hosts {
-		n := hostName(h)
-		if err := checkHostPattern(n); err != nil {
-			return fmt.Errorf("match.hosts[%d]: %q: %w", j, h, err)
+		// Checked as validation checks it (the configured pattern, in
+		// lower case), then reduced to the form requests are compared in.
+		if err := config.CheckHost(strings.ToLower(h)); err != nil {
+			return fmt.Errorf("match.hosts[%d]: %w", j, err)
 		}
+		n := hostName(h)
 		if !slices.Contains(r.hosts, n) {
 			r.hosts = append(r.hosts, n)
 		}
@@ -438,7 +440,7 @@ func compileMatch(r *Route, m *config.Match) error {
 
 	for j, meth := range m.Methods {
 		u := strings.ToUpper(meth)
-		if !validToken(u) {
+		if !config.IsToken(u) {
 			return fmt.Errorf("match.methods[%d]: %q is not a method", j, meth)
 		}
 		if !slices.Contains(r.methods, u) {
@@ -462,24 +464,10 @@ func checkConfigPath(p string) error {
 	return nil
 }
 
-func checkHostPattern(h string) error {
-	if h == "" {
-		return errors.New("empty host")
-	}
-	rest := h
-	if strings.HasPrefix(h, "*.") {
-		rest = h[2:]
-	}
-	if rest == "" || strings.ContainsAny(rest, "*/ \t") {
-		return errors.New(`a host is a name or "*." followed by a name`)
-	}
-	return nil
-}
-
 func compileScopes(r *Route, s *config.Scopes) error {
 	for j, sc := range s.AllOf {
-		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
-			return fmt.Errorf("auth.scopes.all_of[%d]: %q is not a scope", j, sc)
+		if err := config.CheckScope(sc); err != nil {
+			return fmt.Errorf("auth.scopes.all_of[%d]: %w", j, err)
 		}
 		if !slices.Contains(r.need, sc) {
 			r.need = append(r.need, sc)
@@ -487,8 +475,8 @@ func compileScopes(r *Route, s *config.Scopes) error {
 	}
 	r.nAll = len(r.need)
 	for j, sc := range s.AnyOf {
-		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
-			return fmt.Errorf("auth.scopes.any_of[%d]: %q is not a scope", j, sc)
+		if err := config.CheckScope(sc); err != nil {
+			return fmt.Errorf("auth.scopes.any_of[%d]: %w", j, err)
 		}
 		k := slices.Index(r.need, sc)
 		if k < 0 {
@@ -506,30 +494,6 @@ func compileScopes(r *Route, s *config.Scopes) error {
 		r.AnyOf = slices.Clone(s.AnyOf)
 	}
 	return nil
-}
-
-// foldHeader is the form header names are compared in for spoofing: lower
-// case, with '_' as '-', because some upstream frameworks (CGI, WSGI, PHP)
-// merge X_User_Id into X-User-Id and would take a client's copy for ours.
-func foldHeader(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
-}
-
-// validToken reports whether s is an RFC 9110 token (header names, methods).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // ClaimNames returns, sorted and without duplicates, every top-level claim

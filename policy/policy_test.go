@@ -15,7 +15,7 @@ func TestCompileRoute(t *testing.T) {
 	r.Upstream = "https://orders.internal:8443/base"
 	r.StripPrefix = true
 	r.Timeout = config.Duration(7 * time.Second)
-	r.Match.Hosts = []string{"API.Example.COM", "*.Example.com.", "api.example.com"}
+	r.Match.Hosts = []string{"API.Example.COM", "*.Example.com", "api.example.com"}
 	r.Match.Methods = []string{"get", "HEAD"}
 	r.Auth = config.Auth{
 		Mode:    config.ModeOptional,
@@ -126,6 +126,12 @@ func TestCompileRefusesWhatItCannotUse(t *testing.T) {
 		{"empty host", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{""} }, "hosts[0]"},
 		{"bare star host", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"*"} }, "hosts[0]"},
 		{"star in the middle of a host", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"a.*.com"} }, "hosts[0]"},
+		// The syntax rules are config's (config/syntax.go), the same ones
+		// validation reports: Compile is no looser than validate.
+		{"host with a trailing dot", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"api.example.com."} }, "empty label"},
+		{"host with an underscore", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"a_b.example.com"} }, "not a host name"},
+		{"host with a port", func(c *config.Config) { c.Routes[0].Match.Hosts = []string{"api.example.com:443"} }, "without a port"},
+		{"scope with a quote (RFC 6749 §3.3)", func(c *config.Config) { c.Routes[0].Auth.Scopes.AllOf = []string{`a"b`} }, "all_of[0]"},
 		{"method with a space", func(c *config.Config) { c.Routes[0].Match.Methods = []string{"GE T"} }, "methods[0]"},
 		{"unknown mode", func(c *config.Config) { c.Routes[0].Auth.Mode = "sometimes" }, "auth.mode"},
 		{"unknown issuer", func(c *config.Config) { c.Routes[0].Auth.Issuers = []string{"nobody"} }, "auth.issuers[0]"},

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// This file and claimpath.go are the one home of the syntax rules that both
+// validation (which reports them with lines) and policy.Compile (which
+// refuses a table it could not serve) apply: host patterns, scopes, HTTP
+// tokens, header folding and reserved header names. Neither side writes its
+// own copy, so a rule tightened here is tightened for both.
+
+// CheckHost checks a host pattern of match.hosts, in lower case: an exact
+// name, "*." followed by one ("*.example.com": any subdomain, not the
+// apex), or an IPv6 address in brackets ("[::1]"). Labels are letters,
+// digits and hyphens; no port, no other wildcard.
+func CheckHost(h string) error {
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		if a, err := netip.ParseAddr(strings.TrimSuffix(inner, "]")); err != nil || !strings.HasSuffix(inner, "]") || !a.Is6() || a.Zone() != "" {
+			return fmt.Errorf("%q: an address in brackets must be an IPv6 address without a zone or port (\"[::1]\")", h)
+		}
+		return nil
+	}
+	name := h
+	if rest, ok := strings.CutPrefix(h, "*."); ok {
+		name = rest
+	}
+	switch {
+	case h == "":
+		return errors.New("must not be empty")
+	case strings.Contains(name, "*"):
+		return fmt.Errorf("%q: the only wildcard is a leading \"*.\" (\"*.example.com\")", h)
+	case strings.Contains(name, ":"):
+		return fmt.Errorf("%q: write the host without a port (the port is ignored when matching)", h)
+	case len(name) > 253:
+		return fmt.Errorf("%q is longer than a host name can be", h)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" {
+			return fmt.Errorf("%q has an empty label (a leading, trailing or doubled dot)", h)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q is not a host name: use letters, digits, hyphens and dots", h)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckScope checks one scope a route requires. RFC 6749 §3.3: a
+// scope-token is printable ASCII without '"' and '\', and tokens carry
+// scopes space-separated, so a configured scope holding white space could
+// never be found; it is also quoted in WWW-Authenticate.
+func CheckScope(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return fmt.Errorf("%q contains whitespace: scopes are space-separated in tokens, so list each scope as its own entry", s)
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == '"' || r == '\\' || r > 0x7e }):
+		return fmt.Errorf("%q has a character a scope cannot have (RFC 6749 §3.3: printable ASCII except '\"' and '\\')", s)
+	}
+	return nil
+}
+
+// IsToken reports whether s is an RFC 9110 §5.6.2 token (tchar+): the
+// syntax of header names and methods.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// FoldHeader is the form header names are compared in for spoofing and
+// reservation: lower case, with '_' as '-', because some upstream frameworks
+// (CGI, WSGI, PHP, nginx with underscores_in_headers) merge X_User_Id into
+// X-User-Id and would take a client's copy for the gateway's.
+func FoldHeader(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// reservedHeaders may not be set from claims: they carry the request's
+// framing, its credentials or its provenance, and letting a claim (that
+// is, whoever the IdP lets edit their profile) write them would let a token
+// smuggle requests, impersonate a client address or replace the
+// credentials the upstream sees. They are written folded.
+var reservedHeaders = []string{
+	"host", "authorization", "proxy-authorization", "proxy-authenticate",
+	"cookie", "content-length", "content-type", "transfer-encoding",
+	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
+	"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+	"x-real-ip", "x-request-id",
+}
+
+// ReservedHeader reports whether a claim header may not have this name,
+// given in any spelling: it is folded first.
+func ReservedHeader(name string) bool { return slices.Contains(reservedHeaders, FoldHeader(name)) }
