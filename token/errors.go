@@ -2,6 +2,7 @@ package token
 
 import (
 	"fmt"
+	"strconv"
 )
 
 // Reason is why a token was refused; the values are the contract's metric
@@ -29,6 +30,9 @@ const (
 // Error is a refused token.
 type Error struct {
 	Reason Reason
+	// Check is the check that refused it; every check before it in
+	// Checks passed, and none after it ran.
+	Check  Check
 	Issuer string // issuer name when known, else ""
 	// Detail is for logs: safe text that never contains token material.
 	Detail string
@@ -73,6 +77,45 @@ func (e *Error) Description() string {
 	return "the token is invalid"
 }
 
-func fail(r Reason, issuer, format string, args ...any) *Error {
-	return &Error{Reason: r, Issuer: issuer, Detail: fmt.Sprintf(format, args...)}
+func fail(c Check, r Reason, issuer, format string, args ...any) *Error {
+	return &Error{Reason: r, Check: c, Issuer: issuer, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Check is one of the verifier's checks. Verify runs them in the order of
+// Checks and stops at the first that refuses, which it names in
+// Error.Check: portcullis explain shows a token's checks from that alone,
+// so the order is stated once, here, and TestChecksRunInTheirOrder holds
+// verify to it.
+type Check uint8
+
+const (
+	CheckFormat         Check = iota // a compact JWS, its payload one JSON object with well-typed registered claims
+	CheckIssuer                      // iss names a configured issuer that the route accepts
+	CheckHeader                      // no crit or b64 extension, no nested token
+	CheckAlgorithm                   // alg is on the issuer's allow-list
+	CheckType                        // typ is one of the issuer's token_types
+	CheckKey                         // the issuer's key set holds a key that fits the token's kid and alg
+	CheckSignature                   // that key verifies the signature
+	CheckTime                        // exp, nbf and iat, with the clock skew
+	CheckAudience                    // the audience claim holds an accepted audience
+	CheckRequiredClaims              // every required claim is present
+	numChecks
+)
+
+// Checks lists every check in the order Verify runs them.
+func Checks() []Check {
+	out := make([]Check, numChecks)
+	for i := range out {
+		out[i] = Check(i)
+	}
+	return out
+}
+
+var checkNames = [numChecks]string{"token format", "issuer", "header", "algorithm", "type", "key", "signature", "time", "audience", "required claims"}
+
+func (c Check) String() string {
+	if c < numChecks {
+		return checkNames[c]
+	}
+	return "check " + strconv.Itoa(int(c))
 }

@@ -90,17 +90,17 @@ func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 // inTime applies exp, nbf and iat at now with skew of leeway each way.
 func (r registered) inTime(now time.Time, skew time.Duration) *Error {
 	if r.dateErr != nil {
-		return fail(Malformed, "", "%v", r.dateErr)
+		return fail(CheckTime, Malformed, "", "%v", r.dateErr)
 	}
 	now = now.Truncate(time.Second)
 	if r.hasExp && !now.Before(r.exp.Add(skew)) {
-		return fail(Expired, "", "exp is in the past beyond the allowed skew")
+		return fail(CheckTime, Expired, "", "exp is in the past beyond the allowed skew")
 	}
 	if r.hasNbf && now.Add(skew).Before(r.nbf) {
-		return fail(NotYetValid, "", "nbf is in the future beyond the allowed skew")
+		return fail(CheckTime, NotYetValid, "", "nbf is in the future beyond the allowed skew")
 	}
 	if r.hasIat && now.Add(skew).Before(r.iat) {
-		return fail(NotYetValid, "", "iat is in the future beyond the allowed skew")
+		return fail(CheckTime, NotYetValid, "", "iat is in the future beyond the allowed skew")
 	}
 	return nil
 }

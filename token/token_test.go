@@ -746,3 +746,49 @@ func liveHeap() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// TestChecksRunInTheirOrder holds Verify to the order of token.Checks, on
+// which portcullis explain relies: for each pair of neighbouring checks, a
+// token that fails both is refused by the earlier one. Reordering two checks
+// in verify, or in Checks, fails here.
+func TestChecksRunInTheirOrder(t *testing.T) {
+	expired := claims().With("exp", now.Add(-time.Hour).Unix())
+	crit := map[string]any{"crit": []string{"exp"}, "exp": 1}
+	typed := func(is *token.Issuer) { is.TokenTypes = []string{"at+jwt"} }
+	esOnly := func(is *token.Issuer) { is.Algorithms = []string{"ES256"} }
+	cases := []struct {
+		name   string
+		tok    string
+		mutate []func(*token.Issuer)
+		want   token.Check
+	}{
+		{"a non-string iss and no such issuer: format", rsaKey.Sign(claims().With("iss", 42)), nil, token.CheckFormat},
+		{"an unknown iss and a crit header: issuer", rsaKey.Sign(claims().With("iss", "https://other.example/"), crit), nil, token.CheckIssuer},
+		{"a crit header and an alg not allowed: header", rsaKey.Sign(claims(), crit), []func(*token.Issuer){esOnly}, token.CheckHeader},
+		{"an alg not allowed and no typ: algorithm", rsaKey.Sign(claims()), []func(*token.Issuer){esOnly, typed}, token.CheckAlgorithm},
+		{"no typ and an unknown kid: type", tokentest.RSA("ghost", 2048).Sign(claims()), []func(*token.Issuer){typed}, token.CheckType},
+		{"an unknown kid, and so no signature: key", tokentest.RSA("ghost", 2048).Sign(expired), nil, token.CheckKey},
+		{"a bad signature on an expired token: signature", truncate(rsaKey.Sign(expired)), nil, token.CheckSignature},
+		{"expired and for another audience: time", rsaKey.Sign(expired.With("aud", "other")), nil, token.CheckTime},
+		{"another audience and no exp: audience", rsaKey.Sign(claims().With("aud", "other", "exp", nil)), nil, token.CheckAudience},
+		{"no exp: required claims", rsaKey.Sign(claims().With("exp", nil)), nil, token.CheckRequiredClaims},
+	}
+	if len(cases) != len(token.Checks()) {
+		t.Fatalf("%d cases for %d checks: a check was added without its case", len(cases), len(token.Checks()))
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := token.Checks()[i]; got != tc.want {
+				t.Fatalf("Checks()[%d] = %s, want %s", i, got, tc.want)
+			}
+			_, err := verifier(t, tc.mutate...).Verify(context.Background(), tc.tok, nil)
+			var te *token.Error
+			if !errors.As(err, &te) {
+				t.Fatalf("Verify = %v, want a refusal by %s", err, tc.want)
+			}
+			if te.Check != tc.want {
+				t.Errorf("refused by %s (%v), want %s", te.Check, te, tc.want)
+			}
+		})
+	}
+}
