@@ -420,7 +420,12 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	if ex.route != nil && ex.decision != "" {
 		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
 	}
-	if ex.route != nil && ex.reason != "" && ex.decision != "" && ex.reason != string(token.KeysUnavailable) {
+	// Only a refused token is an authentication failure: the reasons an
+	// allowed or anonymous request may end with (upstream_error,
+	// upstream_timeout, client_gone...) are the upstream's or the
+	// client's, and unavailable keys are the identity provider's.
+	refused := ex.decision == Unauthenticated || ex.decision == Forbidden
+	if ex.route != nil && refused && ex.reason != "" && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer
