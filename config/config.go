@@ -163,6 +163,12 @@ type Route struct {
 	Auth Auth `yaml:"auth"`
 	// Forward says what the upstream receives besides the request.
 	Forward Forward `yaml:"forward"`
+	// WebSocket lets an RFC 6455 handshake that passed this route's checks
+	// become a tunnel to the upstream (default true). False serves the
+	// handshake as a plain request, without its Upgrade, for routes that
+	// never need one. No other upgrade (h2c, TLS/1.0, ...) is ever
+	// forwarded: past a tunnel the gateway checks nothing.
+	WebSocket bool `yaml:"websocket"`
 
 	// Line is the line of this route's entry.
 	Line int `yaml:"-"`

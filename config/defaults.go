@@ -56,10 +56,13 @@ var (
 
 	// DefaultRoute is the template of every entry of routes. Auth.Mode
 	// defaults to required: a route that forgets its auth section is
-	// closed, never open.
+	// closed, never open. WebSocket defaults to true: a handshake becomes
+	// a tunnel only after the route's checks passed, so a route's policy
+	// covers it as it covers any request.
 	DefaultRoute = Route{
-		Timeout: Duration(30 * time.Second),
-		Auth:    Auth{Mode: ModeRequired},
+		Timeout:   Duration(30 * time.Second),
+		Auth:      Auth{Mode: ModeRequired},
+		WebSocket: true,
 	}
 )
 

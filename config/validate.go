@@ -496,6 +496,8 @@ func (v *validator) match(p string, m *Match) {
 		m.Methods[j] = meth
 		if !IsToken(meth) {
 			v.errorf(mp, "%q is not an HTTP method", meth)
+		} else if meth == "CONNECT" {
+			v.errorf(mp, "CONNECT is never served: every CONNECT is refused with 405 before routing, because a 2xx to it opens a tunnel that no route's checks could see into (RFC 9110 §9.3.6)")
 		} else if seen[meth] {
 			v.errorf(mp, "%q is listed twice", meth)
 		}

@@ -82,6 +82,7 @@ type Route struct {
 
 	Headers            []HeaderRule // claim headers this route sets, in name order
 	StripAuthorization bool
+	WebSocket          bool // an RFC 6455 handshake may become a tunnel (the proxy checks its shape)
 
 	hosts   []string // lower case, no port, no trailing dot; "*.x" kept as is
 	methods []string // upper case; nil = any
@@ -290,6 +291,7 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *sh
 		StripPrefix:        c.StripPrefix,
 		Timeout:            c.Timeout.D(),
 		StripAuthorization: c.Forward.StripAuthorization,
+		WebSocket:          c.WebSocket,
 	}
 	if c.Name == "" {
 		return nil, errors.New("name: empty")

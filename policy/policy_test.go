@@ -31,6 +31,7 @@ func TestCompileRoute(t *testing.T) {
 		},
 		StripAuthorization: true,
 	}
+	r.WebSocket = true
 	tb := compile(t, testConfig(rt("first", "/"), r))
 
 	got := tb.Routes()[1]
@@ -71,6 +72,9 @@ func TestCompileRoute(t *testing.T) {
 	}
 	if !got.StripAuthorization {
 		t.Error("strip_authorization lost")
+	}
+	if !got.WebSocket || tb.Routes()[0].WebSocket {
+		t.Errorf("websocket = %v and %v, want true as configured and false as configured", got.WebSocket, tb.Routes()[0].WebSocket)
 	}
 	if r0 := tb.Routes()[0]; r0.Issuers != nil || r0.AllOf != nil || r0.AnyOf != nil || r0.hosts != nil || r0.methods != nil {
 		t.Errorf("empty lists must compile to nil (any): %+v", r0)

@@ -198,7 +198,11 @@ func (rt *Runtime) trusted(remoteAddr string) bool {
 }
 
 // responded runs when the upstream's response headers arrive: the route's
-// timeout no longer applies.
+// timeout no longer applies. A 101 is relayed as a tunnel only when it
+// answers the WebSocket handshake that was forwarded (switchAccepted);
+// ReverseProxy calls this before it hijacks the client's connection, so
+// refusing here leaves the client with a 502 on a connection that is
+// still HTTP.
 func responded(resp *http.Response) error {
 	f := resp.Request.Context().Value(ctxKey{}).(*forwarding)
 	if !f.deadline.Stop() {
@@ -207,6 +211,12 @@ func responded(resp *http.Response) error {
 		return errUpstreamTimeout
 	}
 	f.ex.upstream = time.Since(f.sent)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if !switchAccepted(f.ex.upgrade, resp) {
+			return errBadSwitch
+		}
+		f.ex.upgrade = upgradeSwitched
+	}
 	// The client gets the gateway's request id, already set; an upstream
 	// that echoes it (or sets its own) must not make it appear twice.
 	resp.Header.Del(RequestIDHeader)
@@ -224,6 +234,9 @@ func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errUpstreamTimeout) || errors.Is(context.Cause(r.Context()), errUpstreamTimeout):
 		f.ex.reason = "upstream_timeout"
 		writeError(w, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer in time")
+	case errors.Is(err, errBadSwitch):
+		f.ex.reason = "upstream_bad_upgrade"
+		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream switched protocols without being asked to")
 	case r.Context().Err() != nil:
 		f.ex.reason = "client_gone"
 		f.ex.status = clientGone

@@ -6,11 +6,14 @@
 // Each stage is a plain call with plain values, in the order a request
 // travels:
 //
-//	CleanPath -> Table.Match -> bearer -> Verifier.Verify -> Table.Authorize -> rewrite -> ReverseProxy
+//	(CONNECT: 405) -> CleanPath -> Table.Match -> bearer -> Verifier.Verify -> Table.Authorize
+//	               -> admitUpgrade -> rewrite -> ReverseProxy
 //
 // This package must never forward a request that a stage refused, never let
-// a client-supplied header pass as one the gateway set, and never write
-// token material to a response, a log line or a metric label.
+// a client-supplied header pass as one the gateway set, never write token
+// material to a response, a log line or a metric label, and never relay a
+// tunnel other than a WebSocket one whose request passed every stage
+// (upgrade.go).
 package proxy
 
 import (
@@ -214,10 +217,14 @@ func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
 
 // exchange is what one request did, for its metrics and access-log line.
 type exchange struct {
-	start    time.Time
-	route    *policy.Route
-	path     string
-	status   int
+	start time.Time
+	route *policy.Route
+	path  string
+	// status, when set, overrides the recorder's (client_gone). It is an
+	// int32 so that upgrade shares its word: one byte more would move the
+	// exchange from the 240-byte size class to the 256-byte one.
+	status   int32
+	upgrade  upgrade // what became of the request's Upgrade header
 	decision string
 	reason   string
 	issuer   string
@@ -249,6 +256,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.Header()[RequestIDHeader] = ex.idHeader[:]
 
 	tr := traceOf(r.Context())
+	// CONNECT is refused on every route, before routing: its 2xx would
+	// open a tunnel that no stage below could see into (upgrade.go).
+	if r.Method == http.MethodConnect {
+		ex.reason = "method_not_allowed"
+		refuseConnect(rec, r)
+		return
+	}
 	clean, err := policy.CleanPath(r.URL)
 	if err != nil {
 		tr.add("path", false, "%v", err)
@@ -291,6 +305,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refusal.write(rec)
 		return
 	}
+	// Only now, with every check passed, may an Upgrade travel, and only
+	// a WebSocket one; the rest is removed before ReverseProxy reads it.
+	ex.upgrade = admitUpgrade(r, route)
 	rt.forward(r, tok, ex)
 }
 
@@ -408,7 +425,12 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 		status = http.StatusOK
 	}
 	if ex.status != 0 {
-		status = ex.status
+		status = int(ex.status)
+	}
+	if ex.rec.status == 0 && ex.upgrade == upgradeSwitched {
+		// ReverseProxy wrote the 101 to the hijacked connection, past
+		// the recorder; the request ends when the tunnel closes.
+		status = http.StatusSwitchingProtocols
 	}
 	elapsed := time.Since(ex.start)
 	route := metrics.Unmatched
@@ -420,11 +442,12 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	if ex.route != nil && ex.decision != "" {
 		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
 	}
-	// Only a refused token is an auth failure: an upstream that failed
-	// after the request was allowed (or anonymous) is not, nor are keys
-	// the gateway could not load.
+	// Only a refused token is an authentication failure: the reasons an
+	// allowed or anonymous request may end with (upstream_error,
+	// upstream_timeout, client_gone...) are the upstream's or the
+	// client's, and unavailable keys are the identity provider's.
 	refused := ex.decision == Unauthenticated || ex.decision == Forbidden
-	if ex.route != nil && refused && ex.reason != string(token.KeysUnavailable) {
+	if ex.route != nil && refused && ex.reason != "" && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer
@@ -454,6 +477,9 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	)
 	if ex.upstream > 0 {
 		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))
+	}
+	if ex.upgrade != noUpgrade {
+		fields = append(fields, zap.String("upgrade", ex.upgrade.String()))
 	}
 	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
 		fields = append(fields, zap.String("sub", ex.subject))

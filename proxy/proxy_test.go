@@ -411,6 +411,11 @@ func TestUpstreamFailures(t *testing.T) {
 	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "502")); got != 1 {
 		t.Errorf("502 count = %v", got)
 	}
+	// The token was good both times: an upstream's failure is no
+	// authentication failure, under any reason.
+	if n := testutil.CollectAndCount(f.metrics.AuthFailures); n != 0 {
+		t.Errorf("portcullis_auth_failures_total has %d series after two allowed requests, want none", n)
+	}
 }
 
 // TestKeyRotation: a token signed by a key the IdP added after start is
