@@ -420,7 +420,12 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	if ex.route != nil && ex.decision != "" {
 		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
 	}
-	if ex.route != nil && ex.reason != "" && ex.decision != "" && ex.reason != string(token.KeysUnavailable) {
+	// Only a refused token is an authentication failure: an allowed
+	// request keeps its decision when its exchange fails afterwards
+	// (upstream_timeout, upstream_error, client_gone), and those
+	// reasons are the access log's, never this metric's.
+	refused := ex.decision == Unauthenticated || ex.decision == Forbidden
+	if ex.route != nil && refused && ex.reason != "" && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer

@@ -411,6 +411,11 @@ func TestUpstreamFailures(t *testing.T) {
 	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "502")); got != 1 {
 		t.Errorf("502 count = %v", got)
 	}
+	// The token was valid: an upstream that fails it afterwards is no
+	// authentication failure.
+	if n := testutil.CollectAndCount(f.metrics.AuthFailures); n != 0 {
+		t.Errorf("portcullis_auth_failures_total has %d series after a 504 and a 502 of an allowed request", n)
+	}
 }
 
 // TestKeyRotation: a token signed by a key the IdP added after start is
