@@ -56,10 +56,14 @@ var (
 
 	// DefaultRoute is the template of every entry of routes. Auth.Mode
 	// defaults to required: a route that forgets its auth section is
-	// closed, never open.
+	// closed, never open. StreamIdleTimeout is nginx's 60s for
+	// proxy_read_timeout and send_timeout: long enough for an event stream
+	// that sends a heartbeat now and then, short enough that a dead one
+	// does not hold a connection for long.
 	DefaultRoute = Route{
-		Timeout: Duration(30 * time.Second),
-		Auth:    Auth{Mode: ModeRequired},
+		Timeout:           Duration(30 * time.Second),
+		StreamIdleTimeout: Duration(60 * time.Second),
+		Auth:              Auth{Mode: ModeRequired},
 	}
 )
 
