@@ -525,3 +525,19 @@ var ecOrder = func() []byte {
 	n, _ := new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
 	return n.Bytes()
 }()
+
+// accessLine waits up to 5s for the access-log line whose field has value
+// (a path, a request id) and returns its fields: a streamed or tunnelled
+// exchange logs when it ends, after the client has seen its response.
+func accessLine(t *testing.T, tg *target, field, value string) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, e := range tg.logs.FilterMessage("request").All() {
+			if f := e.ContextMap(); f[field] == value {
+				return f
+			}
+		}
+	}
+	t.Fatalf("no access-log line with %s %q within 5s", field, value)
+	return nil
+}

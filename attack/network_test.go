@@ -203,7 +203,7 @@ func TestSlowloris(t *testing.T) {
 	}
 }
 
-// TestSlowBody: read_timeout bounds the whole request, body included, so a
+// TestSlowBody: read_timeout bounds each pause of a request's body, so a
 // client that sends headers and then stalls its body is cut off.
 func TestSlowBody(t *testing.T) {
 	t.Parallel() // it mostly waits on timers; TestNoGrowthAcrossRejectedRequests says why this is safe

@@ -152,21 +152,6 @@ func smuggleH2(t *testing.T, conn net.Conn, br *bufio.Reader, up *h2cUpstream, p
 	}
 }
 
-// accessLine waits, at most five seconds, for the access-log line of the
-// request with id, and returns its fields.
-func accessLine(t *testing.T, tg *target, id string) map[string]any {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, e := range tg.logs.FilterMessage("request").All() {
-			if f := e.ContextMap(); f["request_id"] == id {
-				return f
-			}
-		}
-	}
-	t.Fatalf("no access-log line for request %s within 5s", id)
-	return nil
-}
-
 // TestH2CSmuggling: an h2c upgrade on a public route is served as a plain
 // HTTP/1.1 request, never as a switch of protocol (RFC 9110 §7.8 lets a
 // server ignore Upgrade): the client gets no 101, the upstream never sees
@@ -221,7 +206,7 @@ func TestH2CSmuggling(t *testing.T) {
 			if up.served(protected, before) {
 				t.Errorf("the upstream served a smuggled HTTP/2 request for %s that carried no token", protected)
 			}
-			if line := accessLine(t, tg, id); line["upgrade"] != "stripped" || line["status"] != int64(200) {
+			if line := accessLine(t, tg, "request_id", id); line["upgrade"] != "stripped" || line["status"] != int64(200) {
 				t.Errorf("access log: status %v, upgrade %v; want 200, stripped", line["status"], line["upgrade"])
 			}
 			got := up.requests()[before:]
@@ -439,7 +424,7 @@ func TestWebSocketOnlyAfterTheChecks(t *testing.T) {
 			t.Errorf("X-User-Email (all spellings) = %q, want %q", claims["x-user-email"], want)
 		}
 		conn.Close() // the tunnel ends, and with it the request
-		if line := accessLine(t, tg, "ws-tunnel"); line["status"] != int64(101) || line["upgrade"] != "websocket_tunnel" || line["decision"] != "allowed" {
+		if line := accessLine(t, tg, "request_id", "ws-tunnel"); line["status"] != int64(101) || line["upgrade"] != "websocket_tunnel" || line["decision"] != "allowed" {
 			t.Errorf("access log: status %v, upgrade %v, decision %v; want 101, websocket_tunnel, allowed", line["status"], line["upgrade"], line["decision"])
 		}
 	})
@@ -583,7 +568,7 @@ func TestUnaskedProtocolSwitch(t *testing.T) {
 			if n := after.Load(); n != 0 {
 				t.Errorf("the upstream read %d bytes past its 101: the gateway relayed a tunnel", n)
 			}
-			if line := accessLine(t, tg, id); line["status"] != int64(502) || line["reason"] != "upstream_bad_upgrade" {
+			if line := accessLine(t, tg, "request_id", id); line["status"] != int64(502) || line["reason"] != "upstream_bad_upgrade" {
 				t.Errorf("access log: status %v, reason %v; want 502, upstream_bad_upgrade", line["status"], line["reason"])
 			}
 			if got := tg.allFailures(t); got != failures {

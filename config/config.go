@@ -36,9 +36,17 @@ type Server struct {
 	// ReadHeaderTimeout bounds how long a client may take to send headers
 	// (the slowloris defence).
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	// ReadTimeout bounds reading the whole request, body included.
+	// ReadTimeout bounds reading a request. Until the request is forwarded
+	// it bounds the whole of it (net/http's deadline); once forwarded, it
+	// bounds each pause of its body instead, so that an upload that keeps
+	// arriving is never cut and one that stalls is (408), as nginx's
+	// client_body_timeout does.
 	ReadTimeout Duration `yaml:"read_timeout"`
-	// WriteTimeout bounds writing the response.
+	// WriteTimeout bounds writing a response until its body streams: from
+	// the end of the request (its headers, or the last byte of its body) to
+	// the response's headers, and the whole of an answer the gateway writes
+	// itself (a 401, a 504). Once an upstream's body streams, its route's
+	// StreamIdleTimeout bounds each pause instead.
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout Duration `yaml:"idle_timeout"`
@@ -156,9 +164,19 @@ type Route struct {
 	Upstream string `yaml:"upstream"`
 	// StripPrefix removes Match.PathPrefix from the forwarded path.
 	StripPrefix bool `yaml:"strip_prefix"`
-	// Timeout bounds the wait for the upstream's response headers; past it
-	// the client gets 504.
+	// Timeout bounds the wait for the upstream's response headers, counted
+	// from when the request was sent whole (a body that is still arriving
+	// is bounded by server.read_timeout instead); past it the client gets
+	// 504.
 	Timeout Duration `yaml:"timeout"`
+	// StreamIdleTimeout is the longest a response body may go without a
+	// byte moving once its headers came: the upstream sending nothing, or
+	// the client reading nothing. Past it the exchange is cut (the client
+	// sees the connection end). It bounds pauses, not streams: a Server-Sent
+	// Events feed or a download that keeps moving lasts as long as it
+	// needs, as with nginx's proxy_read_timeout and send_timeout. A
+	// WebSocket tunnel (101) is not bounded by it.
+	StreamIdleTimeout Duration `yaml:"stream_idle_timeout"`
 	// Auth is what a request must prove.
 	Auth Auth `yaml:"auth"`
 	// Forward says what the upstream receives besides the request.

@@ -121,7 +121,7 @@ func TestDefaultsApplyToAbsentKeys(t *testing.T) {
 	}
 
 	r := cfg.Routes[0]
-	if r.Timeout.D() != 30*time.Second || r.Auth.Mode != config.ModeRequired || r.StripPrefix || r.Forward.StripAuthorization || !r.WebSocket || r.Line != 2 {
+	if r.Timeout.D() != 30*time.Second || r.StreamIdleTimeout.D() != 60*time.Second || r.Auth.Mode != config.ModeRequired || r.StripPrefix || r.Forward.StripAuthorization || !r.WebSocket || r.Line != 2 {
 		t.Errorf("route defaults not applied: %+v", r)
 	}
 }
@@ -148,6 +148,7 @@ routes:
     upstream: http://127.0.0.1:1
     timeout: 2s
     websocket: false
+    stream_idle_timeout: 5m
     auth: {mode: optional}
 `)
 	if cfg.Server.Listen != "127.0.0.1:8443" || cfg.Server.MaxHeaderBytes != 65536 || cfg.Server.AdminListen != "127.0.0.1:9090" {
@@ -160,7 +161,7 @@ routes:
 	if !reflect.DeepEqual(is.RequiredClaims, []string{"sub", "exp"}) || !reflect.DeepEqual(is.ScopeClaims, []string{"permissions"}) || is.ClockSkew != 0 {
 		t.Errorf("issuer = %+v", is)
 	}
-	if r := cfg.Routes[0]; r.Timeout.D() != 2*time.Second || r.Auth.Mode != config.ModeOptional || r.WebSocket {
+	if r := cfg.Routes[0]; r.Timeout.D() != 2*time.Second || r.StreamIdleTimeout.D() != 5*time.Minute || r.Auth.Mode != config.ModeOptional || r.WebSocket {
 		t.Errorf("route = %+v", r)
 	}
 }

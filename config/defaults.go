@@ -58,11 +58,15 @@ var (
 	// defaults to required: a route that forgets its auth section is
 	// closed, never open. WebSocket defaults to true: a handshake becomes
 	// a tunnel only after the route's checks passed, so a route's policy
-	// covers it as it covers any request.
+	// covers it as it covers any request. StreamIdleTimeout is nginx's 60s
+	// for proxy_read_timeout and send_timeout: long enough for an event
+	// stream that sends a heartbeat now and then, short enough that a dead
+	// one does not hold a connection for long.
 	DefaultRoute = Route{
-		Timeout:   Duration(30 * time.Second),
-		Auth:      Auth{Mode: ModeRequired},
-		WebSocket: true,
+		Timeout:           Duration(30 * time.Second),
+		StreamIdleTimeout: Duration(60 * time.Second),
+		Auth:              Auth{Mode: ModeRequired},
+		WebSocket:         true,
 	}
 )
 

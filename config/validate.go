@@ -452,6 +452,9 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 		if r.Timeout <= 0 {
 			v.errorf(p+".timeout", "must be greater than 0")
 		}
+		if r.StreamIdleTimeout <= 0 {
+			v.errorf(p+".stream_idle_timeout", "must be greater than 0: it bounds each pause of a streaming response, and a stream that may pause forever holds its connection forever")
+		}
 		v.auth(p+".auth", &r.Auth, issuers)
 		v.forward(p+".forward", r)
 	}

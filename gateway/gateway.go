@@ -55,6 +55,13 @@ type Gateway struct {
 	transport http.RoundTripper
 	noVerify  bool
 
+	// readTimeout and writeTimeout are the proxy listener's, from the
+	// configuration the gateway was built with. A forwarded exchange takes
+	// the connection's deadlines over from them, so every runtime, reloaded
+	// ones included, must be told the ones the listener has; a reload
+	// cannot change them (needsRestart).
+	readTimeout, writeTimeout time.Duration
+
 	// draining is set on SIGTERM: /readyz answers 503 from then on, so
 	// that load balancers stop sending while in-flight requests finish.
 	draining atomic.Bool
@@ -93,6 +100,7 @@ func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 		// them all and left the old ones open until their idle timeout).
 		g.transport = proxy.NewTransport()
 	}
+	g.readTimeout, g.writeTimeout = cfg.Server.ReadTimeout.D(), cfg.Server.WriteTimeout.D()
 	st, rt, _, err := g.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -197,6 +205,8 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 		MaxInFlight:    cfg.Server.MaxInFlight,
 		AccessLog:      cfg.Log.AccessLog,
 		Transport:      g.transport,
+		ReadTimeout:    g.readTimeout,
+		WriteTimeout:   g.writeTimeout,
 	})
 	return st, rt, added, nil
 }

@@ -28,11 +28,13 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		return fmt.Errorf("server.admin_listen: %w", err)
 	}
 	errLog := zap.NewStdLog(g.log.Named("http"))
+	// ReadTimeout and WriteTimeout are the ones every runtime was told
+	// (see Gateway.readTimeout).
 	proxySrv := &http.Server{
 		Handler:           g.handler,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
-		ReadTimeout:       s.ReadTimeout.D(),
-		WriteTimeout:      s.WriteTimeout.D(),
+		ReadTimeout:       g.readTimeout,
+		WriteTimeout:      g.writeTimeout,
 		IdleTimeout:       s.IdleTimeout.D(),
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          errLog,

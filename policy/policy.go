@@ -73,6 +73,7 @@ type Route struct {
 	Prefix      string        // match.path_prefix, "" for an exact-path route
 	Path        string        // match.path, "" for a prefix route
 	Timeout     time.Duration // upstream response deadline
+	StreamIdle  time.Duration // longest pause of a streaming response; 0: none
 
 	Mode    Mode
 	Issuers []string // issuer names; nil = any configured issuer (token.Verifier enforces it)
@@ -290,6 +291,7 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *sh
 		Index:              i,
 		StripPrefix:        c.StripPrefix,
 		Timeout:            c.Timeout.D(),
+		StreamIdle:         c.StreamIdleTimeout.D(),
 		StripAuthorization: c.Forward.StripAuthorization,
 		WebSocket:          c.WebSocket,
 	}

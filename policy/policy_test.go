@@ -15,6 +15,7 @@ func TestCompileRoute(t *testing.T) {
 	r.Upstream = "https://orders.internal:8443/base"
 	r.StripPrefix = true
 	r.Timeout = config.Duration(7 * time.Second)
+	r.StreamIdleTimeout = config.Duration(90 * time.Second)
 	r.Match.Hosts = []string{"API.Example.COM", "*.Example.com", "api.example.com"}
 	r.Match.Methods = []string{"get", "HEAD"}
 	r.Auth = config.Auth{
@@ -41,8 +42,8 @@ func TestCompileRoute(t *testing.T) {
 	if got.Upstream.String() != "https://orders.internal:8443/base" {
 		t.Errorf("upstream = %v", got.Upstream)
 	}
-	if !got.StripPrefix || got.Prefix != "/orders" || got.Path != "" || got.Timeout != 7*time.Second {
-		t.Errorf("strip/prefix/path/timeout = %v %q %q %v", got.StripPrefix, got.Prefix, got.Path, got.Timeout)
+	if !got.StripPrefix || got.Prefix != "/orders" || got.Path != "" || got.Timeout != 7*time.Second || got.StreamIdle != 90*time.Second {
+		t.Errorf("strip/prefix/path/timeout/stream idle = %v %q %q %v %v", got.StripPrefix, got.Prefix, got.Path, got.Timeout, got.StreamIdle)
 	}
 	if got.Mode != Optional || got.Mode.String() != "optional" {
 		t.Errorf("mode = %v", got.Mode)

@@ -73,15 +73,22 @@ func (rt *Runtime) reverseProxy(transport http.RoundTripper) *httputil.ReversePr
 
 // forward hands an authorized request to the route's reverse proxy. The
 // route's timeout covers the wait for the upstream's response headers, not
-// the streaming of its body, so that long downloads are not cut.
+// the sending of the request's body nor the streaming of the response's:
+// those are bounded by their pauses (see stream.go), so that long uploads,
+// downloads and event streams are not cut.
 func (rt *Runtime) forward(r *http.Request, tok *token.Token, ex *exchange) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	f := &ex.fwd
-	*f = forwarding{tok: tok, ex: ex, sent: time.Now()}
-	f.deadline = time.AfterFunc(ex.route.Timeout, func() { cancel(errUpstreamTimeout) })
-	defer f.deadline.Stop()
-	rt.proxy.ServeHTTP(&ex.rec, r.WithContext(context.WithValue(ctx, ctxKey{}, f)))
+	f.tok, f.ex, f.rt, f.sent, f.cancel = tok, ex, rt, time.Now(), cancel
+	out := r.WithContext(context.WithValue(ctx, ctxKey{}, f))
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		f.body.rc, f.body.f = r.Body, f
+		out.Body = &f.body
+	}
+	f.timer = time.AfterFunc(min(ex.route.Timeout, rt.tick(ex.route)), f.watch)
+	defer f.stop()
+	rt.proxy.ServeHTTP(&ex.rec, out)
 }
 
 // rewrite builds the outgoing request. ReverseProxy has already removed the
@@ -198,23 +205,35 @@ func (rt *Runtime) trusted(remoteAddr string) bool {
 }
 
 // responded runs when the upstream's response headers arrive: the route's
-// timeout no longer applies. A 101 is relayed as a tunnel only when it
-// answers the WebSocket handshake that was forwarded (switchAccepted);
-// ReverseProxy calls this before it hijacks the client's connection, so
-// refusing here leaves the client with a 502 on a connection that is
-// still HTTP.
+// timeout no longer applies, the stream's pauses do (a tunnel's do not).
+// A 101 is relayed as a tunnel only when it answers the WebSocket handshake
+// that was forwarded (switchAccepted); ReverseProxy calls this before it
+// hijacks the client's connection, so refusing here leaves the client with
+// a 502 on a connection that is still HTTP.
 func responded(resp *http.Response) error {
 	f := resp.Request.Context().Value(ctxKey{}).(*forwarding)
-	if !f.deadline.Stop() {
-		// The deadline fired as the headers arrived: the context is
-		// cancelled, so the body would fail midway. Refuse cleanly.
+	f.ex.upstream = time.Since(f.sent)
+	next, badSwitch := streaming, false
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if switchAccepted(f.ex.upgrade, resp) {
+			next = tunnel
+		} else {
+			badSwitch = true
+		}
+	}
+	if !f.phase.CompareAndSwap(waiting, next) {
+		// The watchdog cut the exchange as the headers arrived: the
+		// context is cancelled, so the body would fail midway. Refuse
+		// cleanly, for the watchdog's reason.
+		if f.phase.Load() == clientLate {
+			return errClientTimeout
+		}
 		return errUpstreamTimeout
 	}
-	f.ex.upstream = time.Since(f.sent)
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		if !switchAccepted(f.ex.upgrade, resp) {
-			return errBadSwitch
-		}
+	if badSwitch {
+		return errBadSwitch
+	}
+	if next == tunnel {
 		f.ex.upgrade = upgradeSwitched
 	}
 	// The client gets the gateway's request id, already set; an upstream
@@ -224,19 +243,24 @@ func responded(resp *http.Response) error {
 }
 
 // upstreamFailed answers when nothing usable came back: 504 when the
-// route's timeout passed, 502 when the upstream refused or broke the
-// connection, nothing at all when the client itself went away.
+// route's timeout passed (or the upstream stopped reading the body), 408
+// when the client's body stalled past read_timeout, 502 when the upstream
+// refused or broke the connection, nothing at all when the client itself
+// went away.
 func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 	f := r.Context().Value(ctxKey{}).(*forwarding)
-	f.deadline.Stop()
 	f.ex.upstream = time.Since(f.sent)
-	switch {
-	case errors.Is(err, errUpstreamTimeout) || errors.Is(context.Cause(r.Context()), errUpstreamTimeout):
+	switch phase := f.phase.Load(); {
+	case phase == upstreamLate || errors.Is(err, errUpstreamTimeout):
 		f.ex.reason = "upstream_timeout"
 		writeError(w, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer in time")
 	case errors.Is(err, errBadSwitch):
 		f.ex.reason = "upstream_bad_upgrade"
 		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream switched protocols without being asked to")
+	case phase == clientLate || errors.Is(err, errClientTimeout):
+		f.ex.reason = "client_timeout"
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "request_timeout", "the request body stopped arriving")
 	case r.Context().Err() != nil:
 		f.ex.reason = "client_gone"
 		f.ex.status = clientGone

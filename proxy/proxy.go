@@ -55,6 +55,10 @@ type Runtime struct {
 	trustedProxies []netip.Prefix
 	maxInFlight    int64
 	accessLog      bool
+	// The listener's deadlines, and how often a forwarded exchange must
+	// look at them (stream.go).
+	readTimeout, writeTimeout time.Duration
+	connTick                  time.Duration
 }
 
 // Options configure NewRuntime.
@@ -68,6 +72,12 @@ type Options struct {
 	AccessLog bool
 	// Transport carries requests to upstreams; nil means NewTransport().
 	Transport http.RoundTripper
+	// ReadTimeout and WriteTimeout are the proxy listener's (its
+	// http.Server's): once a request is forwarded, its exchange takes the
+	// connection's deadlines over from them (see stream.go), and
+	// ReadTimeout becomes the longest pause of a request body. Zero: the
+	// listener has none (an httptest server, explain's recorder).
+	ReadTimeout, WriteTimeout time.Duration
 }
 
 // NewRuntime builds a runtime from a compiled table and a verifier.
@@ -78,6 +88,9 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 		trustedProxies: opts.TrustedProxies,
 		maxInFlight:    int64(opts.MaxInFlight),
 		accessLog:      opts.AccessLog,
+		readTimeout:    opts.ReadTimeout,
+		writeTimeout:   opts.WriteTimeout,
+		connTick:       connTick(opts.ReadTimeout, opts.WriteTimeout),
 	}
 	rt.strip = table.ClaimHeaders()
 	transport := opts.Transport
@@ -442,10 +455,10 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	if ex.route != nil && ex.decision != "" {
 		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
 	}
-	// Only a refused token is an authentication failure: the reasons an
-	// allowed or anonymous request may end with (upstream_error,
-	// upstream_timeout, client_gone...) are the upstream's or the
-	// client's, and unavailable keys are the identity provider's.
+	// Only a refused token is an authentication failure: an allowed
+	// request keeps its decision when its exchange fails afterwards
+	// (upstream_timeout, client_timeout, stream_idle...), and those
+	// reasons are the access log's, never this metric's.
 	refused := ex.decision == Unauthenticated || ex.decision == Forbidden
 	if ex.route != nil && refused && ex.reason != "" && ex.reason != string(token.KeysUnavailable) {
 		issuer := ex.issuer
@@ -473,7 +486,7 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 		zap.String("reason", ex.reason),
 		zap.String("issuer", ex.issuer),
 		zap.String("remote", r.RemoteAddr),
-		zap.Int64("bytes", ex.rec.bytes),
+		zap.Int64("bytes", ex.rec.bytes.Load()),
 	)
 	if ex.upstream > 0 {
 		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))
@@ -499,11 +512,13 @@ var logFields = sync.Pool{New: func() any {
 	return &f
 }}
 
-// recorder remembers the status and size of a response.
+// recorder remembers the status and size of a response. bytes is atomic
+// because the watchdog of a forwarded exchange reads it to see the
+// response move (stream.go).
 type recorder struct {
 	http.ResponseWriter
 	status int
-	bytes  int64
+	bytes  atomic.Int64
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -518,7 +533,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
+	r.bytes.Add(int64(n))
 	return n, err
 }
 
@@ -530,18 +545,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // response (nginx's convention); nothing is written.
 const clientGone = 499
 
-var errUpstreamTimeout = errors.New("upstream did not answer in time")
-
 type ctxKey struct{}
-
-// forwarding travels with the outgoing request's context to Rewrite and
-// ModifyResponse: what the earlier stages decided.
-type forwarding struct {
-	tok      *token.Token
-	ex       *exchange // its route and path are the ones matched
-	sent     time.Time
-	deadline *time.Timer
-}
 
 var nopLogger = newNopLogger()
 
