@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // Authorize applies the route's scope and claim rules to the claims of a token
@@ -32,7 +34,7 @@ import (
 // allowed issuers are Route.Issuers). It allocates only for a refusal.
 func (t *Table) Authorize(r *Route, issuer string, claims map[string]any) Decision {
 	if r == nil {
-		return Decision{Reason: ReasonInsufficientScope} // fail closed
+		return Decision{Reason: outcome.InsufficientScope} // fail closed
 	}
 	if len(r.need) > 0 {
 		var stack [32]bool
@@ -66,14 +68,14 @@ func (t *Table) Authorize(r *Route, issuer string, claims map[string]any) Decisi
 			missing = append(missing, r.AnyOf...)
 		}
 		if len(missing) > 0 {
-			return Decision{Reason: ReasonInsufficientScope, Missing: missing}
+			return Decision{Reason: outcome.InsufficientScope, Missing: missing}
 		}
 	}
 	for i := range r.Claims {
 		c := &r.Claims[i]
 		v, ok := c.Path.Lookup(claims)
 		if !ok || !c.matches(v) {
-			return Decision{Reason: ReasonClaimMismatch, Claim: c.Path.String()}
+			return Decision{Reason: outcome.ClaimMismatch, Claim: c.Path.String()}
 		}
 	}
 	return Decision{Allowed: true}

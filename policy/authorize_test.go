@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/outcome"
 )
 
 func TestScopes(t *testing.T) {
@@ -71,7 +72,7 @@ func TestAuthorizeScopes(t *testing.T) {
 			if d.Allowed != tt.wantAllowed || !slices.Equal(d.Missing, tt.wantMissing) {
 				t.Errorf("Authorize = %+v, want allowed %v missing %q", d, tt.wantAllowed, tt.wantMissing)
 			}
-			if !d.Allowed && d.Reason != ReasonInsufficientScope {
+			if !d.Allowed && d.Reason != outcome.InsufficientScope {
 				t.Errorf("reason = %q", d.Reason)
 			}
 		})
@@ -202,8 +203,8 @@ func TestAuthorizeClaims(t *testing.T) {
 			if d.Allowed != tt.want {
 				t.Fatalf("Authorize = %+v, want allowed %v", d, tt.want)
 			}
-			if !d.Allowed && (d.Reason != ReasonClaimMismatch || d.Claim != tt.path) {
-				t.Errorf("refusal = %+v, want %s on %q", d, ReasonClaimMismatch, tt.path)
+			if !d.Allowed && (d.Reason != outcome.ClaimMismatch || d.Claim != tt.path) {
+				t.Errorf("refusal = %+v, want %s on %q", d, outcome.ClaimMismatch, tt.path)
 			}
 		})
 	}
@@ -239,10 +240,10 @@ func TestAuthorizeChecksScopesBeforeClaims(t *testing.T) {
 	r.Auth.Claims = claims("tenant", "acme", "active", true)
 	tb := compile(t, testConfig(r))
 	route := tb.Routes()[0]
-	if d := tb.Authorize(route, "corp", claimsJSON(t, `{"tenant": "other"}`)); d.Reason != ReasonInsufficientScope {
+	if d := tb.Authorize(route, "corp", claimsJSON(t, `{"tenant": "other"}`)); d.Reason != outcome.InsufficientScope {
 		t.Errorf("got %+v, want insufficient_scope first", d)
 	}
-	if d := tb.Authorize(route, "corp", claimsJSON(t, `{"scope": "a", "tenant": "acme", "active": false}`)); d.Reason != ReasonClaimMismatch || d.Claim != "active" {
+	if d := tb.Authorize(route, "corp", claimsJSON(t, `{"scope": "a", "tenant": "acme", "active": false}`)); d.Reason != outcome.ClaimMismatch || d.Claim != "active" {
 		t.Errorf("got %+v, want claim_mismatch on active", d)
 	}
 	if d := tb.Authorize(route, "corp", claimsJSON(t, `{"scope": "a", "tenant": "acme", "active": true}`)); !d.Allowed {

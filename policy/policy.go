@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // Mode is a route's auth.mode.
@@ -44,14 +45,6 @@ func (m Mode) String() string {
 	}
 	return config.ModeRequired
 }
-
-// Reason is why a verified token is refused by a route.
-type Reason string
-
-const (
-	ReasonInsufficientScope Reason = "insufficient_scope"
-	ReasonClaimMismatch     Reason = "claim_mismatch"
-)
 
 // Errors of CleanPath. All mean 400: the gateway refuses to guess what an
 // upstream would make of such a path.
@@ -174,9 +167,9 @@ type HeaderRule struct {
 // Decision is the outcome of Authorize.
 type Decision struct {
 	Allowed bool
-	Reason  Reason   // set when !Allowed
-	Missing []string // scopes that were required and absent (for logs)
-	Claim   string   // with ReasonClaimMismatch: the claim path that failed (for logs)
+	Reason  outcome.Reason // set when !Allowed: InsufficientScope or ClaimMismatch
+	Missing []string       // scopes that were required and absent (for logs)
+	Claim   string         // with outcome.ClaimMismatch: the claim path that failed (for logs)
 }
 
 // Table is a compiled route table; it is immutable and safe for concurrent use.

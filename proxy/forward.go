@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
 )
@@ -250,61 +250,23 @@ func responded(resp *http.Response) error {
 func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 	f := r.Context().Value(ctxKey{}).(*forwarding)
 	f.ex.upstream = time.Since(f.sent)
+	var reason outcome.Reason
 	switch phase := f.phase.Load(); {
 	case phase == upstreamLate || errors.Is(err, errUpstreamTimeout):
-		f.ex.reason = "upstream_timeout"
-		writeError(w, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer in time")
+		reason = outcome.UpstreamTimeout
 	case errors.Is(err, errBadSwitch):
-		f.ex.reason = "upstream_bad_upgrade"
-		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream switched protocols without being asked to")
+		reason = outcome.UpstreamBadUpgrade
 	case phase == clientLate || errors.Is(err, errClientTimeout):
-		f.ex.reason = "client_timeout"
-		w.Header().Set("Connection", "close")
-		writeError(w, http.StatusRequestTimeout, "request_timeout", "the request body stopped arriving")
+		reason = outcome.ClientTimeout
 	case r.Context().Err() != nil:
-		f.ex.reason = "client_gone"
-		f.ex.status = clientGone
+		reason = outcome.ClientGone
 	default:
-		f.ex.reason = "upstream_error"
-		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream could not be reached")
+		reason = outcome.UpstreamError
 	}
-}
-
-// writeError writes a JSON error body. The description is always one of
-// our fixed texts, never request or token data.
-func writeError(w http.ResponseWriter, status int, code, description string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description,omitempty"`
-	}{code, description})
-}
-
-// write answers a refused request as RFC 6750 §3 says: a challenge with no
-// error code when no token was sent, invalid_token for a bad one, and
-// insufficient_scope with the scope needed for a good one that may not pass.
-func (f refusal) write(w http.ResponseWriter) {
-	const realm = `Bearer realm="portcullis"`
-	switch {
-	case f.status == http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "5")
-		writeError(w, f.status, "temporarily_unavailable", f.description)
-	case f.reason == token.Missing:
-		w.Header().Set("WWW-Authenticate", realm)
-		writeError(w, f.status, "unauthorized", "a bearer token is required")
-	case f.status == http.StatusForbidden:
-		c := realm + `, error="insufficient_scope", error_description="` + f.description + `"`
-		if f.scope != "" {
-			c += `, scope="` + f.scope + `"`
-		}
-		w.Header().Set("WWW-Authenticate", c)
-		writeError(w, f.status, "insufficient_scope", f.description)
-	default:
-		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token", error_description="`+f.description+`"`)
-		writeError(w, f.status, "invalid_token", f.description)
+	f.ex.reason = reason
+	if row := outcome.Of(reason); row.Silent {
+		f.ex.status = int32(row.Status)
+		return
 	}
+	refuse(w, reason, "")
 }

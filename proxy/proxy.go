@@ -29,17 +29,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
 	"github.com/prometheus/client_golang/prometheus"
-)
-
-// Decisions, the values of the auth decision metric and log field.
-const (
-	Allowed         = "allowed"
-	Anonymous       = "anonymous"
-	Unauthenticated = "unauthenticated"
-	Forbidden       = "forbidden"
 )
 
 // Runtime is everything a request needs that comes from one configuration:
@@ -239,7 +232,7 @@ type exchange struct {
 	status   int32
 	upgrade  upgrade // what became of the request's Upgrade header
 	decision string
-	reason   string
+	reason   outcome.Reason
 	issuer   string
 	subject  string
 	upstream time.Duration // zero when nothing was forwarded
@@ -272,15 +265,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// CONNECT is refused on every route, before routing: its 2xx would
 	// open a tunnel that no stage below could see into (upgrade.go).
 	if r.Method == http.MethodConnect {
-		ex.reason = "method_not_allowed"
+		ex.reason = outcome.MethodNotAllowed
 		refuseConnect(rec, r)
 		return
 	}
 	clean, err := policy.CleanPath(r.URL)
 	if err != nil {
 		tr.add("path", false, "%v", err)
-		ex.reason = "bad_path"
-		writeError(rec, http.StatusBadRequest, "invalid_request", err.Error())
+		ex.reason = outcome.BadPath
+		refuseAs(rec, outcome.BadPath, err.Error(), "")
 		return
 	}
 	tr.cleaned(clean)
@@ -288,8 +281,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
 		tr.add("route", false, "no route matches host %q, path %q, method %s", r.Host, clean, r.Method)
-		ex.reason = "no_route"
-		writeError(rec, http.StatusNotFound, "not_found", "no route matches this request")
+		ex.reason = outcome.NoRoute
+		refuse(rec, outcome.NoRoute, "")
 		return
 	}
 	tr.matched(route)
@@ -300,22 +293,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// that a flood past the cap costs no signature checks.
 	if n := h.inFlight.Add(1); rt.maxInFlight > 0 && n > rt.maxInFlight {
 		h.inFlight.Add(-1)
-		ex.reason = "overloaded"
-		rec.Header().Set("Retry-After", "1")
-		writeError(rec, http.StatusServiceUnavailable, "temporarily_unavailable", "the gateway is at its limit of concurrent requests")
+		ex.reason = outcome.Overloaded
+		refuse(rec, outcome.Overloaded, "")
 		return
 	}
 	defer h.inFlight.Add(-1)
 
 	tok, refusal := rt.authenticate(r, route)
-	ex.decision = refusal.decision
-	ex.reason = string(refusal.reason)
-	ex.issuer = refusal.issuer
+	ex.decision, ex.reason, ex.issuer = refusal.decision, refusal.reason, refusal.issuer
 	if tok != nil {
 		ex.issuer, ex.subject = tok.Issuer, tok.Subject
 	}
-	if refusal.status != 0 {
-		refusal.write(rec)
+	if refusal.reason != "" {
+		ex.decision = outcome.Of(refusal.reason).Decision
+		refuse(rec, refusal.reason, refusal.scope)
 		return
 	}
 	// Only now, with every check passed, may an Upgrade travel, and only
@@ -324,14 +315,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.forward(r, tok, ex)
 }
 
-// refusal is the outcome of authentication: status 0 means go on.
+// refusal is the outcome of authentication: no reason means go on, with
+// the decision (allowed or anonymous); a reason is looked up in the outcome
+// table for its status, challenge and decision.
 type refusal struct {
-	status      int
-	decision    string
-	reason      token.Reason
-	issuer      string
-	description string
-	scope       string // required scopes, for insufficient_scope
+	decision string
+	reason   outcome.Reason
+	issuer   string
+	scope    string // required scopes, for insufficient_scope
 }
 
 // authenticate runs bearer extraction, verification and authorization for
@@ -340,16 +331,16 @@ func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) (*token.To
 	tr := traceOf(r.Context())
 	if route.Mode == policy.Public {
 		tr.add("bearer", true, "not looked at: the route is public")
-		return nil, refusal{decision: Anonymous}
+		return nil, refusal{decision: outcome.Anonymous}
 	}
 	raw, err := bearer(r.Header)
-	if err != nil && err.Reason == token.Missing {
+	if err != nil && err.Reason == outcome.Missing {
 		if route.Mode == policy.Optional {
 			tr.add("bearer", true, "none: forwarded anonymously (optional route)")
-			return nil, refusal{decision: Anonymous}
+			return nil, refusal{decision: outcome.Anonymous}
 		}
 		tr.add("bearer", false, "none: the route requires a token")
-		return nil, refusal{status: http.StatusUnauthorized, decision: Unauthenticated, reason: token.Missing}
+		return nil, refusal{reason: outcome.Missing}
 	}
 	var tok *token.Token
 	if err == nil {
@@ -364,25 +355,14 @@ func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) (*token.To
 		tr.add("bearer", false, "%s", err.Detail)
 	}
 	if err != nil {
-		status := http.StatusUnauthorized
-		if err.Reason == token.KeysUnavailable {
-			status = http.StatusServiceUnavailable
-		}
-		return nil, refusal{status: status, decision: Unauthenticated, reason: err.Reason,
-			issuer: err.Issuer, description: err.Description()}
+		return nil, refusal{reason: err.Reason, issuer: err.Issuer}
 	}
 	d := rt.table.Authorize(route, tok.Issuer, tok.Claims)
 	tr.traceAuthorization(rt, route, tok, d)
 	if !d.Allowed {
-		desc := "the token lacks a required scope"
-		if d.Reason == policy.ReasonClaimMismatch {
-			desc = "the token lacks a required claim value"
-		}
-		return tok, refusal{status: http.StatusForbidden, decision: Forbidden,
-			reason: token.Reason(d.Reason), issuer: tok.Issuer, description: desc,
-			scope: requiredScope(route)}
+		return tok, refusal{reason: d.Reason, issuer: tok.Issuer, scope: requiredScope(route)}
 	}
-	return tok, refusal{decision: Allowed}
+	return tok, refusal{decision: outcome.Allowed}
 }
 
 func asTokenError(err error) *token.Error {
@@ -390,7 +370,7 @@ func asTokenError(err error) *token.Error {
 	if errors.As(err, &te) {
 		return te
 	}
-	return &token.Error{Reason: token.Malformed, Detail: "verification failed"}
+	return &token.Error{Reason: outcome.Malformed, Detail: "verification failed"}
 }
 
 // requiredScope is the scope attribute of an insufficient_scope challenge
@@ -409,24 +389,24 @@ func bearer(h http.Header) (string, *token.Error) {
 	vals := h.Values("Authorization")
 	switch len(vals) {
 	case 0:
-		return "", &token.Error{Reason: token.Missing}
+		return "", &token.Error{Reason: outcome.Missing}
 	case 1:
 	default:
-		return "", &token.Error{Reason: token.Malformed, Detail: "more than one Authorization header"}
+		return "", &token.Error{Reason: outcome.Malformed, Detail: "more than one Authorization header"}
 	}
 	v := vals[0]
 	if len(v) > token.MaxLength+len("Bearer ") {
-		return "", &token.Error{Reason: token.Malformed, Detail: "Authorization header too long"}
+		return "", &token.Error{Reason: outcome.Malformed, Detail: "Authorization header too long"}
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		// Another scheme (Basic, DPoP...) is not a bearer token: for
 		// this gateway the request carries none.
-		return "", &token.Error{Reason: token.Missing}
+		return "", &token.Error{Reason: outcome.Missing}
 	}
 	raw := strings.Trim(rest, " \t")
 	if raw == "" {
-		return "", &token.Error{Reason: token.Malformed, Detail: "empty bearer token"}
+		return "", &token.Error{Reason: outcome.Malformed, Detail: "empty bearer token"}
 	}
 	return raw, nil
 }
@@ -459,13 +439,12 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 	// request keeps its decision when its exchange fails afterwards
 	// (upstream_timeout, client_timeout, stream_idle...), and those
 	// reasons are the access log's, never this metric's.
-	refused := ex.decision == Unauthenticated || ex.decision == Forbidden
-	if ex.route != nil && refused && ex.reason != "" && ex.reason != string(token.KeysUnavailable) {
+	if ex.route != nil && ex.reason != "" && outcome.Of(ex.reason).AuthFailure {
 		issuer := ex.issuer
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer
 		}
-		h.counter(seriesKey{vec: vecFailures, issuer: issuer, label: ex.reason}).Inc()
+		h.counter(seriesKey{vec: vecFailures, issuer: issuer, label: string(ex.reason)}).Inc()
 	}
 	if ex.upstream > 0 {
 		h.observer(vecUpstream, route).Observe(ex.upstream.Seconds())
@@ -483,7 +462,7 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 		zap.Int("status", status),
 		zap.Duration("duration", elapsed),
 		zap.String("decision", ex.decision),
-		zap.String("reason", ex.reason),
+		zap.String("reason", string(ex.reason)),
 		zap.String("issuer", ex.issuer),
 		zap.String("remote", r.RemoteAddr),
 		zap.Int64("bytes", ex.rec.bytes.Load()),
@@ -540,10 +519,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController (used by ReverseProxy to flush
 // streamed responses) reach the real writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// clientGone is the status recorded when the client went away before a
-// response (nginx's convention); nothing is written.
-const clientGone = 499
 
 type ctxKey struct{}
 

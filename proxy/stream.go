@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
 )
@@ -301,6 +302,6 @@ func (f *forwarding) stop() {
 		f.mu.Unlock()
 	}
 	if f.phase.Load() == streamStalled {
-		f.ex.reason = "stream_idle"
+		f.ex.reason = outcome.StreamIdle
 	}
 }

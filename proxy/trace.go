@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
 )
@@ -69,17 +70,17 @@ func (tr *Trace) add(stage string, ok bool, format string, args ...any) {
 // the reasons that each one refuses a token for.
 var verificationStages = []struct {
 	stage   string
-	reasons []token.Reason
+	reasons []outcome.Reason
 }{
-	{"token format", []token.Reason{token.Malformed}},
-	{"issuer", []token.Reason{token.BadIssuer}},
-	{"algorithm", []token.Reason{token.BadAlgorithm}},
-	{"type", []token.Reason{token.BadType}},
-	{"key", []token.Reason{token.UnknownKey, token.KeysUnavailable}},
-	{"signature", []token.Reason{token.BadSignature}},
-	{"time", []token.Reason{token.Expired, token.NotYetValid}},
-	{"audience", []token.Reason{token.BadAudience}},
-	{"required claims", []token.Reason{token.MissingClaim}},
+	{"token format", []outcome.Reason{outcome.Malformed}},
+	{"issuer", []outcome.Reason{outcome.BadIssuer}},
+	{"algorithm", []outcome.Reason{outcome.BadAlgorithm}},
+	{"type", []outcome.Reason{outcome.BadType}},
+	{"key", []outcome.Reason{outcome.UnknownKey, outcome.KeysUnavailable}},
+	{"signature", []outcome.Reason{outcome.BadSignature}},
+	{"time", []outcome.Reason{outcome.Expired, outcome.NotYetValid}},
+	{"audience", []outcome.Reason{outcome.BadAudience}},
+	{"required claims", []outcome.Reason{outcome.MissingClaim}},
 }
 
 // traceVerification records the verifier's checks: every stage before the
@@ -137,7 +138,7 @@ func (tr *Trace) traceAuthorization(rt *Runtime, route *policy.Route, tok *token
 	tr.Scopes = rt.table.Scopes(tok.Issuer, tok.Claims)
 	present := strings.Join(tr.Scopes, " ")
 	if len(route.AllOf) > 0 || len(route.AnyOf) > 0 {
-		scopeOK := d.Allowed || d.Reason != policy.ReasonInsufficientScope
+		scopeOK := d.Allowed || d.Reason != outcome.InsufficientScope
 		tr.add("scopes", scopeOK, "all_of [%s] any_of [%s]; token has [%s]%s",
 			strings.Join(route.AllOf, " "), strings.Join(route.AnyOf, " "), present, missing(d))
 		if !scopeOK {
@@ -145,7 +146,7 @@ func (tr *Trace) traceAuthorization(rt *Runtime, route *policy.Route, tok *token
 		}
 	}
 	for _, c := range route.Claims {
-		failed := !d.Allowed && d.Reason == policy.ReasonClaimMismatch && d.Claim == c.Path.String()
+		failed := !d.Allowed && d.Reason == outcome.ClaimMismatch && d.Claim == c.Path.String()
 		v, found := c.Path.Lookup(tok.Claims)
 		have, hint := "absent", ""
 		if found {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -193,5 +194,5 @@ const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 func refuseConnect(w http.ResponseWriter, r *http.Request) {
 	traceOf(r.Context()).add("method", false, "CONNECT asks for a tunnel (RFC 9110 §9.3.6): refused on every route, never forwarded")
 	w.Header().Set("Allow", allowedMethods)
-	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "CONNECT is not served: the gateway opens no tunnels")
+	refuse(w, outcome.MethodNotAllowed, "")
 }

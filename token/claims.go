@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // decodeClaims decodes the payload as one JSON object, keeping numbers as
@@ -109,12 +111,12 @@ func (is *issuer) checkClaims(claims map[string]any, reg registered, now time.Ti
 			name = "aud"
 		}
 		if !audienceAccepted(claims[name], is.Audiences) {
-			return fail(CheckAudience, BadAudience, is.Name, "%.64s contains none of the accepted audiences", name)
+			return fail(CheckAudience, outcome.BadAudience, is.Name, "%.64s contains none of the accepted audiences", name)
 		}
 	}
 	for _, name := range is.RequiredClaims {
 		if c, ok := claims[name]; !ok || c == nil {
-			return fail(CheckRequiredClaims, MissingClaim, is.Name, "required claim %q is absent", name)
+			return fail(CheckRequiredClaims, outcome.MissingClaim, is.Name, "required claim %q is absent", name)
 		}
 	}
 	return nil

@@ -3,33 +3,13 @@ package token
 import (
 	"fmt"
 	"strconv"
-)
 
-// Reason is why a token was refused; the values are the contract's metric
-// label values, so they must never change.
-type Reason string
-
-const (
-	Missing      Reason = "missing"
-	Malformed    Reason = "malformed"
-	BadSignature Reason = "bad_signature"
-	UnknownKey   Reason = "unknown_key"
-	BadAlgorithm Reason = "bad_algorithm"
-	Expired      Reason = "expired"
-	NotYetValid  Reason = "not_yet_valid"
-	BadIssuer    Reason = "bad_issuer"
-	BadAudience  Reason = "bad_audience"
-	BadType      Reason = "bad_type"
-	MissingClaim Reason = "missing_claim"
-	// KeysUnavailable is not the client's fault: the issuer's key set has
-	// never been loaded (the IdP has been unreachable since start). The
-	// gateway answers 503 and does not count it as an auth failure.
-	KeysUnavailable Reason = "keys_unavailable"
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // Error is a refused token.
 type Error struct {
-	Reason Reason
+	Reason outcome.Reason
 	// Check is the check that refused it; every check before it in
 	// Checks passed, and none after it ran.
 	Check  Check
@@ -45,39 +25,12 @@ func (e *Error) Error() string {
 	return string(e.Reason) + ": " + e.Detail
 }
 
-// Description is the error_description sent to the client: fixed text per
-// reason, so that nothing of the token or the key set is reflected.
-func (e *Error) Description() string {
-	switch e.Reason {
-	case Missing:
-		return "a bearer token is required"
-	case Malformed:
-		return "the token is malformed"
-	case BadSignature:
-		return "the token signature is invalid"
-	case UnknownKey:
-		return "the token is signed by an unknown key"
-	case BadAlgorithm:
-		return "the token's signing algorithm is not accepted"
-	case Expired:
-		return "the token has expired"
-	case NotYetValid:
-		return "the token is not valid yet"
-	case BadIssuer:
-		return "the token's issuer is not accepted"
-	case BadAudience:
-		return "the token's audience is not accepted"
-	case BadType:
-		return "the token's type is not accepted"
-	case MissingClaim:
-		return "the token lacks a required claim"
-	case KeysUnavailable:
-		return "the issuer's signing keys are not available yet"
-	}
-	return "the token is invalid"
-}
+// Description is the error_description sent to the client: the fixed text
+// of the reason's row in the outcome table, so that nothing of the token or
+// the key set is reflected.
+func (e *Error) Description() string { return outcome.Of(e.Reason).Description }
 
-func fail(c Check, r Reason, issuer, format string, args ...any) *Error {
+func fail(c Check, r outcome.Reason, issuer, format string, args ...any) *Error {
 	return &Error{Reason: r, Check: c, Issuer: issuer, Detail: fmt.Sprintf(format, args...)}
 }
 

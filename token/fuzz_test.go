@@ -19,6 +19,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/token"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
@@ -63,10 +64,10 @@ func fuzzClaims() tokentest.Claims {
 	}
 }
 
-var reasons = map[token.Reason]bool{
-	token.Malformed: true, token.BadSignature: true, token.UnknownKey: true, token.BadAlgorithm: true,
-	token.Expired: true, token.NotYetValid: true, token.BadIssuer: true, token.BadAudience: true,
-	token.BadType: true, token.MissingClaim: true,
+var reasons = map[outcome.Reason]bool{
+	outcome.Malformed: true, outcome.BadSignature: true, outcome.UnknownKey: true, outcome.BadAlgorithm: true,
+	outcome.Expired: true, outcome.NotYetValid: true, outcome.BadIssuer: true, outcome.BadAudience: true,
+	outcome.BadType: true, outcome.MissingClaim: true,
 }
 
 // checkOutcome holds for every input: a token or an *Error, never both;

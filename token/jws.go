@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // wellFormed refuses, before any decoding, what cannot be a compact JWS:
@@ -22,16 +23,16 @@ func wellFormed(raw string) *Error {
 			continue
 		}
 		if c != '.' {
-			return fail(CheckFormat, Malformed, "", "character outside base64url")
+			return fail(CheckFormat, outcome.Malformed, "", "character outside base64url")
 		}
 		if i == last+1 {
-			return fail(CheckFormat, Malformed, "", "empty segment")
+			return fail(CheckFormat, outcome.Malformed, "", "empty segment")
 		}
 		dots++
 		last = i
 	}
 	if dots != 2 || last == len(raw)-1 {
-		return fail(CheckFormat, Malformed, "", "not three segments")
+		return fail(CheckFormat, outcome.Malformed, "", "not three segments")
 	}
 	return nil
 }
@@ -53,7 +54,7 @@ var base64URL = func() (t [256]bool) {
 func parseCompact(raw string) (*jws.Message, *jws.Signature, *Error) {
 	msg, err := jws.Parse([]byte(raw))
 	if err != nil || len(msg.Signatures()) != 1 {
-		return nil, nil, fail(CheckFormat, Malformed, "", "not a compact JWS")
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "not a compact JWS")
 	}
 	sig := msg.Signatures()[0]
 	// jwx's header decoder stops after the first JSON value, so
@@ -61,7 +62,7 @@ func parseCompact(raw string) (*jws.Message, *jws.Signature, *Error) {
 	// The header must be exactly one JSON object, as RFC 7515 §4 says.
 	if h, err := base64.RawURLEncoding.DecodeString(raw[:strings.IndexByte(raw, '.')]); err != nil ||
 		!json.Valid(h) || !bytes.HasPrefix(bytes.TrimLeft(h, " \t\r\n"), []byte("{")) {
-		return nil, nil, fail(CheckFormat, Malformed, "", "the header is not one JSON object")
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "the header is not one JSON object")
 	}
 	// base64url leaves unused bits in a segment's last character, and the
 	// decoder ignores them: without this, every token would have 4 or 16
@@ -70,7 +71,7 @@ func parseCompact(raw string) (*jws.Message, *jws.Signature, *Error) {
 	// re-spelling it (RFC 4648 §3.5 allows refusing non-zero pad bits).
 	// The header and payload are covered by the signature as spelled.
 	if base64.RawURLEncoding.EncodeToString(sig.Signature()) != raw[strings.LastIndexByte(raw, '.')+1:] {
-		return nil, nil, fail(CheckFormat, Malformed, "", "the signature is not in canonical base64url")
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "the signature is not in canonical base64url")
 	}
 	return msg, sig, nil
 }
@@ -83,10 +84,10 @@ func (is *issuer) checkHeader(hdr jws.Headers) *Error {
 	// understand; portcullis understands none. b64 (RFC 7797) changes what
 	// is signed, so it is refused too.
 	if len(hdr.Critical()) > 0 {
-		return fail(CheckHeader, Malformed, is.Name, "crit header names unsupported extensions")
+		return fail(CheckHeader, outcome.Malformed, is.Name, "crit header names unsupported extensions")
 	}
 	if _, ok := hdr.Get("b64"); ok {
-		return fail(CheckHeader, Malformed, is.Name, "b64 header is not supported")
+		return fail(CheckHeader, outcome.Malformed, is.Name, "b64 header is not supported")
 	}
 	// RFC 7519 §5.2 and §7.2 step 8: cty "JWT" says the payload is a
 	// nested token, an envelope rather than claims. Judging the payload as
@@ -95,13 +96,13 @@ func (is *issuer) checkHeader(hdr jws.Headers) *Error {
 	// is done: such a token is refused. cty is compared as a media type
 	// (RFC 7515 §4.1.10: case-insensitive, "application/" optional).
 	if normalType(hdr.ContentType()) == "jwt" {
-		return fail(CheckHeader, Malformed, is.Name, "cty names a nested JWT, which is not accepted")
+		return fail(CheckHeader, outcome.Malformed, is.Name, "cty names a nested JWT, which is not accepted")
 	}
 	if alg := hdr.Algorithm(); !slices.Contains(is.algs, alg) {
-		return fail(CheckAlgorithm, BadAlgorithm, is.Name, "alg %.16q is not on the allow-list", string(alg))
+		return fail(CheckAlgorithm, outcome.BadAlgorithm, is.Name, "alg %.16q is not on the allow-list", string(alg))
 	}
 	if len(is.types) > 0 && !slices.Contains(is.types, normalType(hdr.Type())) {
-		return fail(CheckType, BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
+		return fail(CheckType, outcome.BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // registered are the registered claims (RFC 7519 §4.1) the verifier judges,
@@ -90,17 +92,17 @@ func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 // inTime applies exp, nbf and iat at now with skew of leeway each way.
 func (r registered) inTime(now time.Time, skew time.Duration) *Error {
 	if r.dateErr != nil {
-		return fail(CheckTime, Malformed, "", "%v", r.dateErr)
+		return fail(CheckTime, outcome.Malformed, "", "%v", r.dateErr)
 	}
 	now = now.Truncate(time.Second)
 	if r.hasExp && !now.Before(r.exp.Add(skew)) {
-		return fail(CheckTime, Expired, "", "exp is in the past beyond the allowed skew")
+		return fail(CheckTime, outcome.Expired, "", "exp is in the past beyond the allowed skew")
 	}
 	if r.hasNbf && now.Add(skew).Before(r.nbf) {
-		return fail(CheckTime, NotYetValid, "", "nbf is in the future beyond the allowed skew")
+		return fail(CheckTime, outcome.NotYetValid, "", "nbf is in the future beyond the allowed skew")
 	}
 	if r.hasIat && now.Add(skew).Before(r.iat) {
-		return fail(CheckTime, NotYetValid, "", "iat is in the future beyond the allowed skew")
+		return fail(CheckTime, outcome.NotYetValid, "", "iat is in the future beyond the allowed skew")
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/portcullis/portcullis/jwks"
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/token"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
@@ -72,7 +73,7 @@ func claims() tokentest.Claims {
 	}
 }
 
-func reason(err error) token.Reason {
+func reason(err error) outcome.Reason {
 	var te *token.Error
 	if errors.As(err, &te) {
 		return te.Reason
@@ -86,18 +87,18 @@ func TestVerify(t *testing.T) {
 		name   string
 		tok    string
 		mutate func(*token.Issuer)
-		want   token.Reason // "" = accepted
+		want   outcome.Reason // "" = accepted
 	}{
 		{name: "RS256 token is accepted", tok: rsaKey.Sign(claims())},
 		{name: "ES256 token is accepted", tok: ecKey.Sign(claims())},
 		{name: "EdDSA token is accepted", tok: edKey.Sign(claims())},
 		{name: "aud as an array containing the audience is accepted", tok: rsaKey.Sign(claims().With("aud", []string{"x", "orders-api"}))},
-		{name: "aud as an array without the audience is bad_audience", tok: rsaKey.Sign(claims().With("aud", []string{"x", "y"})), want: token.BadAudience},
+		{name: "aud as an array without the audience is bad_audience", tok: rsaKey.Sign(claims().With("aud", []string{"x", "y"})), want: outcome.BadAudience},
 		{name: "no audiences configured: aud is not checked", tok: rsaKey.Sign(claims().With("aud", "other")),
 			mutate: func(i *token.Issuer) { i.Audiences = nil }},
 		{name: "audience_claim aud behaves as the default", tok: rsaKey.Sign(claims()),
 			mutate: func(i *token.Issuer) { i.AudienceClaim = "aud" }},
-		{name: "missing aud is bad_audience", tok: rsaKey.Sign(claims().With("aud", nil)), want: token.BadAudience},
+		{name: "missing aud is bad_audience", tok: rsaKey.Sign(claims().With("aud", nil)), want: outcome.BadAudience},
 		{name: "audience_claim client_id accepts a token without aud (Cognito access token)",
 			tok:    rsaKey.Sign(claims().With("aud", nil, "client_id", "orders-api")),
 			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }},
@@ -105,67 +106,67 @@ func TestVerify(t *testing.T) {
 			tok:    rsaKey.Sign(claims().With("aud", nil, "client_id", []string{"x", "orders-api"})),
 			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }},
 		{name: "audience_claim client_id ignores a matching aud", tok: rsaKey.Sign(claims().With("client_id", "web-app")),
-			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: outcome.BadAudience},
 		{name: "audience_claim client_id absent is bad_audience", tok: rsaKey.Sign(claims()),
-			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: outcome.BadAudience},
 		{name: "audience_claim that is a number is bad_audience", tok: rsaKey.Sign(claims().With("client_id", 42)),
-			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: outcome.BadAudience},
 		{name: "audience_claim array holding a non-string is bad_audience",
 			tok:    rsaKey.Sign(claims().With("client_id", []any{"orders-api", 1})),
-			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: outcome.BadAudience},
 		{name: "audience_claim that is an object is bad_audience",
 			tok:    rsaKey.Sign(claims().With("client_id", map[string]any{"orders-api": true})),
-			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: token.BadAudience},
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "client_id" }, want: outcome.BadAudience},
 		{name: "audience_claim is a top-level name, never a nested path",
 			tok:    rsaKey.Sign(claims().With("app", map[string]any{"id": "orders-api"})),
-			mutate: func(i *token.Issuer) { i.AudienceClaim = "app.id" }, want: token.BadAudience},
+			mutate: func(i *token.Issuer) { i.AudienceClaim = "app.id" }, want: outcome.BadAudience},
 		{name: "audience_claim is not checked when no audiences are configured",
 			tok:    rsaKey.Sign(claims()),
 			mutate: func(i *token.Issuer) { i.Audiences = nil; i.AudienceClaim = "client_id" }},
 		{name: "exp just inside the skew is accepted", tok: rsaKey.Sign(claims().With("exp", now.Add(-skew+time.Second).Unix()))},
-		{name: "exp just beyond the skew is expired", tok: rsaKey.Sign(claims().With("exp", now.Add(-skew-time.Second).Unix())), want: token.Expired},
+		{name: "exp just beyond the skew is expired", tok: rsaKey.Sign(claims().With("exp", now.Add(-skew-time.Second).Unix())), want: outcome.Expired},
 		{name: "nbf just inside the skew is accepted", tok: rsaKey.Sign(claims().With("nbf", now.Add(skew-time.Second).Unix()))},
-		{name: "nbf just beyond the skew is not_yet_valid", tok: rsaKey.Sign(claims().With("nbf", now.Add(skew+time.Second).Unix())), want: token.NotYetValid},
-		{name: "iat beyond the skew is not_yet_valid", tok: rsaKey.Sign(claims().With("iat", now.Add(skew+time.Second).Unix())), want: token.NotYetValid},
-		{name: "missing exp is missing_claim", tok: rsaKey.Sign(claims().With("exp", nil)), want: token.MissingClaim},
+		{name: "nbf just beyond the skew is not_yet_valid", tok: rsaKey.Sign(claims().With("nbf", now.Add(skew+time.Second).Unix())), want: outcome.NotYetValid},
+		{name: "iat beyond the skew is not_yet_valid", tok: rsaKey.Sign(claims().With("iat", now.Add(skew+time.Second).Unix())), want: outcome.NotYetValid},
+		{name: "missing exp is missing_claim", tok: rsaKey.Sign(claims().With("exp", nil)), want: outcome.MissingClaim},
 		{name: "null required claim is missing_claim", tok: rsaKey.Sign(claims().With("sub", nil)),
-			mutate: func(i *token.Issuer) { i.RequiredClaims = []string{"sub"} }, want: token.MissingClaim},
+			mutate: func(i *token.Issuer) { i.RequiredClaims = []string{"sub"} }, want: outcome.MissingClaim},
 		{name: "typ at+jwt accepted when at+jwt is required", tok: rsaKey.Sign(claims(), map[string]any{"typ": "at+jwt"}),
 			mutate: func(i *token.Issuer) { i.TokenTypes = []string{"at+jwt"} }},
 		{name: "typ application/AT+JWT accepted when at+jwt is required", tok: rsaKey.Sign(claims(), map[string]any{"typ": "application/AT+JWT"}),
 			mutate: func(i *token.Issuer) { i.TokenTypes = []string{"at+jwt"} }},
 		{name: "typ JWT refused when at+jwt is required", tok: rsaKey.Sign(claims()),
-			mutate: func(i *token.Issuer) { i.TokenTypes = []string{"at+jwt"} }, want: token.BadType},
+			mutate: func(i *token.Issuer) { i.TokenTypes = []string{"at+jwt"} }, want: outcome.BadType},
 		{name: "an algorithm off the allow-list is bad_algorithm", tok: rsaKey.Sign(claims()),
-			mutate: func(i *token.Issuer) { i.Algorithms = []string{"ES256"} }, want: token.BadAlgorithm},
+			mutate: func(i *token.Issuer) { i.Algorithms = []string{"ES256"} }, want: outcome.BadAlgorithm},
 		{name: "a kid naming an EC key on an RS256 token is bad_algorithm",
-			tok: rsaKey.Sign(claims(), map[string]any{"kid": "ec"}), want: token.BadAlgorithm},
+			tok: rsaKey.Sign(claims(), map[string]any{"kid": "ec"}), want: outcome.BadAlgorithm},
 		{name: "a key whose alg is RS384 cannot verify RS256",
-			tok: tokentest.RSA("rsa384", 2048).Sign(claims()), want: token.BadAlgorithm,
+			tok: tokentest.RSA("rsa384", 2048).Sign(claims()), want: outcome.BadAlgorithm,
 			mutate: func(i *token.Issuer) {
 				k := tokentest.RSA("rsa384", 2048)
 				_ = k.Public.Set(jwk.AlgorithmKey, "RS384")
 				i.Keys = keyList{k}
 			}},
 		{name: "a token without kid is verified against the set", tok: rsaKey.Sign(claims(), map[string]any{"kid": ""})},
-		{name: "an unknown kid is unknown_key", tok: tokentest.RSA("ghost", 2048).Sign(claims()), want: token.UnknownKey},
-		{name: "a crit header is refused", tok: rsaKey.Sign(claims(), map[string]any{"crit": []string{"exp"}, "exp": 1}), want: token.Malformed},
-		{name: "cty JWT (a nested token) is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "JWT"}), want: token.Malformed},
-		{name: "cty jwt in lower case is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "jwt"}), want: token.Malformed},
-		{name: "cty application/jwt is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "application/jwt"}), want: token.Malformed},
+		{name: "an unknown kid is unknown_key", tok: tokentest.RSA("ghost", 2048).Sign(claims()), want: outcome.UnknownKey},
+		{name: "a crit header is refused", tok: rsaKey.Sign(claims(), map[string]any{"crit": []string{"exp"}, "exp": 1}), want: outcome.Malformed},
+		{name: "cty JWT (a nested token) is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "JWT"}), want: outcome.Malformed},
+		{name: "cty jwt in lower case is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "jwt"}), want: outcome.Malformed},
+		{name: "cty application/jwt is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "application/jwt"}), want: outcome.Malformed},
 		{name: "another cty is not a nested token", tok: rsaKey.Sign(claims(), map[string]any{"cty": "json"})},
-		{name: "a payload that is a JSON array is malformed", tok: rsaKey.SignPayload([]byte(`["iss"]`)), want: token.Malformed},
-		{name: "a payload with trailing data is malformed", tok: rsaKey.SignPayload([]byte(`{"iss":"` + iss + `"} {}`)), want: token.Malformed},
-		{name: "an unknown iss is bad_issuer", tok: rsaKey.Sign(claims().With("iss", "https://idp.example.com")), want: token.BadIssuer},
-		{name: "a swapped signature is bad_signature", tok: swapSignature(rsaKey.Sign(claims()), rsaKey.Sign(claims().With("sub", "bob"))), want: token.BadSignature},
-		{name: "a signature one byte short is bad_signature", tok: truncate(rsaKey.Sign(claims())), want: token.BadSignature},
-		{name: "a signature re-spelled with non-zero pad bits is malformed", tok: respell(rsaKey.Sign(claims())), want: token.Malformed},
-		{name: "exp as a string is malformed", tok: rsaKey.Sign(claims().With("exp", "2100-01-01T00:00:00Z")), want: token.Malformed},
-		{name: "exp 0 is expired, not absent", tok: rsaKey.Sign(claims().With("exp", 0)), want: token.Expired},
-		{name: "a header with trailing data is malformed", tok: trailingHeader(edKey, claims()), want: token.Malformed},
-		{name: "a number beyond float64 is malformed", tok: rsaKey.SignPayload([]byte(`{"iss":"` + iss + `","exp":1900000060,"n":5e1000000}`)), want: token.Malformed},
-		{name: "padding characters are malformed", tok: rsaKey.Sign(claims()) + "=", want: token.Malformed},
-		{name: "a token over 8 KiB is malformed before parsing", tok: strings.Repeat("a", 5000) + "." + strings.Repeat("b", 5000) + ".c", want: token.Malformed},
+		{name: "a payload that is a JSON array is malformed", tok: rsaKey.SignPayload([]byte(`["iss"]`)), want: outcome.Malformed},
+		{name: "a payload with trailing data is malformed", tok: rsaKey.SignPayload([]byte(`{"iss":"` + iss + `"} {}`)), want: outcome.Malformed},
+		{name: "an unknown iss is bad_issuer", tok: rsaKey.Sign(claims().With("iss", "https://idp.example.com")), want: outcome.BadIssuer},
+		{name: "a swapped signature is bad_signature", tok: swapSignature(rsaKey.Sign(claims()), rsaKey.Sign(claims().With("sub", "bob"))), want: outcome.BadSignature},
+		{name: "a signature one byte short is bad_signature", tok: truncate(rsaKey.Sign(claims())), want: outcome.BadSignature},
+		{name: "a signature re-spelled with non-zero pad bits is malformed", tok: respell(rsaKey.Sign(claims())), want: outcome.Malformed},
+		{name: "exp as a string is malformed", tok: rsaKey.Sign(claims().With("exp", "2100-01-01T00:00:00Z")), want: outcome.Malformed},
+		{name: "exp 0 is expired, not absent", tok: rsaKey.Sign(claims().With("exp", 0)), want: outcome.Expired},
+		{name: "a header with trailing data is malformed", tok: trailingHeader(edKey, claims()), want: outcome.Malformed},
+		{name: "a number beyond float64 is malformed", tok: rsaKey.SignPayload([]byte(`{"iss":"` + iss + `","exp":1900000060,"n":5e1000000}`)), want: outcome.Malformed},
+		{name: "padding characters are malformed", tok: rsaKey.Sign(claims()) + "=", want: outcome.Malformed},
+		{name: "a token over 8 KiB is malformed before parsing", tok: strings.Repeat("a", 5000) + "." + strings.Repeat("b", 5000) + ".c", want: outcome.Malformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,7 +197,7 @@ func TestVerifiedClaimsKeepNumbersAsWritten(t *testing.T) {
 
 func TestAllowedIssuers(t *testing.T) {
 	v := verifier(t)
-	if _, err := v.Verify(context.Background(), rsaKey.Sign(claims()), []string{"partner"}); reason(err) != token.BadIssuer {
+	if _, err := v.Verify(context.Background(), rsaKey.Sign(claims()), []string{"partner"}); reason(err) != outcome.BadIssuer {
 		t.Fatalf("a token of an issuer the route does not accept: %v", err)
 	}
 	if _, err := v.Verify(context.Background(), rsaKey.Sign(claims()), []string{"partner", "corp"}); err != nil {
@@ -323,14 +324,14 @@ func TestCacheNeverTurnsARefusalIntoAnAcceptance(t *testing.T) {
 	}
 
 	t.Run("a route that does not accept the issuer still refuses a cached token", func(t *testing.T) {
-		if _, err := v.Verify(ctx, tok, []string{"partner"}); reason(err) != token.BadIssuer {
+		if _, err := v.Verify(ctx, tok, []string{"partner"}); reason(err) != outcome.BadIssuer {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("an entry past exp plus skew is expired, not served", func(t *testing.T) {
 		clock.Store(now.Add(time.Minute + 30*time.Second).Unix())
 		defer clock.Store(now.Unix())
-		if _, err := v.Verify(ctx, tok, nil); reason(err) != token.Expired {
+		if _, err := v.Verify(ctx, tok, nil); reason(err) != outcome.Expired {
 			t.Fatalf("err = %v, want expired", err)
 		}
 	})
@@ -362,7 +363,7 @@ func TestCacheNeverTurnsARefusalIntoAnAcceptance(t *testing.T) {
 			}
 		}
 		keys.set(keyList{rsaKey}) // the IdP removed the EdDSA key
-		if _, err := v.Verify(ctx, ed, nil); reason(err) != token.UnknownKey {
+		if _, err := v.Verify(ctx, ed, nil); reason(err) != outcome.UnknownKey {
 			t.Fatalf("after its key left the set: %v, want unknown_key", err)
 		}
 	})
@@ -400,7 +401,7 @@ func TestCacheKeysOnTheWholeToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := tok[:len(tok)-2] + flip(tok[len(tok)-2]) + tok[len(tok)-1:]
-	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != token.BadSignature {
+	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != outcome.BadSignature {
 		t.Fatalf("a token with another signature: %v, want bad_signature", err)
 	}
 }
@@ -513,11 +514,11 @@ func TestVerifyKeepsOnlyTheNamedClaims(t *testing.T) {
 	}
 	// Not kept, still judged.
 	delete(c, "jti")
-	if _, err := v.Verify(context.Background(), rsaKey.Sign(c), nil); reason(err) != token.MissingClaim {
+	if _, err := v.Verify(context.Background(), rsaKey.Sign(c), nil); reason(err) != outcome.MissingClaim {
 		t.Errorf("without jti: %v, want missing_claim", err)
 	}
 	c["jti"], c["aud"] = "j2", "another-api"
-	if _, err := v.Verify(context.Background(), rsaKey.Sign(c), nil); reason(err) != token.BadAudience {
+	if _, err := v.Verify(context.Background(), rsaKey.Sign(c), nil); reason(err) != outcome.BadAudience {
 		t.Errorf("another audience: %v, want bad_audience", err)
 	}
 	// An empty list keeps nothing; nil keeps everything.
@@ -597,7 +598,7 @@ func TestCachesCarryOverOnlyWhenVerificationIsUnchanged(t *testing.T) {
 		v := build(is, old)
 		if is.Issuer != base.Issuer {
 			// The token's iss is no longer configured: nothing to hit.
-			if _, err := v.Verify(context.Background(), tok, nil); reason(err) != token.BadIssuer {
+			if _, err := v.Verify(context.Background(), tok, nil); reason(err) != outcome.BadIssuer {
 				t.Errorf("iss changed: %v, want bad_issuer", err)
 			}
 			continue
@@ -648,7 +649,7 @@ func TestCachesOfAVerifierAreNotFooledByItsInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	v = v.WithClock(func() time.Time { return now })
-	if _, err := v.Verify(context.Background(), tok, nil); reason(err) != token.BadAudience {
+	if _, err := v.Verify(context.Background(), tok, nil); reason(err) != outcome.BadAudience {
 		t.Errorf("after the audience was edited in place: %v, want bad_audience", err)
 	}
 
@@ -695,7 +696,7 @@ func TestWithoutSignaturesLeavesTheCachesAlone(t *testing.T) {
 	if misses != 0 || entries != 0 {
 		t.Errorf("a look without signatures touched the cache: %v misses, %v entries", misses, entries)
 	}
-	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != token.BadSignature {
+	if _, err := v.Verify(context.Background(), forged, nil); reason(err) != outcome.BadSignature {
 		t.Errorf("the forged token after a look without signatures: %v, want bad_signature", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/portcullis/portcullis/jwks"
+	"github.com/portcullis/portcullis/outcome"
 )
 
 // Token is a verified token. It may be shared by every request that presents
@@ -40,7 +41,7 @@ type Token struct {
 func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*Token, error) {
 	// Bounded first, so that hashing and scanning cost at most MaxLength.
 	if len(raw) > MaxLength {
-		return nil, fail(CheckFormat, Malformed, "", "token longer than %d bytes", MaxLength)
+		return nil, fail(CheckFormat, outcome.Malformed, "", "token longer than %d bytes", MaxLength)
 	}
 	// A token seen before skips the signature check, but never the checks
 	// that depend on the request or the time: the route's issuers here,
@@ -54,7 +55,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 		for _, is := range v.cached {
 			if tok, ok := is.cache.get(h, is.versions.Version(), now); ok {
 				if allowed != nil && !slices.Contains(allowed, is.Name) {
-					return nil, fail(CheckIssuer, BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+					return nil, fail(CheckIssuer, outcome.BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
 				}
 				return tok, nil
 			}
@@ -92,21 +93,21 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 	// payload, which is token material.
 	claims, err := decodeClaims(msg.Payload())
 	if err != nil {
-		return nil, nil, fail(CheckFormat, Malformed, "", "the payload is not one JSON object")
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "the payload is not one JSON object")
 	}
 	reg, err := readRegistered(claims)
 	if err != nil {
-		return nil, nil, fail(CheckFormat, Malformed, "", "%v", err)
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "%v", err)
 	}
 
 	// Choose the issuer by the unverified iss, then trust nothing else of
 	// the token until one of that issuer's keys has verified it.
 	is, ok := v.byIss[reg.iss]
 	if !ok {
-		return nil, nil, fail(CheckIssuer, BadIssuer, "", "iss is not a configured issuer")
+		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, "", "iss is not a configured issuer")
 	}
 	if allowed != nil && !slices.Contains(allowed, is.Name) {
-		return nil, nil, fail(CheckIssuer, BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
 	}
 	if ferr := is.checkHeader(hdr); ferr != nil {
 		return nil, nil, ferr
@@ -167,13 +168,13 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 	keys, err := is.Keys.Lookup(ctx, kid)
 	switch {
 	case errors.Is(err, jwks.ErrNotLoaded):
-		return nil, 0, fail(CheckKey, KeysUnavailable, is.Name, "key set not loaded")
+		return nil, 0, fail(CheckKey, outcome.KeysUnavailable, is.Name, "key set not loaded")
 	case err != nil:
-		return nil, 0, fail(CheckKey, UnknownKey, is.Name, "kid not in the key set")
+		return nil, 0, fail(CheckKey, outcome.UnknownKey, is.Name, "kid not in the key set")
 	}
 	verifier, err := jws.NewVerifier(alg)
 	if err != nil {
-		return nil, 0, fail(CheckAlgorithm, BadAlgorithm, is.Name, "no verifier for %s", alg)
+		return nil, 0, fail(CheckAlgorithm, outcome.BadAlgorithm, is.Name, "no verifier for %s", alg)
 	}
 	// The signing input is read in place, as the cache key's hash reads the
 	// token: the verifiers only read it.
@@ -198,9 +199,9 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 		if kid != "" {
 			// The named key exists but cannot make this algorithm: an
 			// algorithm-confusion attempt or a misissued token.
-			return nil, 0, fail(CheckKey, BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
+			return nil, 0, fail(CheckKey, outcome.BadAlgorithm, is.Name, "key %.64q cannot verify %s", kid, alg)
 		}
-		return nil, 0, fail(CheckKey, UnknownKey, is.Name, "no key in the set fits %s", alg)
+		return nil, 0, fail(CheckKey, outcome.UnknownKey, is.Name, "no key in the set fits %s", alg)
 	}
-	return nil, 0, fail(CheckSignature, BadSignature, is.Name, "signature does not verify")
+	return nil, 0, fail(CheckSignature, outcome.BadSignature, is.Name, "signature does not verify")
 }
