@@ -207,11 +207,14 @@ type target struct {
 
 	up       *gatewaytest.Upstream
 	attacker *attacker
-	cfg      *config.Config
-	gw       *gateway.Gateway
-	h        http.Handler
-	m        *metrics.Metrics
-	logs     *observer.ObservedLogs
+	// noExplain skips do's check that explain agrees with serving, for
+	// tests that count what explain would add (cache hits).
+	noExplain bool
+	cfg       *config.Config
+	gw        *gateway.Gateway
+	h         http.Handler
+	m         *metrics.Metrics
+	logs      *observer.ObservedLogs
 }
 
 // keys are generated once for the whole suite: an RSA key costs tens of
@@ -322,14 +325,42 @@ type response struct {
 }
 
 // do serves req through the gateway's handler, as the proxy listener would.
+//
+// Every request is also explained (Gateway.ExplainRequest, what
+// `portcullis explain` runs) and the verdict held to what was served: a
+// request the pipeline refused must be explained as refused with the same
+// status, and one that reached the upstream as allowed.
 func (tg *target) do(req *http.Request) response {
+	explained := req.Clone(req.Context())
+	explained.Body, explained.ContentLength = http.NoBody, 0
+	before := tg.up.Count()
 	rec := httptest.NewRecorder()
 	tg.h.ServeHTTP(rec, req)
 	res := rec.Result()
 	body, _ := io.ReadAll(res.Body)
 	r := response{status: res.StatusCode, header: res.Header, body: body}
 	_ = json.Unmarshal(body, &r.json)
+	tg.agreesWithExplain(explained, r, tg.up.Count() > before)
 	return r
+}
+
+// decided are the errors of refusals the pipeline makes before anything is
+// forwarded; explain must reach each of them too.
+var decided = map[any]bool{"invalid_request": true, "unauthorized": true, "invalid_token": true,
+	"insufficient_scope": true, "not_found": true, "method_not_allowed": true}
+
+func (tg *target) agreesWithExplain(req *http.Request, served response, forwarded bool) {
+	tg.t.Helper()
+	if tg.noExplain {
+		return
+	}
+	ex := tg.gw.ExplainRequest(tg.cfg, req)
+	switch {
+	case forwarded && !ex.Allowed:
+		tg.t.Errorf("explain says %s %s is refused (%d), but it was forwarded", req.Method, req.URL, ex.Status)
+	case decided[served.json["error"]] && (ex.Allowed || ex.Status != served.status):
+		tg.t.Errorf("explain says %s %s gets %d (allowed %v), but it was refused with %d", req.Method, req.URL, ex.Status, ex.Allowed, served.status)
+	}
 }
 
 // request builds a GET for path on api.example.com with the given

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
 )
 
@@ -36,7 +37,7 @@ type Explanation struct {
 	Allowed  bool          `json:"allowed"`
 	Status   int           `json:"status"` // what the client would get (200: forwarded)
 	Route    string        `json:"route,omitempty"`
-	Checks   []proxy.Check `json:"checks"`
+	Checks   []policy.Line `json:"checks"`
 	Scopes   []string      `json:"token_scopes,omitempty"`
 	NoVerify bool          `json:"signature_not_verified,omitempty"`
 	// Routes that did not match, with why, when none did.
@@ -119,19 +120,41 @@ func Explain(ctx context.Context, cfg *config.Config, req *http.Request, opts Ex
 		ex.KeysMissing = g.NotReady()
 	}
 
-	tr := &proxy.Trace{}
-	rec := httptest.NewRecorder()
-	g.Handler().ServeHTTP(rec, req.WithContext(proxy.WithTrace(req.Context(), tr)))
+	explainWith(ex, cfg, g.handler, up, req)
+	return ex, nil
+}
 
-	ex.Checks = tr.Checks
-	ex.Scopes = tr.Scopes
-	ex.Status = rec.Code
-	if tr.Route != nil {
-		ex.Route = tr.Route.Name
-	} else if tr.Path != "" {
-		for _, r := range g.handler.Runtime().Table().Routes() {
-			if part := r.Mismatch(req.Host, tr.Path, req.Method); part != "" {
-				ex.Misses = append(ex.Misses, RouteMiss{Route: r.Name, Line: cfg.Routes[r.Index].Line, Part: part})
+// ExplainRequest explains req with g's current configuration and keys, as
+// g would serve it, except that nothing is forwarded. cfg is the
+// configuration g was built from (for the lines of routes that missed).
+func (g *Gateway) ExplainRequest(cfg *config.Config, req *http.Request) *Explanation {
+	ex := &Explanation{Method: req.Method, URL: req.URL.String()}
+	up := &capture{}
+	h := proxy.New(g.handler.Runtime().WithTransport(up), metrics.New(), zap.NewNop())
+	explainWith(ex, cfg, h, up, req)
+	return ex
+}
+
+// explainWith serves req through h, whose transport is up, and renders the
+// outcome: the same Serve as ServeHTTP, so the verdict shown is the one
+// served.
+func explainWith(ex *Explanation, cfg *config.Config, h *proxy.Handler, up *capture, req *http.Request) {
+	upgradeAsked := req.Header.Values("Upgrade")
+	rec := httptest.NewRecorder()
+	o := h.Serve(rec, req)
+	rt := h.Runtime()
+	ex.Checks, ex.Scopes = render(o, rt.Table(), req, upgradeAsked)
+	ex.Status = o.Status
+	if o.Route != nil {
+		ex.Route = o.Route.Name
+	} else if o.Path != "" {
+		for _, r := range rt.Table().Routes() {
+			if part := r.Mismatch(req.Host, o.Path, req.Method); part != "" {
+				line := 0
+				if r.Index < len(cfg.Routes) {
+					line = cfg.Routes[r.Index].Line
+				}
+				ex.Misses = append(ex.Misses, RouteMiss{Route: r.Name, Line: line, Part: part})
 			}
 		}
 	}
@@ -141,5 +164,4 @@ func Explain(ctx context.Context, cfg *config.Config, req *http.Request, opts Ex
 	} else {
 		ex.Response = &ExplainedResponse{Header: rec.Header(), Body: rec.Body.String()}
 	}
-	return ex, nil
 }

@@ -54,6 +54,14 @@ type Runtime struct {
 	connTick                  time.Duration
 }
 
+// WithTransport returns a copy of rt that carries requests with transport:
+// for portcullis explain, which captures what would be forwarded.
+func (rt *Runtime) WithTransport(transport http.RoundTripper) *Runtime {
+	c := *rt
+	c.proxy = c.reverseProxy(transport)
+	return &c
+}
+
 // Options configure NewRuntime.
 type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept.
@@ -231,12 +239,20 @@ type exchange struct {
 	// exchange from the 240-byte size class to the 256-byte one.
 	status   int32
 	upgrade  upgrade // what became of the request's Upgrade header
+	bearer   Bearer  // what the Authorization header held, when it was read
 	decision string
 	reason   outcome.Reason
 	issuer   string
 	subject  string
 	upstream time.Duration // zero when nothing was forwarded
-	id       string        // the request id
+	// What the stages decided, kept for Serve's Outcome: the refusal of
+	// the path, of the bearer header or of the verifier, the verified
+	// token and the route's authorization.
+	pathErr error
+	tokErr  *token.Error
+	tok     *token.Token
+	authz   policy.Decision
+	id      string // the request id
 	// idHeader is the request id as a header value: one slice, read only
 	// (its capacity is 1), for the response and the outgoing request.
 	idHeader [1]string
@@ -247,7 +263,11 @@ type exchange struct {
 	fwd forwarding
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r) }
+
+// serve is the request path, stage by stage; it returns what each stage
+// decided, for Serve.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	rt := h.rt.Load()
 	ex := &exchange{start: time.Now()}
 	ex.rec.ResponseWriter = w
@@ -261,31 +281,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.idHeader[0] = ex.id
 	rec.Header()[RequestIDHeader] = ex.idHeader[:]
 
-	tr := traceOf(r.Context())
 	// CONNECT is refused on every route, before routing: its 2xx would
 	// open a tunnel that no stage below could see into (upgrade.go).
 	if r.Method == http.MethodConnect {
 		ex.reason = outcome.MethodNotAllowed
-		refuseConnect(rec, r)
-		return
+		refuseConnect(rec)
+		return ex
 	}
 	clean, err := policy.CleanPath(r.URL)
 	if err != nil {
-		tr.add("path", false, "%v", err)
-		ex.reason = outcome.BadPath
+		ex.reason, ex.pathErr = outcome.BadPath, err
 		refuseAs(rec, outcome.BadPath, err.Error(), "")
-		return
+		return ex
 	}
-	tr.cleaned(clean)
 	ex.path = clean
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
-		tr.add("route", false, "no route matches host %q, path %q, method %s", r.Host, clean, r.Method)
 		ex.reason = outcome.NoRoute
 		refuse(rec, outcome.NoRoute, "")
-		return
+		return ex
 	}
-	tr.matched(route)
 	ex.route = route
 
 	// The cap is checked after the (allocation-free) match so that the
@@ -295,30 +310,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.inFlight.Add(-1)
 		ex.reason = outcome.Overloaded
 		refuse(rec, outcome.Overloaded, "")
-		return
+		return ex
 	}
 	defer h.inFlight.Add(-1)
 
-	tok, refusal := rt.authenticate(r, route)
-	ex.decision, ex.reason, ex.issuer = refusal.decision, refusal.reason, refusal.issuer
-	if tok != nil {
-		ex.issuer, ex.subject = tok.Issuer, tok.Subject
+	a := rt.authenticate(r, route)
+	ex.bearer, ex.tok, ex.tokErr, ex.authz = a.bearer, a.tok, a.err, a.authz
+	ex.decision, ex.reason, ex.issuer = a.decision, a.reason, a.issuer
+	if a.tok != nil {
+		ex.issuer, ex.subject = a.tok.Issuer, a.tok.Subject
 	}
-	if refusal.reason != "" {
-		ex.decision = outcome.Of(refusal.reason).Decision
-		refuse(rec, refusal.reason, refusal.scope)
-		return
+	if a.reason != "" {
+		ex.decision = outcome.Of(a.reason).Decision
+		refuse(rec, a.reason, a.scope)
+		return ex
 	}
 	// Only now, with every check passed, may an Upgrade travel, and only
 	// a WebSocket one; the rest is removed before ReverseProxy reads it.
 	ex.upgrade = admitUpgrade(r, route)
-	rt.forward(r, tok, ex)
+	rt.forward(r, a.tok, ex)
+	return ex
 }
 
-// refusal is the outcome of authentication: no reason means go on, with
+// authentication is what authenticate decided: no reason means go on, with
 // the decision (allowed or anonymous); a reason is looked up in the outcome
 // table for its status, challenge and decision.
-type refusal struct {
+type authentication struct {
+	bearer   Bearer
+	tok      *token.Token
+	err      *token.Error // the bearer header's or the verifier's refusal
+	authz    policy.Decision
 	decision string
 	reason   outcome.Reason
 	issuer   string
@@ -327,42 +348,30 @@ type refusal struct {
 
 // authenticate runs bearer extraction, verification and authorization for
 // one matched route.
-func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) (*token.Token, refusal) {
-	tr := traceOf(r.Context())
+func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) authentication {
 	if route.Mode == policy.Public {
-		tr.add("bearer", true, "not looked at: the route is public")
-		return nil, refusal{decision: outcome.Anonymous}
+		return authentication{bearer: BearerNotRead, decision: outcome.Anonymous}
 	}
 	raw, err := bearer(r.Header)
-	if err != nil && err.Reason == outcome.Missing {
-		if route.Mode == policy.Optional {
-			tr.add("bearer", true, "none: forwarded anonymously (optional route)")
-			return nil, refusal{decision: outcome.Anonymous}
-		}
-		tr.add("bearer", false, "none: the route requires a token")
-		return nil, refusal{reason: outcome.Missing}
+	switch {
+	case err != nil && err.Reason == outcome.Missing && route.Mode == policy.Optional:
+		return authentication{bearer: BearerNone, decision: outcome.Anonymous}
+	case err != nil && err.Reason == outcome.Missing:
+		return authentication{bearer: BearerNone, reason: outcome.Missing}
+	case err != nil:
+		return authentication{bearer: BearerMalformed, err: err, reason: err.Reason}
 	}
-	var tok *token.Token
-	if err == nil {
-		tr.add("bearer", true, "present")
-		var verr error
-		tok, verr = rt.verifier.Verify(r.Context(), raw, route.Issuers)
-		if verr != nil {
-			err = asTokenError(verr)
-		}
-		tr.traceVerification(tok, err)
-	} else {
-		tr.add("bearer", false, "%s", err.Detail)
-	}
-	if err != nil {
-		return nil, refusal{reason: err.Reason, issuer: err.Issuer}
+	tok, verr := rt.verifier.Verify(r.Context(), raw, route.Issuers)
+	if verr != nil {
+		err := asTokenError(verr)
+		return authentication{bearer: BearerPresent, err: err, reason: err.Reason, issuer: err.Issuer}
 	}
 	d := rt.table.Authorize(route, tok.Issuer, tok.Claims)
-	tr.traceAuthorization(rt, route, tok, d)
+	a := authentication{bearer: BearerPresent, tok: tok, authz: d, decision: outcome.Allowed}
 	if !d.Allowed {
-		return tok, refusal{reason: d.Reason, issuer: tok.Issuer, scope: requiredScope(route)}
+		a.reason, a.issuer, a.scope = d.Reason, tok.Issuer, requiredScope(route)
 	}
-	return tok, refusal{decision: outcome.Allowed}
+	return a
 }
 
 func asTokenError(err error) *token.Error {
@@ -411,8 +420,8 @@ func bearer(h http.Header) (string, *token.Error) {
 	return raw, nil
 }
 
-// finish records the request's metrics and access-log line.
-func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
+// finalStatus is the status the client got, as metrics and logs record it.
+func (ex *exchange) finalStatus() int {
 	status := ex.rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -425,6 +434,12 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 		// the recorder; the request ends when the tunnel closes.
 		status = http.StatusSwitchingProtocols
 	}
+	return status
+}
+
+// finish records the request's metrics and access-log line.
+func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
+	status := ex.finalStatus()
 	elapsed := time.Since(ex.start)
 	route := metrics.Unmatched
 	if ex.route != nil {

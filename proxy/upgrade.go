@@ -35,17 +35,29 @@ const (
 	upgradeStripped                 // removed: forwarded as a plain request
 	upgradeWebSocket                // an RFC 6455 handshake, forwarded as one
 	upgradeSwitched                 // ...that the upstream's 101 answered: a tunnel
+	upgradeOff                      // a WebSocket handshake on a route with websocket: false: removed
 )
 
 // String is the access log's upgrade field.
 func (u upgrade) String() string {
 	switch u {
-	case upgradeStripped:
+	case upgradeStripped, upgradeOff:
 		return "stripped"
 	case upgradeWebSocket:
 		return "websocket"
 	case upgradeSwitched:
 		return "websocket_tunnel"
+	}
+	return ""
+}
+
+// why says why an Upgrade was removed, for explain.
+func (u upgrade) why() string {
+	switch u {
+	case upgradeStripped:
+		return "only an RFC 6455 WebSocket handshake is forwarded"
+	case upgradeOff:
+		return "the route has websocket: false"
 	}
 	return ""
 }
@@ -76,22 +88,17 @@ func admitUpgrade(r *http.Request, route *policy.Route) upgrade {
 	if len(h[hdrUpgrade]) == 0 && len(h[hdrHTTP2Settings]) == 0 {
 		return noUpgrade
 	}
-	tr := traceOf(r.Context())
 	handshake := webSocketHandshake(r)
 	if handshake && route.WebSocket {
-		tr.add("upgrade", true, "websocket: forwarded; the upstream's 101 must carry the Sec-WebSocket-Accept of this handshake")
 		return upgradeWebSocket
 	}
-	if tr != nil {
-		why := "only an RFC 6455 WebSocket handshake is forwarded"
-		if handshake {
-			why = "the route has websocket: false"
-		}
-		tr.add("upgrade", true, "Upgrade %q and HTTP2-Settings removed (%s): forwarded as a plain request", h.Values(hdrUpgrade), why)
+	u := upgradeStripped
+	if handshake {
+		u = upgradeOff
 	}
 	delete(h, hdrUpgrade)
 	delete(h, hdrHTTP2Settings)
-	return upgradeStripped
+	return u
 }
 
 // webSocketHandshake reports whether r is an opening handshake as RFC 6455
@@ -191,8 +198,7 @@ func hasToken(vals []string, token string) bool {
 const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 
 // refuseConnect answers a CONNECT with 405, before any routing.
-func refuseConnect(w http.ResponseWriter, r *http.Request) {
-	traceOf(r.Context()).add("method", false, "CONNECT asks for a tunnel (RFC 9110 §9.3.6): refused on every route, never forwarded")
+func refuseConnect(w http.ResponseWriter) {
 	w.Header().Set("Allow", allowedMethods)
 	refuse(w, outcome.MethodNotAllowed, "")
 }

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/portcullis/portcullis/outcome"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/proxy"
+	"github.com/portcullis/portcullis/token"
+)
+
+// render turns what the request path decided into explain's checks, stage
+// by stage, in the order the stages ran. It only reads the outcome: the
+// token's checks come in token.Checks' order up to the one its refusal
+// names, and the route's rules as policy explains its own decision.
+func render(o proxy.Outcome, table *policy.Table, req *http.Request, upgradeAsked []string) (checks []policy.Line, scopes []string) {
+	add := func(stage string, ok bool, format string, args ...any) {
+		checks = append(checks, policy.Line{Stage: stage, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case o.Connect:
+		add("method", false, "CONNECT asks for a tunnel (RFC 9110 §9.3.6): refused on every route, never forwarded")
+		return checks, nil
+	case o.PathErr != nil:
+		add("path", false, "%v", o.PathErr)
+		return checks, nil
+	}
+	add("path", true, "%s", o.Path)
+	if o.Route == nil {
+		add("route", false, "no route matches host %q, path %q, method %s", req.Host, o.Path, req.Method)
+		return checks, nil
+	}
+	add("route", true, "%s (auth mode %s)", o.Route.Name, o.Route.Mode)
+
+	switch o.Bearer {
+	case proxy.BearerNotRead:
+		add("bearer", true, "not looked at: the route is public")
+	case proxy.BearerNone:
+		if o.Reason == outcome.Missing {
+			add("bearer", false, "none: the route requires a token")
+			return checks, nil
+		}
+		add("bearer", true, "none: forwarded anonymously (optional route)")
+	case proxy.BearerMalformed:
+		add("bearer", false, "%s", o.TokenErr.Detail)
+		return checks, nil
+	case proxy.BearerPresent:
+		add("bearer", true, "present")
+		for _, c := range token.Checks() {
+			if err := o.TokenErr; err != nil {
+				if c == err.Check {
+					add(c.String(), false, "%s: %s", err.Reason, err.Description())
+					return checks, nil
+				}
+				add(c.String(), true, "passed")
+				continue
+			}
+			add(c.String(), true, "%s", passed(c, o.Token))
+		}
+		scopes = table.Scopes(o.Token.Issuer, o.Token.Claims)
+		checks = append(checks, table.Explain(o.Route, o.Token.Issuer, o.Token.Claims, o.Authz)...)
+		if !o.Authz.Allowed {
+			return checks, scopes
+		}
+	}
+	switch o.Upgrade {
+	case "websocket", "websocket_tunnel":
+		add("upgrade", true, "websocket: forwarded; the upstream's 101 must carry the Sec-WebSocket-Accept of this handshake")
+	case "stripped":
+		add("upgrade", true, "Upgrade %q and HTTP2-Settings removed (%s): forwarded as a plain request", upgradeAsked, o.UpgradeWhy)
+	}
+	return checks, scopes
+}
+
+// passed is the detail of a check that tok passed.
+func passed(c token.Check, tok *token.Token) string {
+	switch c {
+	case token.CheckIssuer:
+		return tok.Issuer
+	case token.CheckAlgorithm:
+		return tok.Algorithm
+	case token.CheckKey:
+		if tok.KeyID == "" {
+			return "a key without kid"
+		}
+		return "kid " + tok.KeyID
+	case token.CheckSignature:
+		if tok.Unverified {
+			return "NOT CHECKED (-no-verify)"
+		}
+		return "verified"
+	case token.CheckTime:
+		if tok.Expiry.IsZero() {
+			return "no exp"
+		}
+		return fmt.Sprintf("expires %s (in %s)", tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
+	}
+	return "passed"
+}

@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/portcullis/portcullis/outcome"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/token"
+)
+
+// Bearer is what a request's Authorization header held.
+type Bearer uint8
+
+const (
+	BearerNotRead   Bearer = iota // the route is public: the header is not looked at
+	BearerNone                    // no bearer token (none, or another scheme)
+	BearerMalformed               // refused before verification (two headers, too long, empty)
+	BearerPresent                 // a token, handed to the verifier
+)
+
+// Outcome is what the request path decided about one request, stage by
+// stage, as plain values: portcullis explain renders it, and since Serve
+// runs the very code that ServeHTTP does, what explain shows is what
+// serving does. No stage knows that explain exists.
+type Outcome struct {
+	Status  int            // what the client got (101 for a relayed tunnel)
+	Reason  outcome.Reason // why it was refused, or how its exchange failed; "" when it went well
+	Connect bool           // a CONNECT, refused before routing
+
+	Path    string // the cleaned path; "" when it was refused
+	PathErr error  // why the path was refused
+
+	Route *policy.Route // nil when none matched
+
+	Bearer   Bearer
+	Token    *token.Token // the verified token
+	TokenErr *token.Error // the bearer header's or the verifier's refusal, with the check that made it
+	Authz    policy.Decision
+	Decision string // the auth decision (outcome.Allowed, ...), "" before one was made
+
+	// Upgrade is what became of an Upgrade header: "" for none, else the
+	// access log's upgrade value; UpgradeWhy says why one was removed.
+	Upgrade, UpgradeWhy string
+	Forwarded           bool // the request was handed to the upstream
+}
+
+// Serve handles r exactly as ServeHTTP does, metrics and access log
+// included, and returns what was decided.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) Outcome {
+	ex := h.serve(w, r)
+	return Outcome{
+		Status:     ex.finalStatus(),
+		Reason:     ex.reason,
+		Connect:    ex.reason == outcome.MethodNotAllowed,
+		Path:       ex.path,
+		PathErr:    ex.pathErr,
+		Route:      ex.route,
+		Bearer:     ex.bearer,
+		Token:      ex.tok,
+		TokenErr:   ex.tokErr,
+		Authz:      ex.authz,
+		Decision:   ex.decision,
+		Upgrade:    ex.upgrade.String(),
+		UpgradeWhy: ex.upgrade.why(),
+		Forwarded:  !ex.fwd.sent.IsZero(),
+	}
+}
