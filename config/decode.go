@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -335,33 +333,6 @@ func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 	return "", false
 }
 
-// describe names a node's kind and value for messages: `a list`,
-// `the string "30"`, `null`.
-func describe(n *yaml.Node) string {
-	n = deref(n)
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "null"
-		case "!!str":
-			return "the string " + strconv.Quote(n.Value)
-		case "!!int", "!!float":
-			return "the number " + n.Value
-		case "!!bool":
-			return "the boolean " + n.Value
-		case "!!timestamp":
-			return "the timestamp " + n.Value
-		}
-		return fmt.Sprintf("a value tagged %s", n.Tag)
-	}
-	return "an empty value"
-}
-
 type structFields struct {
 	index map[string]int
 	names []string
@@ -386,70 +357,4 @@ func fieldsOf(t reflect.Type) structFields {
 	}
 	fieldCache.Store(t, fs)
 	return fs
-}
-
-// suggest returns a "did you mean" for a misspelt key, or the list of keys
-// allowed where it appears.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if dist := editDistance(strings.ToLower(key), k); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return " (allowed here: " + strings.Join(known, ", ") + ")"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// joinPath appends a key to a field path. Keys that are not plain names
-// (claim paths with dots, URLs) are quoted, `claims["https://x.com/roles"]`,
-// so that the path stays unambiguous.
-func joinPath(path, key string) string {
-	if !plainKey.MatchString(key) {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// parentPath is the inverse of joinPath and of "[i]": it drops the last
-// segment. A quoted segment never contains `["` (strconv.Quote escapes the
-// quote), and a plain one never contains "." or "[".
-func parentPath(p string) string {
-	switch {
-	case strings.HasSuffix(p, `"]`):
-		return p[:strings.LastIndex(p, `["`)]
-	case strings.HasSuffix(p, "]"):
-		return p[:strings.LastIndex(p, "[")]
-	}
-	if i := strings.LastIndex(p, "."); i >= 0 {
-		return p[:i]
-	}
-	return ""
 }
