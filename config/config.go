@@ -15,7 +15,9 @@
 // Decoding: decode.go walks the YAML nodes into a Config, strictly and
 // with the line of every key; claimrule.go decodes auth.claims entries and
 // duration.go durations; describe.go words what the decoder found;
-// fieldpath.go is the syntax of field paths ("routes[2].auth.issuers[0]").
+// fieldpath.go is the syntax of field paths ("routes[2].auth.issuers[0]");
+// normalize.go rewrites the values that have one canonical spelling (hosts
+// lower case, methods upper case) right after decoding.
 // Validation only reads the decoded Config: validate.go is the validator
 // and the rules that span sections; validate_server.go checks server and
 // log, validate_issuers.go issuers, validate_routes.go routes; shadow.go

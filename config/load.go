@@ -71,6 +71,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	if d.aborted {
 		return nil, tidy(d.problems)
 	}
+	normalize(cfg)
 	for i := range cfg.Issuers {
 		cfg.Issuers[i].Line = d.lines[fmt.Sprintf("issuers[%d]", i)]
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// validator checks a decoded Config and normalizes the few values that have
-// a canonical form (host names to lower case, methods to upper case).
+// validator checks a decoded and normalized Config. It only reads it: the
+// values that have a canonical form were rewritten into it by normalize.
 // Every message names the field and, through lines, the line where the
 // operator wrote it; a field that is absent is reported at the line of the
 // nearest enclosing entry that is present.

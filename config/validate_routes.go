@@ -38,7 +38,7 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 			}
 		}
 
-		v.match(p+".match", &r.Match)
+		v.match(p+".match", r.Match)
 		v.upstream(p+".upstream", r.Upstream)
 		if r.StripPrefix && r.Match.PathPrefix == "" && r.Match.Path != "" {
 			v.errorf(p+".strip_prefix", "needs match.path_prefix: with an exact path there is no prefix to strip")
@@ -56,8 +56,8 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 }
 
 // match checks what a route selects: one of path and path_prefix, hosts and
-// methods.
-func (v *validator) match(p string, m *Match) {
+// methods, which normalize has already lower- and upper-cased.
+func (v *validator) match(p string, m Match) {
 	switch {
 	case m.Path != "" && m.PathPrefix != "":
 		v.errorf(p+".path", "set path or path_prefix, not both: path matches one exact path, path_prefix a whole subtree")
@@ -78,8 +78,6 @@ func (v *validator) match(p string, m *Match) {
 	seen := map[string]bool{}
 	for j, h := range m.Hosts {
 		hp := fmt.Sprintf("%s.hosts[%d]", p, j)
-		h = strings.ToLower(h)
-		m.Hosts[j] = h
 		if err := CheckHost(h); err != nil {
 			v.errorf(hp, "%v", err)
 		} else if seen[h] {
@@ -91,8 +89,6 @@ func (v *validator) match(p string, m *Match) {
 	seen = map[string]bool{}
 	for j, meth := range m.Methods {
 		mp := fmt.Sprintf("%s.methods[%d]", p, j)
-		meth = strings.ToUpper(meth)
-		m.Methods[j] = meth
 		if !IsToken(meth) {
 			v.errorf(mp, "%q is not an HTTP method", meth)
 		} else if meth == "CONNECT" {
