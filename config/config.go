@@ -11,7 +11,8 @@
 // One concern a file: config.go is the schema (every type and key, with
 // what it means to an operator); defaults.go the values of absent keys;
 // load.go reads the file (Load, Parse) and turns YAML syntax errors into
-// problems; problem.go is Problem, what every mistake is reported as.
+// problems; problem.go is Problem, what every mistake is reported as, and
+// the stable Codes that say which rule fired.
 // Decoding: decode.go walks the YAML nodes into a Config, strictly and
 // with the line of every key; claimrule.go decodes auth.claims entries and
 // duration.go durations; describe.go words what the decoder found;
@@ -38,7 +39,7 @@ type Config struct {
 	Routes  []Route  `yaml:"routes"`
 
 	// Warnings are problems that do not stop the gateway (an issuer with no
-	// audiences, for example). They carry lines like errors do.
+	// audiences, for example). They carry lines and codes like errors do.
 	Warnings Problems `yaml:"-"`
 }
 

@@ -28,12 +28,12 @@ const MaxFileSize = 4 << 20
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, Problems{{File: path, Msg: "cannot read the file: " + pathErr(err)}}
+		return nil, Problems{{File: path, Code: CodeUnreadable, Msg: "cannot read the file: " + pathErr(err)}}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, Problems{{File: path, Msg: "cannot read the file: " + pathErr(err)}}
+		return nil, Problems{{File: path, Code: CodeUnreadable, Msg: "cannot read the file: " + pathErr(err)}}
 	}
 	return Parse(data, path)
 }
@@ -58,7 +58,7 @@ func pathErr(err error) string {
 // start.
 func Parse(data []byte, name string) (*Config, error) {
 	if len(data) > MaxFileSize {
-		return nil, Problems{{File: name, Msg: fmt.Sprintf("the file is larger than %d bytes (4 MiB); a configuration file is never that big", MaxFileSize)}}
+		return nil, Problems{{File: name, Code: CodeTooLarge, Msg: fmt.Sprintf("the file is larger than %d bytes (4 MiB); a configuration file is never that big", MaxFileSize)}}
 	}
 	root, p := parseDocument(data, name)
 	if p != nil {
@@ -95,7 +95,7 @@ func parseDocument(data []byte, name string) (*yaml.Node, *Problem) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Problem{File: name, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
+			return nil, &Problem{File: name, Code: CodeEmptyFile, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
 		}
 		return nil, syntaxProblem(err, data, name)
 	}
@@ -106,7 +106,7 @@ func parseDocument(data []byte, name string) (*yaml.Node, *Problem) {
 	case err != nil:
 		return nil, syntaxProblem(err, data, name)
 	default:
-		return nil, &Problem{File: name, Line: next.Line, Msg: "a second YAML document starts here (after \"---\"); the file must hold exactly one"}
+		return nil, &Problem{File: name, Line: next.Line, Code: CodeMultipleDocuments, Msg: "a second YAML document starts here (after \"---\"); the file must hold exactly one"}
 	}
 
 	root := &doc
@@ -116,9 +116,9 @@ func parseDocument(data []byte, name string) (*yaml.Node, *Problem) {
 	root = deref(root)
 	switch {
 	case root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null":
-		return nil, &Problem{File: name, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
+		return nil, &Problem{File: name, Code: CodeEmptyFile, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
 	case root.Kind != yaml.MappingNode:
-		return nil, &Problem{File: name, Line: root.Line, Msg: "the top level must be a mapping with the keys server, log, issuers and routes, not " + describe(root)}
+		return nil, &Problem{File: name, Line: root.Line, Code: CodeWrongType, Msg: "the top level must be a mapping with the keys server, log, issuers and routes, not " + describe(root)}
 	}
 	return root, nil
 }
@@ -176,7 +176,7 @@ func syntaxProblem(err error, data []byte, name string) *Problem {
 	if strings.Contains(msg, "cannot start any token") && line > 0 && strings.Contains(lineText(data, line), "\t") {
 		msg += " (YAML does not allow tabs for indentation; use spaces)"
 	}
-	return &Problem{File: name, Line: line, Msg: "invalid YAML: " + msg}
+	return &Problem{File: name, Line: line, Code: CodeSyntax, Msg: "invalid YAML: " + msg}
 }
 
 // lineWhere returns the 1-based number of the first line for which f is

@@ -38,7 +38,7 @@ func (v *validator) shadowed(rs []Route) {
 		}
 		for _, j := range cands {
 			if covers(rs[j].Match, r.Match) {
-				v.warnf(fmt.Sprintf("routes[%d]", i), "route %q can never match: route %q (line %d) comes first and takes every request it would", r.Name, rs[j].Name, rs[j].Line)
+				v.warnf(fmt.Sprintf("routes[%d]", i), CodeShadowedRoute, "route %q can never match: route %q (line %d) comes first and takes every request it would", r.Name, rs[j].Name, rs[j].Line)
 				break
 			}
 		}

@@ -49,18 +49,21 @@ func (v *validator) broken(p string) bool {
 	}
 }
 
-func (v *validator) errorf(p, format string, args ...any) {
+// errorf reports a problem with the setting at path p, unless a value
+// that contains it failed to decode.
+func (v *validator) errorf(p string, code Code, format string, args ...any) {
 	if v.broken(p) {
 		return
 	}
-	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(p), Field: p, Msg: fmt.Sprintf(format, args...)})
+	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(p), Field: p, Code: code, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) warnf(p, format string, args ...any) {
+// warnf is errorf for a finding that does not stop the gateway.
+func (v *validator) warnf(p string, code Code, format string, args ...any) {
 	if v.broken(p) {
 		return
 	}
-	v.warnings = append(v.warnings, Problem{File: v.file, Line: v.line(p), Field: p, Msg: fmt.Sprintf(format, args...)})
+	v.warnings = append(v.warnings, Problem{File: v.file, Line: v.line(p), Field: p, Code: code, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) present(p string) bool {
@@ -79,7 +82,7 @@ func (v *validator) config(c *Config) {
 
 	for i, r := range c.Routes {
 		if r.Timeout >= c.Server.WriteTimeout && c.Server.WriteTimeout > 0 {
-			v.warnf(fmt.Sprintf("routes[%d].timeout", i), "%s is not shorter than server.write_timeout %s: the connection is cut before this route's 504 can be written", r.Timeout, c.Server.WriteTimeout)
+			v.warnf(fmt.Sprintf("routes[%d].timeout", i), CodeConflict, "%s is not shorter than server.write_timeout %s: the connection is cut before this route's 504 can be written", r.Timeout, c.Server.WriteTimeout)
 		}
 	}
 
@@ -90,7 +93,7 @@ func (v *validator) config(c *Config) {
 				if v.present("issuers") {
 					p = "issuers"
 				}
-				v.errorf(p, "route %q has auth mode %s, which verifies tokens, but no issuers are configured: add an issuers entry, or make the route public", r.Name, r.Auth.Mode)
+				v.errorf(p, CodeNoIssuers, "route %q has auth mode %s, which verifies tokens, but no issuers are configured: add an issuers entry, or make the route public", r.Name, r.Auth.Mode)
 				break
 			}
 		}

@@ -17,7 +17,7 @@ const reservedRouteName = "unmatched"
 // use, and then warns about routes that an earlier one shadows.
 func (v *validator) routes(rs []Route, issuers map[string]bool) {
 	if len(rs) == 0 {
-		v.errorf("routes", "at least one route is required: without routes every request is answered 404")
+		v.errorf("routes", CodeRequired, "at least one route is required: without routes every request is answered 404")
 		return
 	}
 	byName := map[string]int{}
@@ -27,12 +27,12 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 
 		switch {
 		case r.Name == "":
-			v.errorf(p+".name", "is required: it is the route label of every metric")
+			v.errorf(p+".name", CodeRequired, "is required: it is the route label of every metric")
 		case r.Name == reservedRouteName:
-			v.errorf(p+".name", "%q is reserved: it is the route label of requests that match no route", r.Name)
+			v.errorf(p+".name", CodeReserved, "%q is reserved: it is the route label of requests that match no route", r.Name)
 		default:
 			if j, dup := byName[r.Name]; dup {
-				v.errorf(p+".name", "%q is already the name of routes[%d] (line %d)", r.Name, j, rs[j].Line)
+				v.errorf(p+".name", CodeDuplicate, "%q is already the name of routes[%d] (line %d)", r.Name, j, rs[j].Line)
 			} else {
 				byName[r.Name] = i
 			}
@@ -41,13 +41,13 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 		v.match(p+".match", r.Match)
 		v.upstream(p+".upstream", r.Upstream)
 		if r.StripPrefix && r.Match.PathPrefix == "" && r.Match.Path != "" {
-			v.errorf(p+".strip_prefix", "needs match.path_prefix: with an exact path there is no prefix to strip")
+			v.errorf(p+".strip_prefix", CodeConflict, "needs match.path_prefix: with an exact path there is no prefix to strip")
 		}
 		if r.Timeout <= 0 {
-			v.errorf(p+".timeout", "must be greater than 0")
+			v.errorf(p+".timeout", CodeOutOfRange, "must be greater than 0")
 		}
 		if r.StreamIdleTimeout <= 0 {
-			v.errorf(p+".stream_idle_timeout", "must be greater than 0: it bounds each pause of a streaming response, and a stream that may pause forever holds its connection forever")
+			v.errorf(p+".stream_idle_timeout", CodeOutOfRange, "must be greater than 0: it bounds each pause of a streaming response, and a stream that may pause forever holds its connection forever")
 		}
 		v.auth(p+".auth", &r.Auth, issuers)
 		v.forward(p+".forward", r)
@@ -60,18 +60,18 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 func (v *validator) match(p string, m Match) {
 	switch {
 	case m.Path != "" && m.PathPrefix != "":
-		v.errorf(p+".path", "set path or path_prefix, not both: path matches one exact path, path_prefix a whole subtree")
+		v.errorf(p+".path", CodeConflict, "set path or path_prefix, not both: path matches one exact path, path_prefix a whole subtree")
 	case m.Path == "" && m.PathPrefix == "":
 		if !v.broken(p+".path") && !v.broken(p+".path_prefix") {
-			v.errorf(p, "needs path (one exact path) or path_prefix (a subtree); to match every request write path_prefix: \"/\"")
+			v.errorf(p, CodeRequired, "needs path (one exact path) or path_prefix (a subtree); to match every request write path_prefix: \"/\"")
 		}
 	case m.Path != "":
 		if err := checkPath(m.Path, false); err != nil {
-			v.errorf(p+".path", "%v", err)
+			v.errorf(p+".path", CodeBadPath, "%v", err)
 		}
 	default:
 		if err := checkPath(m.PathPrefix, true); err != nil {
-			v.errorf(p+".path_prefix", "%v", err)
+			v.errorf(p+".path_prefix", CodeBadPath, "%v", err)
 		}
 	}
 
@@ -79,9 +79,9 @@ func (v *validator) match(p string, m Match) {
 	for j, h := range m.Hosts {
 		hp := fmt.Sprintf("%s.hosts[%d]", p, j)
 		if err := CheckHost(h); err != nil {
-			v.errorf(hp, "%v", err)
+			v.errorf(hp, CodeBadHost, "%v", err)
 		} else if seen[h] {
-			v.errorf(hp, "%q is listed twice", h)
+			v.errorf(hp, CodeDuplicate, "%q is listed twice", h)
 		}
 		seen[h] = true
 	}
@@ -90,11 +90,11 @@ func (v *validator) match(p string, m Match) {
 	for j, meth := range m.Methods {
 		mp := fmt.Sprintf("%s.methods[%d]", p, j)
 		if !IsToken(meth) {
-			v.errorf(mp, "%q is not an HTTP method", meth)
+			v.errorf(mp, CodeBadMethod, "%q is not an HTTP method", meth)
 		} else if meth == "CONNECT" {
-			v.errorf(mp, "CONNECT is never served: every CONNECT is refused with 405 before routing, because a 2xx to it opens a tunnel that no route's checks could see into (RFC 9110 §9.3.6)")
+			v.errorf(mp, CodeRefusedMethod, "CONNECT is never served: every CONNECT is refused with 405 before routing, because a 2xx to it opens a tunnel that no route's checks could see into (RFC 9110 §9.3.6)")
 		} else if seen[meth] {
-			v.errorf(mp, "%q is listed twice", meth)
+			v.errorf(mp, CodeDuplicate, "%q is listed twice", meth)
 		}
 		seen[meth] = true
 	}
@@ -131,27 +131,27 @@ func checkPath(p string, prefix bool) error {
 // URL end up in logs.
 func (v *validator) upstream(p, raw string) {
 	if raw == "" {
-		v.errorf(p, "is required: the base URL requests are forwarded to, e.g. \"http://127.0.0.1:9001\"")
+		v.errorf(p, CodeRequired, "is required: the base URL requests are forwarded to, e.g. \"http://127.0.0.1:9001\"")
 		return
 	}
 	u, err := url.Parse(raw)
 	switch {
 	case !strings.Contains(raw, "://"):
-		v.errorf(p, "%q must be an absolute http:// or https:// URL", raw)
+		v.errorf(p, CodeBadURL, "%q must be an absolute http:// or https:// URL", raw)
 	case err != nil:
-		v.errorf(p, "%q is not a URL: %v", raw, unwrapURLErr(err))
+		v.errorf(p, CodeBadURL, "%q is not a URL: %v", raw, unwrapURLErr(err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		v.errorf(p, "%q must be an absolute http:// or https:// URL", raw)
+		v.errorf(p, CodeBadURL, "%q must be an absolute http:// or https:// URL", raw)
 	case u.Host == "" || u.Opaque != "":
-		v.errorf(p, "%q has no host", raw)
+		v.errorf(p, CodeBadURL, "%q has no host", raw)
 	case u.User != nil:
-		v.errorf(p, "%q must not carry user info (credentials in a URL end up in logs)", raw)
+		v.errorf(p, CodeBadURL, "%q must not carry user info (credentials in a URL end up in logs)", raw)
 	case u.RawQuery != "" || u.ForceQuery:
-		v.errorf(p, "%q must not have a query", raw)
+		v.errorf(p, CodeBadURL, "%q must not have a query", raw)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		v.errorf(p, "%q must not have a fragment", raw)
+		v.errorf(p, CodeBadURL, "%q must not have a fragment", raw)
 	case !validPort(u):
-		v.errorf(p, "%q: the port must be a number from 1 to 65535", raw)
+		v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", raw)
 	}
 }
 
@@ -162,23 +162,23 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 	case ModePublic:
 		const why = "auth mode is public, so no token is read and this would be silently ignored: remove it, or use mode optional"
 		if len(a.Issuers) > 0 {
-			v.errorf(p+".issuers", why)
+			v.errorf(p+".issuers", CodeIgnored, why)
 		}
 		if len(a.Scopes.AllOf) > 0 || len(a.Scopes.AnyOf) > 0 {
-			v.errorf(p+".scopes", why)
+			v.errorf(p+".scopes", CodeIgnored, why)
 		}
 		if len(a.Claims) > 0 {
-			v.errorf(p+".claims", why)
+			v.errorf(p+".claims", CodeIgnored, why)
 		}
 	default:
-		v.errorf(p+".mode", "%q is not a mode: use required, optional or public", a.Mode)
+		v.errorf(p+".mode", CodeUnknownValue, "%q is not a mode: use required, optional or public", a.Mode)
 	}
 
 	if !v.broken("issuers") {
 		for j, name := range a.Issuers {
 			if !issuers[name] {
 				known := slices.Sorted(maps.Keys(issuers))
-				v.errorf(fmt.Sprintf("%s.issuers[%d]", p, j), "no issuer is named %q (configured: %s)", name, strings.Join(known, ", "))
+				v.errorf(fmt.Sprintf("%s.issuers[%d]", p, j), CodeUnknownIssuer, "no issuer is named %q (configured: %s)", name, strings.Join(known, ", "))
 			}
 		}
 	}
@@ -189,7 +189,7 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 	}{{"all_of", a.Scopes.AllOf}, {"any_of", a.Scopes.AnyOf}} {
 		for j, s := range l.list {
 			if err := CheckScope(s); err != nil {
-				v.errorf(fmt.Sprintf("%s.scopes.%s[%d]", p, l.key, j), "%v", err)
+				v.errorf(fmt.Sprintf("%s.scopes.%s[%d]", p, l.key, j), CodeBadScope, "%v", err)
 			}
 		}
 	}
@@ -197,7 +197,7 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 	for _, key := range slices.Sorted(maps.Keys(a.Claims)) {
 		cp := joinPath(p+".claims", key)
 		if err := ValidClaimPath(key); err != nil {
-			v.errorf(cp, "%v", err)
+			v.errorf(cp, CodeBadClaimPath, "%v", err)
 		}
 		if r := a.Claims[key]; len(r.Values) == 0 && claimOpTakesList(r.Op) {
 			// Both are mistakes, not policies: a route that refuses
@@ -209,7 +209,7 @@ func (v *validator) auth(p string, a *Auth, issuers map[string]bool) {
 			case ClaimContainsAll:
 				why = "always passes, so it checks nothing: list the values the array claim must hold"
 			}
-			v.errorf(joinPath(cp, r.Op), "an empty list %s", why)
+			v.errorf(joinPath(cp, r.Op), CodeEmpty, "an empty list %s", why)
 		}
 	}
 }
@@ -224,20 +224,20 @@ func (v *validator) forward(p string, r *Route) {
 		first, dup := seen[norm]
 		switch {
 		case !IsToken(h):
-			v.errorf(fp, "%q is not a valid header name", h)
+			v.errorf(fp, CodeBadHeader, "%q is not a valid header name", h)
 		case ReservedHeader(h):
-			v.errorf(fp, "%q is reserved: it carries the request's framing, credentials or provenance and is never set from a claim", h)
+			v.errorf(fp, CodeReserved, "%q is reserved: it carries the request's framing, credentials or provenance and is never set from a claim", h)
 		case dup:
-			v.errorf(fp, "%q is the same header as %q (names are case-insensitive, and some upstreams read _ as -)", h, first)
+			v.errorf(fp, CodeDuplicate, "%q is the same header as %q (names are case-insensitive, and some upstreams read _ as -)", h, first)
 		}
 		if !dup {
 			seen[norm] = h
 		}
 		if err := ValidClaimPath(r.Forward.ClaimsToHeaders[h]); err != nil {
-			v.errorf(fp, "%v", err)
+			v.errorf(fp, CodeBadClaimPath, "%v", err)
 		}
 	}
 	if len(r.Forward.ClaimsToHeaders) > 0 && r.Auth.Mode == ModePublic {
-		v.warnf(hp, "auth mode is public, so no token is read: these headers are removed from requests but never set")
+		v.warnf(hp, CodeIgnored, "auth mode is public, so no token is read: these headers are removed from requests but never set")
 	}
 }

@@ -16,7 +16,7 @@ func (v *validator) server(s *Server) {
 	listenOK := v.hostPort("server.listen", s.Listen)
 	adminOK := v.hostPort("server.admin_listen", s.AdminListen)
 	if listenOK && adminOK && listenersOverlap(s.Listen, s.AdminListen) {
-		v.errorf("server.admin_listen", "%q overlaps listen %q: /metrics, /healthz and /readyz must never be reachable on the proxy's port", s.AdminListen, s.Listen)
+		v.errorf("server.admin_listen", CodeListenerOverlap, "%q overlaps listen %q: /metrics, /healthz and /readyz must never be reachable on the proxy's port", s.AdminListen, s.Listen)
 	}
 
 	for _, t := range []struct {
@@ -29,21 +29,21 @@ func (v *validator) server(s *Server) {
 		{"idle_timeout", s.IdleTimeout},
 	} {
 		if t.d <= 0 {
-			v.errorf("server."+t.key, "must be greater than 0: net/http reads 0 as \"no timeout\", which lets a slow client hold a connection forever")
+			v.errorf("server."+t.key, CodeOutOfRange, "must be greater than 0: net/http reads 0 as \"no timeout\", which lets a slow client hold a connection forever")
 		}
 	}
 	if s.DrainDelay < 0 || s.DrainDelay > Duration(5*time.Minute) {
-		v.errorf("server.drain_delay", "%s is out of range: must be between 0 and 5m", s.DrainDelay)
+		v.errorf("server.drain_delay", CodeOutOfRange, "%s is out of range: must be between 0 and 5m", s.DrainDelay)
 	}
 	if s.ShutdownGrace <= 0 {
-		v.errorf("server.shutdown_grace", "must be greater than 0, or every in-flight request is cut off on shutdown")
+		v.errorf("server.shutdown_grace", CodeOutOfRange, "must be greater than 0, or every in-flight request is cut off on shutdown")
 	}
 
 	if s.MaxInFlight < 1 || s.MaxInFlight > 1<<20 {
-		v.errorf("server.max_in_flight", "%d is out of range: must be between 1 and 1048576", s.MaxInFlight)
+		v.errorf("server.max_in_flight", CodeOutOfRange, "%d is out of range: must be between 1 and 1048576", s.MaxInFlight)
 	}
 	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > 1<<20 {
-		v.errorf("server.max_header_bytes", "%d is out of range: must be between 1024 and 1048576 (1 MiB)", s.MaxHeaderBytes)
+		v.errorf("server.max_header_bytes", CodeOutOfRange, "%d is out of range: must be between 1024 and 1048576 (1 MiB)", s.MaxHeaderBytes)
 	}
 
 	for i, tp := range s.TrustedProxies {
@@ -53,14 +53,14 @@ func (v *validator) server(s *Server) {
 		if _, err := netip.ParseAddr(tp); err == nil {
 			continue
 		}
-		v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is neither a CIDR (\"10.0.0.0/8\") nor an IP address", tp)
+		v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), CodeBadAddress, "%q is neither a CIDR (\"10.0.0.0/8\") nor an IP address", tp)
 	}
 
 	switch {
 	case s.TLS.CertFile != "" && s.TLS.KeyFile == "":
-		v.errorf("server.tls.key_file", "cert_file is set but key_file is not: set both to terminate TLS, or neither")
+		v.errorf("server.tls.key_file", CodeRequired, "cert_file is set but key_file is not: set both to terminate TLS, or neither")
 	case s.TLS.CertFile == "" && s.TLS.KeyFile != "":
-		v.errorf("server.tls.cert_file", "key_file is set but cert_file is not: set both to terminate TLS, or neither")
+		v.errorf("server.tls.cert_file", CodeRequired, "key_file is set but cert_file is not: set both to terminate TLS, or neither")
 	}
 }
 
@@ -69,15 +69,15 @@ func (v *validator) server(s *Server) {
 func (v *validator) hostPort(p, addr string) bool {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		v.errorf(p, "%q is not host:port (for example \":8080\" or \"127.0.0.1:9090\")", addr)
+		v.errorf(p, CodeBadAddress, "%q is not host:port (for example \":8080\" or \"127.0.0.1:9090\")", addr)
 		return false
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		v.errorf(p, "%q: the port must be a number from 0 to 65535", addr)
+		v.errorf(p, CodeBadAddress, "%q: the port must be a number from 0 to 65535", addr)
 		return false
 	}
 	if host != "" && !validListenHost(host) {
-		v.errorf(p, "%q: the host must be an IP address or a host name (or empty, for every interface)", addr)
+		v.errorf(p, CodeBadAddress, "%q: the host must be an IP address or a host name (or empty, for every interface)", addr)
 		return false
 	}
 	return true
@@ -109,9 +109,9 @@ func listenersOverlap(a, b string) bool {
 // log checks the log section's level and format.
 func (v *validator) log(l *Log) {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
-		v.errorf("log.level", "%q is not a level: use debug, info, warn or error", l.Level)
+		v.errorf("log.level", CodeUnknownValue, "%q is not a level: use debug, info, warn or error", l.Level)
 	}
 	if !slices.Contains([]string{"json", "console"}, l.Format) {
-		v.errorf("log.format", "%q is not a format: use json or console", l.Format)
+		v.errorf("log.format", CodeUnknownValue, "%q is not a format: use json or console", l.Format)
 	}
 }
