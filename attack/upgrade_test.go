@@ -629,12 +629,12 @@ func TestConnectIsRefused(t *testing.T) {
 		}
 		found := false
 		for _, p := range problems {
-			if p.Field == "routes[0].match.methods[1]" && p.Line == 6 && strings.Contains(p.Msg, "CONNECT") {
+			if p.Field == "routes[0].match.methods[1]" && p.Line == 6 && p.Code == config.CodeRefusedMethod {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("no problem for routes[0].match.methods[1] on line 6 naming CONNECT: %v", err)
+			t.Errorf("no problem %s for routes[0].match.methods[1] on line 6: %v", config.CodeRefusedMethod, err)
 		}
 	})
 }

@@ -78,11 +78,11 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 		// The old meaning of an array claim against a plain value was
 		// "contains", and a list here would read as "any of" or "all of":
 		// say which operators exist rather than guess.
-		d.failKey(n, path, "a list is not a value, and an array claim never equals one: write {one_of: %s} for a claim that is one of these values, or {contains_any: %[1]s} / {contains_all: %[1]s} for an array claim that holds them", flowList(n))
+		d.failKey(n, path, CodeWrongType, "a list is not a value, and an array claim never equals one: write {one_of: %s} for a claim that is one of these values, or {contains_any: %[1]s} / {contains_all: %[1]s} for an array claim that holds them", flowList(n))
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.failKey(n, path, "the expected value must be a string, a number or a boolean, or one operator (%s), not %s", operatorList, describe(n))
+		d.failKey(n, path, CodeWrongType, "the expected value must be a string, a number or a boolean, or one operator (%s), not %s", operatorList, describe(n))
 		return
 	}
 
@@ -101,7 +101,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 			if len(keys) > 0 {
 				found = fmt.Sprintf("%d keys (%s)", len(keys), strings.Join(keys, ", "))
 			}
-			d.failKey(n, path, "an operator mapping has exactly one key (%s), not %s: write one check per claim", operatorList, found)
+			d.failKey(n, path, CodeWrongType, "an operator mapping has exactly one key (%s), not %s: write one check per claim", operatorList, found)
 		}
 		d.failed[path] = true
 		return
@@ -110,7 +110,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 	op := e.key
 	fp := joinPath(path, op)
 	if !slices.Contains(ClaimOperators, op) {
-		d.fail(e.k, fp, "unknown claim operator %q%s; a claim check compares with a string, a number or a boolean, never with an object", op, suggest(op, ClaimOperators))
+		d.fail(e.k, fp, CodeUnknownKey, "unknown claim operator %q%s; a claim check compares with a string, a number or a boolean, never with an object", op, suggest(op, ClaimOperators))
 		d.failed[path] = true
 		return
 	}
@@ -122,7 +122,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 
 	if !claimOpTakesList(op) {
 		if v.Kind == yaml.SequenceNode {
-			d.failKey(v, fp, "%s takes one value, not a list: use contains_any for an array claim holding at least one of them, or contains_all for one holding every one", op)
+			d.failKey(v, fp, CodeWrongType, "%s takes one value, not a list: use contains_any for an array claim holding at least one of them, or contains_all for one holding every one", op)
 			return
 		}
 		if x, ok := d.claimScalar(v, fp); ok {
@@ -136,7 +136,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 		if v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
 			hint = fmt.Sprintf(" (write [%s] for a list of one)", v.Value)
 		}
-		d.failKey(v, fp, "%s takes a list of strings, numbers or booleans, not %s%s", op, describe(v), hint)
+		d.failKey(v, fp, CodeWrongType, "%s takes a list of strings, numbers or booleans, not %s%s", op, describe(v), hint)
 		return
 	}
 	vals := make([]any, 0, len(v.Content))
@@ -158,11 +158,11 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 
 // failKey is fail for a value that is wrong as a whole, reported at the
 // line of its key: a block list or mapping starts on the line after it.
-func (d *decoder) failKey(n *yaml.Node, path, format string, args ...any) {
+func (d *decoder) failKey(n *yaml.Node, path string, code Code, format string, args ...any) {
 	if line, ok := d.lines[path]; ok {
 		n = &yaml.Node{Line: line}
 	}
-	d.fail(n, path, format, args...)
+	d.fail(n, path, code, format, args...)
 }
 
 // claimScalar reads one expected value: a string, a boolean or a finite
@@ -178,14 +178,14 @@ func (d *decoder) claimScalar(n *yaml.Node, path string) (any, bool) {
 			var x any
 			if err := n.Decode(&x); err == nil {
 				if f, isFloat := x.(float64); isFloat && (math.IsNaN(f) || math.IsInf(f, 0)) {
-					d.fail(n, path, "the number %s is not finite: a claim holds JSON numbers, which are", n.Value)
+					d.fail(n, path, CodeInvalid, "the number %s is not finite: a claim holds JSON numbers, which are", n.Value)
 					return nil, false
 				}
 				return x, true
 			}
 		}
 	}
-	d.failKey(n, path, "the expected value must be a string, a number or a boolean, not %s", describe(n))
+	d.failKey(n, path, CodeWrongType, "the expected value must be a string, a number or a boolean, not %s", describe(n))
 	return nil, false
 }
 

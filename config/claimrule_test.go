@@ -68,81 +68,83 @@ func TestClaimRulesWorkThroughAnchors(t *testing.T) {
 }
 
 // Every mistake a claim check can hold, as a file that makes it: the
-// problem's field, its line (marked "#<") and what the message says.
+// problem's field, its line (marked "#<"), its code and, where the message
+// is what teaches the operator the operators, what it says.
 func TestClaimRuleMistakesAreReportedWithTheirLine(t *testing.T) {
 	const p = "routes[0].auth.claims."
 	tests := []struct {
-		name  string
-		block string
-		field string
-		msg   string
+		name   string
+		block  string
+		field  string
+		code   config.Code
+		saying string
 	}{
 		{"null is no value",
-			"        tenant: null #<", p + "tenant", "not null"},
+			"        tenant: null #<", p + "tenant", config.CodeWrongType, ""},
 		{"an empty value is null",
-			"        tenant: #<", p + "tenant", "not null"},
+			"        tenant: #<", p + "tenant", config.CodeWrongType, ""},
 		{"a plain list is not a value, and the message names one_of and contains_any",
-			"        tenant: [acme, globex] #<", p + "tenant", "a list is not a value, and an array claim never equals one: write {one_of: [acme, globex]}"},
+			"        tenant: [acme, globex] #<", p + "tenant", config.CodeWrongType, "a list is not a value, and an array claim never equals one: write {one_of: [acme, globex]}"},
 		{"a plain list names contains_any and contains_all too",
-			"        roles: [admin] #<", p + "roles", "{contains_any: [admin]} / {contains_all: [admin]} for an array claim"},
+			"        roles: [admin] #<", p + "roles", config.CodeWrongType, "{contains_any: [admin]} / {contains_all: [admin]} for an array claim"},
 		{"an empty plain list",
-			"        roles: [] #<", p + "roles", "{one_of: [...]}"},
+			"        roles: [] #<", p + "roles", config.CodeWrongType, "{one_of: [...]}"},
 		{"a block list",
-			"        roles: #<\n          - admin\n          - \"support team\"", p + "roles", `{one_of: [admin, "support team"]}`},
+			"        roles: #<\n          - admin\n          - \"support team\"", p + "roles", config.CodeWrongType, `{one_of: [admin, "support team"]}`},
 		{"an object as a value is an unknown operator",
-			"        org: {id: 1} #<", p + "org.id", `unknown claim operator "id" (allowed here: one_of, contains, contains_any, contains_all); a claim check compares with a string, a number or a boolean, never with an object`},
+			"        org: {id: 1} #<", p + "org.id", config.CodeUnknownKey, `unknown claim operator "id" (allowed here: one_of, contains, contains_any, contains_all); a claim check compares with a string, a number or a boolean, never with an object`},
 		{"a misspelt operator suggests the nearest",
-			"        groups: {contain: admins} #<", p + "groups.contain", `did you mean "contains"?`},
+			"        groups: {contain: admins} #<", p + "groups.contain", config.CodeUnknownKey, `did you mean "contains"?`},
 		{"an operator in capitals suggests it in lower case",
-			"        tenant: {ONE_OF: [acme]} #<", p + "tenant.ONE_OF", `did you mean "one_of"?`},
+			"        tenant: {ONE_OF: [acme]} #<", p + "tenant.ONE_OF", config.CodeUnknownKey, `did you mean "one_of"?`},
 		{"any_of (the scopes' word) suggests one_of",
-			"        tenant: {any_of: [acme]} #<", p + "tenant.any_of", `did you mean "one_of"?`},
+			"        tenant: {any_of: [acme]} #<", p + "tenant.any_of", config.CodeUnknownKey, `did you mean "one_of"?`},
 		{"an empty mapping",
-			"        groups: {} #<", p + "groups", "exactly one key (one_of, contains, contains_any or contains_all), not an empty mapping"},
+			"        groups: {} #<", p + "groups", config.CodeWrongType, "exactly one key (one_of, contains, contains_any or contains_all), not an empty mapping"},
 		{"two operators on one claim",
-			"        groups: #<\n          contains: admins\n          one_of: [x]", p + "groups", "not 2 keys (contains, one_of): write one check per claim"},
+			"        groups: #<\n          contains: admins\n          one_of: [x]", p + "groups", config.CodeWrongType, "not 2 keys (contains, one_of): write one check per claim"},
 		{"an operator twice",
-			"        groups:\n          contains: admins\n          contains: users #<", p + "groups.contains", "already set on line"},
+			"        groups:\n          contains: admins\n          contains: users #<", p + "groups.contains", config.CodeDuplicateKey, ""},
 		{"an empty one_of can never pass",
-			"        tenant: {one_of: []} #<", p + "tenant.one_of", "an empty list can never pass, so the route would refuse every token"},
+			"        tenant: {one_of: []} #<", p + "tenant.one_of", config.CodeEmpty, "an empty list can never pass, so the route would refuse every token"},
 		{"an empty contains_any can never pass",
-			"        roles:\n          contains_any: [] #<", p + "roles.contains_any", "an empty list can never pass"},
+			"        roles:\n          contains_any: [] #<", p + "roles.contains_any", config.CodeEmpty, "an empty list can never pass"},
 		{"an empty contains_all always passes",
-			"        roles: {contains_all: []} #<", p + "roles.contains_all", "an empty list always passes, so it checks nothing"},
+			"        roles: {contains_all: []} #<", p + "roles.contains_all", config.CodeEmpty, "an empty list always passes, so it checks nothing"},
 		{"one_of takes a list",
-			"        tenant: {one_of: acme} #<", p + "tenant.one_of", "one_of takes a list of strings, numbers or booleans, not the string \"acme\" (write [acme] for a list of one)"},
+			"        tenant: {one_of: acme} #<", p + "tenant.one_of", config.CodeWrongType, "one_of takes a list of strings, numbers or booleans, not the string \"acme\" (write [acme] for a list of one)"},
 		{"contains_all takes a list",
-			"        roles: {contains_all: 5} #<", p + "roles.contains_all", "not the number 5"},
+			"        roles: {contains_all: 5} #<", p + "roles.contains_all", config.CodeWrongType, ""},
 		{"one_of against null",
-			"        tenant: {one_of: null} #<", p + "tenant.one_of", "not null"},
+			"        tenant: {one_of: null} #<", p + "tenant.one_of", config.CodeWrongType, ""},
 		{"contains_any against a mapping",
-			"        roles: {contains_any: {a: 1}} #<", p + "roles.contains_any", "not a mapping"},
+			"        roles: {contains_any: {a: 1}} #<", p + "roles.contains_any", config.CodeWrongType, ""},
 		{"contains takes one value, not a list",
-			"        groups: {contains: [a, b]} #<", p + "groups.contains", "contains takes one value, not a list: use contains_any"},
+			"        groups: {contains: [a, b]} #<", p + "groups.contains", config.CodeWrongType, "contains takes one value, not a list: use contains_any"},
 		{"contains against a mapping",
-			"        groups: {contains: {a: 1}} #<", p + "groups.contains", "must be a string, a number or a boolean, not a mapping"},
+			"        groups: {contains: {a: 1}} #<", p + "groups.contains", config.CodeWrongType, ""},
 		{"contains against null",
-			"        groups: {contains: ~} #<", p + "groups.contains", "not null"},
+			"        groups: {contains: ~} #<", p + "groups.contains", config.CodeWrongType, ""},
 		{"a list element that is a list",
-			"        roles:\n          contains_any:\n            - a\n            - [b] #<", p + "roles.contains_any[1]", "not a list"},
+			"        roles:\n          contains_any:\n            - a\n            - [b] #<", p + "roles.contains_any[1]", config.CodeWrongType, ""},
 		{"a list element that is a mapping",
-			"        tenant:\n          one_of:\n            - {acme: true} #<", p + "tenant.one_of[0]", "not a mapping"},
+			"        tenant:\n          one_of:\n            - {acme: true} #<", p + "tenant.one_of[0]", config.CodeWrongType, ""},
 		{"a list element that is null",
-			"        tenant:\n          one_of:\n            - acme\n            - null #<", p + "tenant.one_of[1]", "not null"},
+			"        tenant:\n          one_of:\n            - acme\n            - null #<", p + "tenant.one_of[1]", config.CodeWrongType, ""},
 		{"NaN never equals anything",
-			"        level: .nan #<", p + "level", "the number .nan is not finite"},
+			"        level: .nan #<", p + "level", config.CodeInvalid, ""},
 		{"infinity is not a JSON number",
-			"        level: -.inf #<", p + "level", "not finite"},
+			"        level: -.inf #<", p + "level", config.CodeInvalid, ""},
 		{"infinity inside a list",
-			"        level:\n          one_of:\n            - 1\n            - .Inf #<", p + "level.one_of[1]", "not finite"},
+			"        level:\n          one_of:\n            - 1\n            - .Inf #<", p + "level.one_of[1]", config.CodeInvalid, ""},
 		{"NaN for contains",
-			"        levels: {contains: .NaN} #<", p + "levels.contains", "not finite"},
+			"        levels: {contains: .NaN} #<", p + "levels.contains", config.CodeInvalid, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := claimsDoc(tt.block)
 			ps := problemsOf(t, doc)
-			requireProblem(t, ps, tt.field, markedLine(t, doc), tt.msg)
+			requireProblem(t, ps, tt.field, markedLine(t, doc), tt.code, tt.saying)
 			if len(ps) != 1 {
 				t.Errorf("want one problem, got %d:\n%v", len(ps), ps)
 			}
@@ -175,14 +177,15 @@ func TestEveryClaimRuleMistakeIsReported(t *testing.T) {
 	for _, w := range []struct {
 		line  int
 		field string
+		code  config.Code
 	}{
-		{8, "routes[0].auth.claims.tenant"},
-		{9, "routes[0].auth.claims.groups.contain"},
-		{10, "routes[0].auth.claims.roles.contains_all"},
-		{17, "routes[1].auth.claims.level.one_of[1]"},
-		{18, `routes[1].auth.claims["org."]`},
+		{8, "routes[0].auth.claims.tenant", config.CodeWrongType},
+		{9, "routes[0].auth.claims.groups.contain", config.CodeUnknownKey},
+		{10, "routes[0].auth.claims.roles.contains_all", config.CodeEmpty},
+		{17, "routes[1].auth.claims.level.one_of[1]", config.CodeWrongType},
+		{18, `routes[1].auth.claims["org."]`, config.CodeBadClaimPath},
 	} {
-		requireProblem(t, ps, w.field, w.line, "")
+		requireProblem(t, ps, w.field, w.line, w.code, "")
 	}
 	if len(ps) != 5 {
 		t.Errorf("got %d problems, want 5:\n%v", len(ps), ps)

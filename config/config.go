@@ -7,6 +7,23 @@
 // (serve, validate, explain, demo) and by reload, and none of proxy, policy or
 // jwks is the natural owner of the file as a whole. It must never start
 // anything, open a socket or read a key: it only reads and checks the file.
+//
+// One concern a file: config.go is the schema (every type and key, with
+// what it means to an operator); defaults.go the values of absent keys;
+// load.go reads the file (Load, Parse) and turns YAML syntax errors into
+// problems; problem.go is Problem, what every mistake is reported as, and
+// the stable Codes that say which rule fired.
+// Decoding: decode.go walks the YAML nodes into a Config, strictly and
+// with the line of every key; claimrule.go decodes auth.claims entries and
+// duration.go durations; describe.go words what the decoder found;
+// fieldpath.go is the syntax of field paths ("routes[2].auth.issuers[0]");
+// normalize.go rewrites the values that have one canonical spelling (hosts
+// lower case, methods upper case) right after decoding.
+// Validation only reads the decoded Config: validate.go is the validator
+// and the rules that span sections; validate_server.go checks server and
+// log, validate_issuers.go issuers, validate_routes.go routes; shadow.go
+// warns about routes an earlier one shadows. syntax.go and claimpath.go
+// are the one home of the syntax rules that policy applies too.
 package config
 
 import (
@@ -22,7 +39,7 @@ type Config struct {
 	Routes  []Route  `yaml:"routes"`
 
 	// Warnings are problems that do not stop the gateway (an issuer with no
-	// audiences, for example). They carry lines like errors do.
+	// audiences, for example). They carry lines and codes like errors do.
 	Warnings Problems `yaml:"-"`
 }
 

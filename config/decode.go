@@ -1,10 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -73,14 +72,14 @@ func countNodes(n *yaml.Node) int {
 	return c
 }
 
-func (d *decoder) addf(line int, field, format string, args ...any) {
-	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+func (d *decoder) addf(line int, field string, code Code, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Code: code, Msg: fmt.Sprintf(format, args...)})
 }
 
 // fail records a problem with the value at path and marks path as failed.
-func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+func (d *decoder) fail(n *yaml.Node, path string, code Code, format string, args ...any) {
 	d.failed[path] = true
-	d.addf(n.Line, path, format, args...)
+	d.addf(n.Line, path, code, format, args...)
 }
 
 // resolve follows aliases and charges the visit to the budget. It returns
@@ -93,7 +92,7 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 	d.visits++
 	if d.visits > d.maxVisits {
 		d.aborted = true
-		d.addf(n.Line, "", "aliases expand to more than %d values; refusing to expand further (is this a \"billion laughs\" file?)", d.maxVisits)
+		d.addf(n.Line, "", CodeAliasExpansion, "aliases expand to more than %d values; refusing to expand further (is this a \"billion laughs\" file?)", d.maxVisits)
 		return nil
 	}
 	return deref(n)
@@ -126,7 +125,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.Addr().Type().Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			d.fail(n, path, "%v", err)
+			code := CodeInvalid
+			if ce, ok := errors.AsType[*codedError](err); ok {
+				code = ce.code
+			}
+			d.fail(n, path, code, "%v", err)
 		}
 		return
 	}
@@ -143,23 +146,23 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.fail(n, path, "must be true or false, not %s", describe(n))
+			d.fail(n, path, CodeWrongType, "must be true or false, not %s", describe(n))
 			return
 		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			d.fail(n, path, "must be true or false, not %s", describe(n))
+			d.fail(n, path, CodeWrongType, "must be true or false, not %s", describe(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			d.fail(n, path, "must be a whole number, not %s", describe(n))
+			d.fail(n, path, CodeWrongType, "must be a whole number, not %s", describe(n))
 			return
 		}
 		var i int
 		if err := n.Decode(&i); err != nil {
-			d.fail(n, path, "%s is out of range", n.Value)
+			d.fail(n, path, CodeOutOfRange, "%s is out of range", n.Value)
 			return
 		}
 		v.SetInt(int64(i))
@@ -174,7 +177,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 // fields whose keys are absent (or null) as they are: at their defaults.
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be a mapping (key: value), not %s", describe(n))
+		d.fail(n, path, CodeWrongType, "must be a mapping (key: value), not %s", describe(n))
 		return
 	}
 	fields := fieldsOf(v.Type())
@@ -182,7 +185,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		fp := joinPath(path, e.key)
 		i, ok := fields.index[e.key]
 		if !ok {
-			d.addf(e.k.Line, fp, "unknown key %q%s", e.key, suggest(e.key, fields.names))
+			d.addf(e.k.Line, fp, CodeUnknownKey, "unknown key %q%s", e.key, suggest(e.key, fields.names))
 			continue
 		}
 		d.lines[fp] = e.k.Line
@@ -201,7 +204,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 		if n.Kind == yaml.ScalarNode {
 			hint = fmt.Sprintf(" (write [%s] for a list of one)", n.Value)
 		}
-		d.fail(n, path, "must be a list, not %s%s", describe(n), hint)
+		d.fail(n, path, CodeWrongType, "must be a list, not %s%s", describe(n), hint)
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -223,7 +226,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 // mapping decodes a mapping into a map[string]T.
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be a mapping (key: value), not %s", describe(n))
+		d.fail(n, path, CodeWrongType, "must be a mapping (key: value), not %s", describe(n))
 		return
 	}
 	entries := d.entries(n, path)
@@ -250,7 +253,7 @@ type entry struct {
 // over a later one, as the YAML merge-key spec says.
 func (d *decoder) entries(n *yaml.Node, path string) []entry {
 	if d.inMapping[n] {
-		d.addf(n.Line, path, "a merge key (<<) refers back to the mapping that contains it")
+		d.addf(n.Line, path, CodeBadMerge, "a merge key (<<) refers back to the mapping that contains it")
 		return nil
 	}
 	d.inMapping[n] = true
@@ -269,7 +272,7 @@ func (d *decoder) entries(n *yaml.Node, path string) []entry {
 			continue
 		}
 		if line, dup := seen[key]; dup {
-			d.addf(k.Line, joinPath(path, key), "key %q is already set on line %d", key, line)
+			d.addf(k.Line, joinPath(path, key), CodeDuplicateKey, "key %q is already set on line %d", key, line)
 			continue
 		}
 		seen[key] = k.Line
@@ -299,14 +302,14 @@ func (d *decoder) merge(v *yaml.Node, path string) []entry {
 				return nil
 			}
 			if m.Kind != yaml.MappingNode {
-				d.addf(m.Line, path, "a merge key (<<) takes a mapping or a list of mappings, not a list holding %s", describe(m))
+				d.addf(m.Line, path, CodeBadMerge, "a merge key (<<) takes a mapping or a list of mappings, not a list holding %s", describe(m))
 				continue
 			}
 			out = append(out, d.entries(m, path)...)
 		}
 		return out
 	}
-	d.addf(v.Line, path, "a merge key (<<) takes a mapping or a list of mappings, not %s", describe(v))
+	d.addf(v.Line, path, CodeBadMerge, "a merge key (<<) takes a mapping or a list of mappings, not %s", describe(v))
 	return nil
 }
 
@@ -316,7 +319,7 @@ func (d *decoder) key(k *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
-		d.addf(k.Line, path, "keys must be plain strings, not %s", describe(k))
+		d.addf(k.Line, path, CodeWrongType, "keys must be plain strings, not %s", describe(k))
 		return "", false
 	}
 	return k.Value, true
@@ -331,35 +334,8 @@ func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 			return n.Value, true
 		}
 	}
-	d.fail(n, path, "must be a string, not %s", describe(n))
+	d.fail(n, path, CodeWrongType, "must be a string, not %s", describe(n))
 	return "", false
-}
-
-// describe names a node's kind and value for messages: `a list`,
-// `the string "30"`, `null`.
-func describe(n *yaml.Node) string {
-	n = deref(n)
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "null"
-		case "!!str":
-			return "the string " + strconv.Quote(n.Value)
-		case "!!int", "!!float":
-			return "the number " + n.Value
-		case "!!bool":
-			return "the boolean " + n.Value
-		case "!!timestamp":
-			return "the timestamp " + n.Value
-		}
-		return fmt.Sprintf("a value tagged %s", n.Tag)
-	}
-	return "an empty value"
 }
 
 type structFields struct {
@@ -386,70 +362,4 @@ func fieldsOf(t reflect.Type) structFields {
 	}
 	fieldCache.Store(t, fs)
 	return fs
-}
-
-// suggest returns a "did you mean" for a misspelt key, or the list of keys
-// allowed where it appears.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if dist := editDistance(strings.ToLower(key), k); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return " (allowed here: " + strings.Join(known, ", ") + ")"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// joinPath appends a key to a field path. Keys that are not plain names
-// (claim paths with dots, URLs) are quoted, `claims["https://x.com/roles"]`,
-// so that the path stays unambiguous.
-func joinPath(path, key string) string {
-	if !plainKey.MatchString(key) {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// parentPath is the inverse of joinPath and of "[i]": it drops the last
-// segment. A quoted segment never contains `["` (strconv.Quote escapes the
-// quote), and a plain one never contains "." or "[".
-func parentPath(p string) string {
-	switch {
-	case strings.HasSuffix(p, `"]`):
-		return p[:strings.LastIndex(p, `["`)]
-	case strings.HasSuffix(p, "]"):
-		return p[:strings.LastIndex(p, "[")]
-	}
-	if i := strings.LastIndex(p, "."); i >= 0 {
-		return p[:i]
-	}
-	return ""
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -28,26 +27,26 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		n = n.Alias
 	}
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("must be a duration such as \"30s\", not %s", describe(n))
+		return codedf(CodeWrongType, "must be a duration such as \"30s\", not %s", describe(n))
 	}
 	s := strings.TrimSpace(n.Value)
 	switch n.ShortTag() {
 	case "!!str", "!!int", "!!float":
 	default:
-		return fmt.Errorf("must be a duration such as \"30s\", not %s", describe(n))
+		return codedf(CodeWrongType, "must be a duration such as \"30s\", not %s", describe(n))
 	}
 	if s == "" {
-		return fmt.Errorf("must be a duration such as \"30s\", not an empty string")
+		return codedf(CodeBadDuration, "must be a duration such as \"30s\", not an empty string")
 	}
 	if strings.HasPrefix(s, "-") {
-		return fmt.Errorf("duration %q is negative", s)
+		return codedf(CodeBadDuration, "duration %q is negative", s)
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		if isBareNumber(s) {
-			return fmt.Errorf("duration %q has no unit: write %q (units: ms, s, m, h)", s, s+"s")
+			return codedf(CodeBadDuration, "duration %q has no unit: write %q (units: ms, s, m, h)", s, s+"s")
 		}
-		return fmt.Errorf("%q is not a duration: write it like \"30s\", \"15m\" or \"1h30m\"", s)
+		return codedf(CodeBadDuration, "%q is not a duration: write it like \"30s\", \"15m\" or \"1h30m\"", s)
 	}
 	*d = Duration(v)
 	return nil

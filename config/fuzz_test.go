@@ -29,7 +29,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error is not a non-empty Problems: %#v", err)
 			}
 			for _, p := range ps {
-				if p.Line < 0 || p.Msg == "" {
+				if p.Line < 0 || p.Msg == "" || p.Code == "" {
 					t.Fatalf("malformed problem %#v", p)
 				}
 			}

@@ -51,6 +51,7 @@ func mustParse(t *testing.T, doc string) *config.Config {
 	if err != nil {
 		t.Fatalf("unexpected problems:\n%v\nin:\n%s", err, numbered(doc))
 	}
+	requireCodes(t, cfg.Warnings)
 	return cfg
 }
 
@@ -69,22 +70,59 @@ func problemsOf(t *testing.T, doc string) config.Problems {
 	if !errors.As(err, &ps) || len(ps) == 0 {
 		t.Fatalf("error is not a non-empty Problems: %#v", err)
 	}
+	requireCodes(t, ps)
 	return ps
 }
 
-// requireProblem asserts that ps holds a problem for field at line whose
-// message contains msg.
-func requireProblem(t *testing.T, ps config.Problems, field string, line int, msg string) {
+// requireProblem asserts that ps holds a problem for field at line with
+// code, the rule that fired. saying, when not empty, is words its message
+// must contain: for the cases whose point is a hint or a reference in the
+// message ("did you mean", "first on line 5"), never to tell rules apart.
+func requireProblem(t *testing.T, ps config.Problems, field string, line int, code config.Code, saying string) {
 	t.Helper()
 	for _, p := range ps {
-		if p.Field == field && p.Line == line && strings.Contains(p.Msg, msg) {
+		if p.Field == field && p.Line == line && p.Code == code && strings.Contains(p.Msg, saying) {
 			if p.File != "test.yaml" {
 				t.Errorf("problem names file %q, want test.yaml", p.File)
 			}
 			return
 		}
 	}
-	t.Errorf("want a problem at line %d, field %q, containing %q; got:\n%v", line, field, msg, ps)
+	want := fmt.Sprintf("want a problem at line %d, field %q, code %s", line, field, code)
+	if saying != "" {
+		want += fmt.Sprintf(", saying %q", saying)
+	}
+	t.Errorf("%s; got:\n%s", want, withCodes(ps))
+}
+
+// requireCodes asserts that every problem carries a code: a rule that
+// reports without one cannot be told apart from the others.
+func requireCodes(t *testing.T, ps config.Problems) {
+	t.Helper()
+	for _, p := range ps {
+		if p.Code == "" {
+			t.Errorf("problem without a code: %v", p)
+		}
+	}
+}
+
+// hasCode reports whether any problem of ps has code.
+func hasCode(ps config.Problems, code config.Code) bool {
+	for _, p := range ps {
+		if p.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// withCodes lists problems as Problems.Error does, each with its code.
+func withCodes(ps config.Problems) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "[%s] %v\n", p.Code, p)
+	}
+	return b.String()
 }
 
 func numbered(doc string) string {

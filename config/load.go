@@ -9,43 +9,12 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
-
-// Problem is one mistake in the file.
-type Problem struct {
-	File  string // path as given to Load, or the name given to Parse
-	Line  int    // 1-based YAML line; 0 when the file as a whole is at fault
-	Field string // dotted path, e.g. "routes[2].auth.issuers[0]"
-	Msg   string
-}
-
-func (p Problem) String() string {
-	loc := p.File
-	if p.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
-	}
-	if p.Field == "" {
-		return loc + ": " + p.Msg
-	}
-	return loc + ": " + p.Field + ": " + p.Msg
-}
-
-// Problems is every mistake found in one file, in line order.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
-}
 
 // MaxFileSize is the largest file Load and Parse accept. A configuration
 // is a few kilobytes; the cap keeps a wrong path (a log file, /dev/zero)
@@ -59,12 +28,12 @@ const MaxFileSize = 4 << 20
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, Problems{{File: path, Msg: "cannot read the file: " + pathErr(err)}}
+		return nil, Problems{{File: path, Code: CodeUnreadable, Msg: "cannot read the file: " + pathErr(err)}}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, Problems{{File: path, Msg: "cannot read the file: " + pathErr(err)}}
+		return nil, Problems{{File: path, Code: CodeUnreadable, Msg: "cannot read the file: " + pathErr(err)}}
 	}
 	return Parse(data, path)
 }
@@ -89,7 +58,7 @@ func pathErr(err error) string {
 // start.
 func Parse(data []byte, name string) (*Config, error) {
 	if len(data) > MaxFileSize {
-		return nil, Problems{{File: name, Msg: fmt.Sprintf("the file is larger than %d bytes (4 MiB); a configuration file is never that big", MaxFileSize)}}
+		return nil, Problems{{File: name, Code: CodeTooLarge, Msg: fmt.Sprintf("the file is larger than %d bytes (4 MiB); a configuration file is never that big", MaxFileSize)}}
 	}
 	root, p := parseDocument(data, name)
 	if p != nil {
@@ -102,6 +71,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	if d.aborted {
 		return nil, tidy(d.problems)
 	}
+	normalize(cfg)
 	for i := range cfg.Issuers {
 		cfg.Issuers[i].Line = d.lines[fmt.Sprintf("issuers[%d]", i)]
 	}
@@ -125,7 +95,7 @@ func parseDocument(data []byte, name string) (*yaml.Node, *Problem) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Problem{File: name, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
+			return nil, &Problem{File: name, Code: CodeEmptyFile, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
 		}
 		return nil, syntaxProblem(err, data, name)
 	}
@@ -136,7 +106,7 @@ func parseDocument(data []byte, name string) (*yaml.Node, *Problem) {
 	case err != nil:
 		return nil, syntaxProblem(err, data, name)
 	default:
-		return nil, &Problem{File: name, Line: next.Line, Msg: "a second YAML document starts here (after \"---\"); the file must hold exactly one"}
+		return nil, &Problem{File: name, Line: next.Line, Code: CodeMultipleDocuments, Msg: "a second YAML document starts here (after \"---\"); the file must hold exactly one"}
 	}
 
 	root := &doc
@@ -146,9 +116,9 @@ func parseDocument(data []byte, name string) (*yaml.Node, *Problem) {
 	root = deref(root)
 	switch {
 	case root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null":
-		return nil, &Problem{File: name, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
+		return nil, &Problem{File: name, Code: CodeEmptyFile, Msg: "the file is empty; it needs at least a routes section (see config.example.yaml)"}
 	case root.Kind != yaml.MappingNode:
-		return nil, &Problem{File: name, Line: root.Line, Msg: "the top level must be a mapping with the keys server, log, issuers and routes, not " + describe(root)}
+		return nil, &Problem{File: name, Line: root.Line, Code: CodeWrongType, Msg: "the top level must be a mapping with the keys server, log, issuers and routes, not " + describe(root)}
 	}
 	return root, nil
 }
@@ -206,7 +176,7 @@ func syntaxProblem(err error, data []byte, name string) *Problem {
 	if strings.Contains(msg, "cannot start any token") && line > 0 && strings.Contains(lineText(data, line), "\t") {
 		msg += " (YAML does not allow tabs for indentation; use spaces)"
 	}
-	return &Problem{File: name, Line: line, Msg: "invalid YAML: " + msg}
+	return &Problem{File: name, Line: line, Code: CodeSyntax, Msg: "invalid YAML: " + msg}
 }
 
 // lineWhere returns the 1-based number of the first line for which f is
@@ -226,24 +196,4 @@ func lineText(data []byte, line int) string {
 		return string(ls[line-1])
 	}
 	return ""
-}
-
-// tidy drops repeated problems (an anchor reused by several routes reports
-// its own mistakes once per use, at the same line) and sorts by line. The
-// sort is stable so that problems on one line keep the order in which they
-// were found: decoding first, then validation, field by field.
-func tidy(ps Problems) Problems {
-	if len(ps) == 0 {
-		return nil
-	}
-	seen := make(map[Problem]bool, len(ps))
-	out := make(Problems, 0, len(ps))
-	for _, p := range ps {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b Problem) int { return a.Line - b.Line })
-	return out
 }

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"fmt"
+	"path"
+	"slices"
+)
+
+// shadowed warns about a route that can never match because an earlier one
+// takes every request it would: first match wins, and a catch-all placed
+// too early is an easy mistake to make and a hard one to see. This is a
+// best-effort check (it compares hosts and methods as written, without
+// expanding wildcards), so it only warns.
+func (v *validator) shadowed(rs []Route) {
+	// Earlier routes by exact path and by prefix; each request path is
+	// covered by the prefixes along its ancestors, so a route is compared
+	// with a few buckets instead of with every earlier route.
+	const bucketMax = 64
+	exact := map[string][]int{}
+	prefix := map[string][]int{}
+	for i, r := range rs {
+		p, isPrefix := r.Match.Path, false
+		if p == "" {
+			p, isPrefix = r.Match.PathPrefix, true
+		}
+		if p == "" || checkPath(p, isPrefix) != nil {
+			continue // reported already; only clean paths have ancestors
+		}
+		var cands []int
+		if r.Match.Path != "" {
+			cands = append(cands, exact[p]...)
+		}
+		for q := p; ; q = path.Dir(q) {
+			cands = append(cands, prefix[q]...)
+			if q == "/" || q == "." {
+				break
+			}
+		}
+		for _, j := range cands {
+			if covers(rs[j].Match, r.Match) {
+				v.warnf(fmt.Sprintf("routes[%d]", i), CodeShadowedRoute, "route %q can never match: route %q (line %d) comes first and takes every request it would", r.Name, rs[j].Name, rs[j].Line)
+				break
+			}
+		}
+		if r.Match.Path != "" {
+			if len(exact[p]) < bucketMax {
+				exact[p] = append(exact[p], i)
+			}
+		} else if len(prefix[p]) < bucketMax {
+			prefix[p] = append(prefix[p], i)
+		}
+	}
+}
+
+// covers reports whether every request that b matches (by host and method)
+// is also matched by a; the path was compared by the caller.
+func covers(a, b Match) bool {
+	subset := func(x, y []string) bool { // y ⊆ x, where empty means "any"
+		if len(x) == 0 {
+			return true
+		}
+		if len(y) == 0 {
+			return false
+		}
+		for _, s := range y {
+			if !slices.Contains(x, s) {
+				return false
+			}
+		}
+		return true
+	}
+	return subset(a.Hosts, b.Hosts) && subset(a.Methods, b.Methods)
+}
