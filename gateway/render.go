@@ -20,7 +20,7 @@ func render(o proxy.Outcome, table *policy.Table, req *http.Request, upgradeAske
 		checks = append(checks, policy.Line{Stage: stage, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
 	switch {
-	case o.Connect:
+	case o.Reason == outcome.MethodNotAllowed:
 		add("method", false, "CONNECT asks for a tunnel (RFC 9110 §9.3.6): refused on every route, never forwarded")
 		return checks, nil
 	case o.PathErr != nil:

@@ -23,9 +23,8 @@ const (
 // runs the very code that ServeHTTP does, what explain shows is what
 // serving does. No stage knows that explain exists.
 type Outcome struct {
-	Status  int            // what the client got (101 for a relayed tunnel)
-	Reason  outcome.Reason // why it was refused, or how its exchange failed; "" when it went well
-	Connect bool           // a CONNECT, refused before routing
+	Status int            // what the client got (101 for a relayed tunnel)
+	Reason outcome.Reason // why it was refused (MethodNotAllowed: a CONNECT), or how its exchange failed; "" when it went well
 
 	Path    string // the cleaned path; "" when it was refused
 	PathErr error  // why the path was refused
@@ -41,7 +40,6 @@ type Outcome struct {
 	// Upgrade is what became of an Upgrade header: "" for none, else the
 	// access log's upgrade value; UpgradeWhy says why one was removed.
 	Upgrade, UpgradeWhy string
-	Forwarded           bool // the request was handed to the upstream
 }
 
 // Serve handles r exactly as ServeHTTP does, metrics and access log
@@ -51,7 +49,6 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) Outcome {
 	return Outcome{
 		Status:     ex.finalStatus(),
 		Reason:     ex.reason,
-		Connect:    ex.reason == outcome.MethodNotAllowed,
 		Path:       ex.path,
 		PathErr:    ex.pathErr,
 		Route:      ex.route,
@@ -62,6 +59,5 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) Outcome {
 		Decision:   ex.decision,
 		Upgrade:    ex.upgrade.String(),
 		UpgradeWhy: ex.upgrade.why(),
-		Forwarded:  !ex.fwd.sent.IsZero(),
 	}
 }
