@@ -11,6 +11,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,11 @@ type Metrics struct {
 	TokenCacheMisses    *prometheus.CounterVec
 	TokenCacheEvictions *prometheus.CounterVec
 	TokenCacheEntries   *prometheus.GaugeVec
+
+	// The series the request path has resolved (series.go).
+	routesMu sync.Mutex
+	routes   map[string]*RouteSeries
+	failures sync.Map // [issuer, reason] -> prometheus.Counter
 }
 
 // New creates the collectors and registers them, with the Go runtime and

@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -270,3 +272,10 @@ func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	refuse(w, reason, "")
 }
+
+// ctxKey carries a request's forwarding state through ReverseProxy.
+type ctxKey struct{}
+
+// nopLogger is ReverseProxy's ErrorLog: the gateway logs each exchange's
+// failure itself, once, in its access-log line.
+var nopLogger = log.New(io.Discard, "", 0)

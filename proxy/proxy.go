@@ -14,14 +14,20 @@
 // material to a response, a log line or a metric label, and never relay a
 // tunnel other than a WebSocket one whose request passed every stage
 // (upgrade.go).
+//
+// One concern a file: proxy.go is the runtime, the handler and the pipeline
+// (serve) with its metrics and access-log line (finish); auth.go is bearer
+// extraction, verification and authorization for a matched route;
+// refuse.go writes a refusal from its outcome row; forward.go rewrites and
+// forwards; stream.go keeps a forwarded exchange's deadlines; upgrade.go
+// admits WebSocket upgrades and nothing else; decided.go is the Outcome
+// that Serve returns for explain; requestid.go the request id.
 package proxy
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +38,6 @@ import (
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Runtime is everything a request needs that comes from one configuration:
@@ -104,75 +109,30 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 
 // Handler serves the proxy port. The zero value is not usable; use New.
 type Handler struct {
-	rt       atomic.Pointer[Runtime]
+	cur      atomic.Pointer[serving]
 	metrics  *metrics.Metrics
 	log      *zap.Logger
 	inFlight atomic.Int64 // across runtimes: a reload does not reset it
-	// series holds the label-resolved metrics this handler has used, so
-	// that a request costs one lock-free map read per series instead of
-	// hashing its labels under the metric vector's lock, which every
-	// request would share.
-	series sync.Map // seriesKey -> prometheus.Counter or prometheus.Observer
-	// forgetting is held for writing while a reload removes a route's
-	// series, and for reading while a request resolves a series it has not
-	// resolved before, so that no series is resolved from the vector and
-	// stored after its route's series were removed (it would be counted in a
-	// series /metrics no longer shows). Found series are read without it.
-	forgetting sync.RWMutex
 }
 
-// seriesKey names one series of one of the handler's vectors.
-type seriesKey struct {
-	vec           uint8 // which vector: see the constants below
-	route, issuer string
-	label         string // a method, a decision or a failure reason
-	code          int
+// serving is a runtime as one handler serves it: with its routes' metric
+// series, resolved when the runtime is installed, so that a request finds
+// them by its route's position.
+type serving struct {
+	*Runtime
+	series    []*metrics.RouteSeries // by policy.Route.Index
+	unmatched *metrics.RouteSeries
 }
 
-const (
-	vecRequests uint8 = iota
-	vecDuration
-	vecUpstream
-	vecDecisions
-	vecFailures
-)
-
-// counter returns the series of a counter vector (requests: route, method,
-// code; decisions: route, decision; failures: issuer, reason), resolving
-// it once.
-func (h *Handler) counter(k seriesKey) prometheus.Counter {
-	if c, ok := h.series.Load(k); ok {
-		return c.(prometheus.Counter)
+func (h *Handler) install(rt *Runtime) *serving {
+	s := &serving{Runtime: rt, unmatched: h.metrics.Route(metrics.Unmatched)}
+	for _, r := range rt.table.Routes() {
+		if r.Index >= len(s.series) {
+			s.series = append(s.series, make([]*metrics.RouteSeries, r.Index+1-len(s.series))...)
+		}
+		s.series[r.Index] = h.metrics.Route(r.Name)
 	}
-	h.forgetting.RLock()
-	defer h.forgetting.RUnlock()
-	var c prometheus.Counter
-	switch k.vec {
-	case vecRequests:
-		c = h.metrics.Requests.WithLabelValues(k.route, k.label, metrics.Code(k.code))
-	case vecDecisions:
-		c = h.metrics.AuthDecisions.WithLabelValues(k.route, k.label)
-	default:
-		c = h.metrics.AuthFailures.WithLabelValues(k.issuer, k.label)
-	}
-	h.series.Store(k, c)
-	return c
-}
-
-// observer returns the duration histogram of vec for route, resolving it once.
-func (h *Handler) observer(vec uint8, route string) prometheus.Observer {
-	k := seriesKey{vec: vec, route: route}
-	if o, ok := h.series.Load(k); ok {
-		return o.(prometheus.Observer)
-	}
-	h.forgetting.RLock()
-	defer h.forgetting.RUnlock()
-	o := h.metrics.RequestDuration.WithLabelValues(route)
-	if vec == vecUpstream {
-		o = h.metrics.UpstreamDuration.WithLabelValues(route)
-	}
-	h.series.Store(k, o)
-	return o
+	return s
 }
 
 // New returns a handler serving rt. m is required; log may be nil.
@@ -181,53 +141,26 @@ func New(rt *Runtime, m *metrics.Metrics, log *zap.Logger) *Handler {
 		log = zap.NewNop()
 	}
 	h := &Handler{metrics: m, log: log}
-	h.rt.Store(rt)
+	h.cur.Store(h.install(rt))
 	return h
 }
 
 // Swap replaces the runtime atomically: requests already in flight finish on
 // the runtime they started with. The metric series of routes that rt no
 // longer has are removed, so that a dashboard does not show a deleted route
-// for the rest of the process's life. (A request still in flight on such a
-// route may bring some of its series back when it finishes.)
+// for the rest of the process's life. (What a request still in flight on
+// such a route counts afterwards is not shown.)
 func (h *Handler) Swap(rt *Runtime) {
-	old := h.rt.Swap(rt)
-	if old == nil {
-		return
-	}
-	kept := make(map[string]bool, len(rt.table.Routes()))
+	h.cur.Store(h.install(rt))
+	names := make([]string, 0, len(rt.table.Routes()))
 	for _, r := range rt.table.Routes() {
-		kept[r.Name] = true
+		names = append(names, r.Name)
 	}
-	for _, r := range old.table.Routes() {
-		if !kept[r.Name] {
-			h.forgetRoute(r.Name)
-		}
-	}
-}
-
-// forgetRoute removes a route's series: first from the handler's own
-// lookup, so that a route of the same name added later gets registered
-// series rather than the removed ones, then from the vectors.
-func (h *Handler) forgetRoute(name string) {
-	h.forgetting.Lock()
-	defer h.forgetting.Unlock()
-	h.series.Range(func(k, _ any) bool {
-		if k.(seriesKey).route == name {
-			h.series.Delete(k)
-		}
-		return true
-	})
-	l := prometheus.Labels{"route": name}
-	m := h.metrics
-	m.Requests.DeletePartialMatch(l)
-	m.RequestDuration.DeletePartialMatch(l)
-	m.UpstreamDuration.DeletePartialMatch(l)
-	m.AuthDecisions.DeletePartialMatch(l)
+	h.metrics.RetainRoutes(names)
 }
 
 // Runtime returns the runtime new requests use.
-func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
+func (h *Handler) Runtime() *Runtime { return h.cur.Load().Runtime }
 
 // exchange is what one request did, for its metrics and access-log line.
 type exchange struct {
@@ -268,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w,
 // serve is the request path, stage by stage; it returns what each stage
 // decided, for Serve.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
-	rt := h.rt.Load()
+	rt := h.cur.Load()
 	ex := &exchange{start: time.Now()}
 	ex.rec.ResponseWriter = w
 	rec := &ex.rec
@@ -332,94 +265,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	return ex
 }
 
-// authentication is what authenticate decided: no reason means go on, with
-// the decision (allowed or anonymous); a reason is looked up in the outcome
-// table for its status, challenge and decision.
-type authentication struct {
-	bearer   Bearer
-	tok      *token.Token
-	err      *token.Error // the bearer header's or the verifier's refusal
-	authz    policy.Decision
-	decision string
-	reason   outcome.Reason
-	issuer   string
-	scope    string // required scopes, for insufficient_scope
-}
-
-// authenticate runs bearer extraction, verification and authorization for
-// one matched route.
-func (rt *Runtime) authenticate(r *http.Request, route *policy.Route) authentication {
-	if route.Mode == policy.Public {
-		return authentication{bearer: BearerNotRead, decision: outcome.Anonymous}
-	}
-	raw, err := bearer(r.Header)
-	switch {
-	case err != nil && err.Reason == outcome.Missing && route.Mode == policy.Optional:
-		return authentication{bearer: BearerNone, decision: outcome.Anonymous}
-	case err != nil && err.Reason == outcome.Missing:
-		return authentication{bearer: BearerNone, reason: outcome.Missing}
-	case err != nil:
-		return authentication{bearer: BearerMalformed, err: err, reason: err.Reason}
-	}
-	tok, verr := rt.verifier.Verify(r.Context(), raw, route.Issuers)
-	if verr != nil {
-		err := asTokenError(verr)
-		return authentication{bearer: BearerPresent, err: err, reason: err.Reason, issuer: err.Issuer}
-	}
-	d := rt.table.Authorize(route, tok.Issuer, tok.Claims)
-	a := authentication{bearer: BearerPresent, tok: tok, authz: d, decision: outcome.Allowed}
-	if !d.Allowed {
-		a.reason, a.issuer, a.scope = d.Reason, tok.Issuer, requiredScope(route)
-	}
-	return a
-}
-
-func asTokenError(err error) *token.Error {
-	var te *token.Error
-	if errors.As(err, &te) {
-		return te
-	}
-	return &token.Error{Reason: outcome.Malformed, Detail: "verification failed"}
-}
-
-// requiredScope is the scope attribute of an insufficient_scope challenge
-// (RFC 6750 §3): the all_of scopes, or the any_of ones when all_of is empty.
-func requiredScope(r *policy.Route) string {
-	if len(r.AllOf) > 0 {
-		return strings.Join(r.AllOf, " ")
-	}
-	return strings.Join(r.AnyOf, " ")
-}
-
-// bearer extracts the token from the one Authorization header (RFC 6750
-// §2.1). A token is never read from the query string or a form body (§2.2,
-// §2.3): those end up in logs and caches.
-func bearer(h http.Header) (string, *token.Error) {
-	vals := h.Values("Authorization")
-	switch len(vals) {
-	case 0:
-		return "", &token.Error{Reason: outcome.Missing}
-	case 1:
-	default:
-		return "", &token.Error{Reason: outcome.Malformed, Detail: "more than one Authorization header"}
-	}
-	v := vals[0]
-	if len(v) > token.MaxLength+len("Bearer ") {
-		return "", &token.Error{Reason: outcome.Malformed, Detail: "Authorization header too long"}
-	}
-	scheme, rest, _ := strings.Cut(v, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		// Another scheme (Basic, DPoP...) is not a bearer token: for
-		// this gateway the request carries none.
-		return "", &token.Error{Reason: outcome.Missing}
-	}
-	raw := strings.Trim(rest, " \t")
-	if raw == "" {
-		return "", &token.Error{Reason: outcome.Malformed, Detail: "empty bearer token"}
-	}
-	return raw, nil
-}
-
 // finalStatus is the status the client got, as metrics and logs record it.
 func (ex *exchange) finalStatus() int {
 	status := ex.rec.status
@@ -438,17 +283,17 @@ func (ex *exchange) finalStatus() int {
 }
 
 // finish records the request's metrics and access-log line.
-func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
+func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	status := ex.finalStatus()
 	elapsed := time.Since(ex.start)
-	route := metrics.Unmatched
+	route, series := metrics.Unmatched, rt.unmatched
 	if ex.route != nil {
-		route = ex.route.Name
+		route, series = ex.route.Name, rt.series[ex.route.Index]
 	}
-	h.counter(seriesKey{vec: vecRequests, route: route, label: metrics.Method(r.Method), code: status}).Inc()
-	h.observer(vecDuration, route).Observe(elapsed.Seconds())
+	series.Request(r.Method, status).Inc()
+	series.Duration().Observe(elapsed.Seconds())
 	if ex.route != nil && ex.decision != "" {
-		h.counter(seriesKey{vec: vecDecisions, route: route, label: ex.decision}).Inc()
+		series.Decision(ex.decision).Inc()
 	}
 	// Only a refused token is an authentication failure: an allowed
 	// request keeps its decision when its exchange fails afterwards
@@ -459,10 +304,10 @@ func (h *Handler) finish(rt *Runtime, r *http.Request, ex *exchange) {
 		if issuer == "" {
 			issuer = metrics.UnknownIssuer
 		}
-		h.counter(seriesKey{vec: vecFailures, issuer: issuer, label: string(ex.reason)}).Inc()
+		h.metrics.AuthFailure(issuer, string(ex.reason)).Inc()
 	}
 	if ex.upstream > 0 {
-		h.observer(vecUpstream, route).Observe(ex.upstream.Seconds())
+		series.Upstream().Observe(ex.upstream.Seconds())
 	}
 	if !rt.accessLog {
 		return
@@ -534,10 +379,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController (used by ReverseProxy to flush
 // streamed responses) reach the real writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-type ctxKey struct{}
-
-var nopLogger = newNopLogger()
 
 // Table returns the route table this runtime serves.
 func (rt *Runtime) Table() *policy.Table { return rt.table }

@@ -1,8 +1,0 @@
-package proxy
-
-import (
-	"io"
-	"log"
-)
-
-func newNopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
