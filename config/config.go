@@ -21,7 +21,9 @@
 // lower case, methods upper case) right after decoding.
 // Validation only reads the decoded Config: validate.go is the validator
 // and the rules that span sections; validate_server.go checks server and
-// log, validate_issuers.go issuers, validate_routes.go routes; shadow.go
+// log, validate_issuers.go issuers, validate_routes.go routes,
+// validate_sources.go introspection, revocation lists, protected resources
+// and the locations of remote documents; shadow.go
 // warns about routes an earlier one shadows. syntax.go and claimpath.go
 // are the one home of the syntax rules that policy applies too.
 package config
@@ -36,7 +38,12 @@ type Config struct {
 	Server  Server   `yaml:"server"`
 	Log     Log      `yaml:"log"`
 	Issuers []Issuer `yaml:"issuers"`
-	Routes  []Route  `yaml:"routes"`
+	// Resources are the protected resources the gateway describes to
+	// clients (RFC 9728); routes name the one they belong to.
+	Resources []Resource `yaml:"resources"`
+	// Defaults are the values of route settings that a route leaves out.
+	Defaults Defaults `yaml:"defaults"`
+	Routes   []Route  `yaml:"routes"`
 
 	// Warnings are problems that do not stop the gateway (an issuer with no
 	// audiences, for example). They carry lines and codes like errors do.
@@ -152,6 +159,13 @@ type Issuer struct {
 	// TokenCache remembers verified tokens so that a token presented again
 	// skips the signature check (the largest cost of a request).
 	TokenCache TokenCache `yaml:"token_cache"`
+	// Introspection asks the issuer's RFC 7662 endpoint about tokens that
+	// are not JWTs (opaque tokens), and optionally about JWTs too. Off
+	// unless client_id is set.
+	Introspection Introspection `yaml:"introspection"`
+	// Revocation is a list of revoked tokens the gateway polls. Off unless
+	// uri is set.
+	Revocation Revocation `yaml:"revocation"`
 
 	// Line is the line of this issuer's entry, for messages at run time.
 	Line int `yaml:"-"`
@@ -169,6 +183,97 @@ type TokenCache struct {
 	// MaxTTL bounds how long a verification is remembered, whatever the
 	// token's exp says.
 	MaxTTL Duration `yaml:"max_ttl"`
+}
+
+// Introspection methods of client authentication (RFC 7662 §2.1).
+const (
+	ClientSecretBasic = "client_secret_basic"
+	ClientSecretPost  = "client_secret_post"
+	PrivateKeyJWT     = "private_key_jwt"
+)
+
+// Introspection configures an issuer's token introspection (RFC 7662).
+type Introspection struct {
+	// Endpoint is the introspection URL. Empty: the discovery document's
+	// introspection_endpoint (discovery must then be true).
+	Endpoint string `yaml:"endpoint"`
+	// ClientID is the gateway's client at the authorization server; setting
+	// it turns introspection on.
+	ClientID string `yaml:"client_id"`
+	// AuthMethod is client_secret_basic (default), client_secret_post or
+	// private_key_jwt.
+	AuthMethod string `yaml:"auth_method"`
+	// ClientSecretFile or ClientSecretEnv names where the client secret is
+	// read (a file's first line, or an environment variable), never the
+	// secret itself: a secret in the file ends up in backups, diffs and
+	// ConfigMaps.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// PrivateKeyFile (PEM or JWK) and PrivateKeyAlgorithm sign the client
+	// assertion of private_key_jwt (RFC 7523).
+	PrivateKeyFile      string `yaml:"private_key_file"`
+	PrivateKeyAlgorithm string `yaml:"private_key_algorithm"`
+	// Timeout bounds one call; past it the token's request gets 503.
+	Timeout Duration `yaml:"timeout"`
+	// CacheTTL bounds how long an active answer is reused (never past the
+	// token's exp); NegativeCacheTTL how long an inactive one is.
+	CacheTTL         Duration `yaml:"cache_ttl"`
+	NegativeCacheTTL Duration `yaml:"negative_cache_ttl"`
+	// MaxEntries bounds the answers cached.
+	MaxEntries int `yaml:"max_entries"`
+	// IntrospectJWTs also asks about JWTs whose signature and claims
+	// verified, so that a token revoked at the authorization server is
+	// refused before it expires. Answers are cached the same way.
+	IntrospectJWTs bool `yaml:"introspect_jwts"`
+}
+
+// Enabled reports whether introspection is configured.
+func (i Introspection) Enabled() bool { return i.ClientID != "" }
+
+// Revocation configures an issuer's revocation list.
+type Revocation struct {
+	// URI is where the list is read: https://, http:// or file://.
+	URI string `yaml:"uri"`
+	// RefreshInterval is how often it is polled: the longest a revoked
+	// token is still accepted after the list says so.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// MaxEntries bounds the list; a longer one is refused whole and the
+	// last good list stays.
+	MaxEntries int `yaml:"max_entries"`
+}
+
+// Enabled reports whether a revocation list is configured.
+func (r Revocation) Enabled() bool { return r.URI != "" }
+
+// Resource is one protected resource's metadata (RFC 9728 §2), served at
+// its well-known URL and named in the challenges of its routes.
+type Resource struct {
+	// Name is how routes refer to it.
+	Name string `yaml:"name"`
+	// Resource is the identifier: an https URL (http on loopback only),
+	// without query or fragment.
+	Resource               string   `yaml:"resource"`
+	AuthorizationServers   []string `yaml:"authorization_servers"`
+	ScopesSupported        []string `yaml:"scopes_supported"`
+	BearerMethodsSupported []string `yaml:"bearer_methods_supported"`
+	ResourceName           string   `yaml:"resource_name"`
+	ResourceDocumentation  string   `yaml:"resource_documentation"`
+	ResourcePolicyURI      string   `yaml:"resource_policy_uri"`
+	ResourceTOSURI         string   `yaml:"resource_tos_uri"`
+	// ResourceSigningAlgValuesSupported and the other members of RFC 9728
+	// §2 that describe what this gateway does not do (signed responses,
+	// DPoP, certificate-bound tokens) are left out on purpose: the
+	// document must not promise what the gateway does not enforce.
+
+	Line int `yaml:"-"`
+}
+
+// Defaults are what routes get for the settings they leave out.
+type Defaults struct {
+	// Enforce is the default of routes[].auth.enforce (true).
+	Enforce bool `yaml:"enforce"`
+	// Resource is the default of routes[].resource ("": none).
+	Resource string `yaml:"resource"`
 }
 
 // Route is one entry of the route table; the first that matches wins.
@@ -198,6 +303,10 @@ type Route struct {
 	Auth Auth `yaml:"auth"`
 	// Forward says what the upstream receives besides the request.
 	Forward Forward `yaml:"forward"`
+	// Resource names the entry of resources this route belongs to: its
+	// challenges carry that resource's metadata URL (RFC 9728 §5.1).
+	// Absent: defaults.resource.
+	Resource string `yaml:"resource"`
 	// WebSocket lets an RFC 6455 handshake that passed this route's checks
 	// become a tunnel to the upstream (default true). False serves the
 	// handshake as a plain request, without its Upgrade, for routes that
@@ -246,6 +355,11 @@ type Auth struct {
 	// to one operator (one_of, contains, contains_any, contains_all). See
 	// ClaimRule.
 	Claims map[string]ClaimRule `yaml:"claims"`
+	// Enforce false is audit mode: every check runs and its decision is
+	// logged and counted (mode="audit"), but the request is forwarded
+	// whatever it is, with claim headers only from a token that passed
+	// every check. Absent: defaults.enforce.
+	Enforce *bool `yaml:"enforce"`
 }
 
 // Scopes are compared as whole space-separated tokens, never as substrings.

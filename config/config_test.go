@@ -114,14 +114,18 @@ func TestDefaultsApplyToAbsentKeys(t *testing.T) {
 		RequiredClaims:     []string{"exp"},
 		ScopeClaims:        []string{"scope", "scp"},
 		TokenCache:         config.TokenCache{MaxEntries: 10000, MaxTTL: config.Duration(5 * time.Minute)},
-		Line:               1,
+		Introspection: config.Introspection{AuthMethod: "client_secret_basic", Timeout: config.Duration(2 * time.Second),
+			CacheTTL: config.Duration(time.Minute), NegativeCacheTTL: config.Duration(5 * time.Second), MaxEntries: 10000},
+		Revocation: config.Revocation{RefreshInterval: config.Duration(30 * time.Second), MaxEntries: 100000},
+		Line:       1,
 	}
 	if !reflect.DeepEqual(is, wantIssuer) {
 		t.Errorf("issuer = %+v,\nwant %+v", is, wantIssuer)
 	}
 
 	r := cfg.Routes[0]
-	if r.Timeout.D() != 30*time.Second || r.StreamIdleTimeout.D() != 60*time.Second || r.Auth.Mode != config.ModeRequired || r.StripPrefix || r.Forward.StripAuthorization || !r.WebSocket || r.Line != 2 {
+	if r.Timeout.D() != 30*time.Second || r.StreamIdleTimeout.D() != 60*time.Second || r.Auth.Mode != config.ModeRequired || r.StripPrefix || r.Forward.StripAuthorization || !r.WebSocket || r.Line != 2 ||
+		r.Auth.Enforce == nil || !*r.Auth.Enforce || r.Resource != "" {
 		t.Errorf("route defaults not applied: %+v", r)
 	}
 }

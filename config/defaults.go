@@ -52,6 +52,31 @@ var (
 		RequiredClaims:     []string{"exp"},
 		ScopeClaims:        []string{"scope", "scp"},
 		TokenCache:         TokenCache{MaxEntries: 10000, MaxTTL: Duration(5 * time.Minute)},
+		Introspection:      DefaultIntrospection,
+		Revocation:         DefaultRevocation,
+	}
+
+	// DefaultDefaults enforce every route's policy and describe no
+	// resource.
+	DefaultDefaults = Defaults{Enforce: true}
+
+	// DefaultIntrospection suits an authorization server on the same
+	// network: a call that takes longer than 2s is an outage, an active
+	// answer is reused for a minute (a revoked token lives at most that
+	// long, plus the cache of whoever asked), an inactive one for 5s.
+	DefaultIntrospection = Introspection{
+		AuthMethod:       ClientSecretBasic,
+		Timeout:          Duration(2 * time.Second),
+		CacheTTL:         Duration(time.Minute),
+		NegativeCacheTTL: Duration(5 * time.Second),
+		MaxEntries:       10000,
+	}
+
+	// DefaultRevocation polls every 30s: the worst-case delay between a
+	// revocation's publication and its refusal everywhere.
+	DefaultRevocation = Revocation{
+		RefreshInterval: Duration(30 * time.Second),
+		MaxEntries:      100000,
 	}
 
 	// DefaultRoute is the template of every entry of routes. Auth.Mode
@@ -73,7 +98,7 @@ var (
 // newConfig returns a Config holding the defaults of the sections that are
 // not lists.
 func newConfig() *Config {
-	c := &Config{Server: DefaultServer, Log: DefaultLog}
+	c := &Config{Server: DefaultServer, Log: DefaultLog, Defaults: DefaultDefaults}
 	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
 	return c
 }
@@ -99,5 +124,6 @@ func newRoute() Route {
 	r.Auth.Scopes.AnyOf = slices.Clone(r.Auth.Scopes.AnyOf)
 	r.Auth.Claims = maps.Clone(r.Auth.Claims)
 	r.Forward.ClaimsToHeaders = maps.Clone(r.Forward.ClaimsToHeaders)
+	r.Auth.Enforce = nil // absent until the file says; normalize applies defaults.enforce
 	return r
 }

@@ -12,8 +12,20 @@ import "strings"
 // "api.example.com", which validation then reports as listed twice. Methods
 // are stored upper-cased: clients send the standard methods in upper case
 // (RFC 9110 §9.1), and a route written with "get" means the GET they send.
+//
+// A route's settings left out take the file's defaults (defaults.enforce,
+// defaults.resource), so that everything after normalize reads each
+// route's own value.
 func normalize(c *Config) {
 	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.Auth.Enforce == nil {
+			enforce := c.Defaults.Enforce
+			r.Auth.Enforce = &enforce
+		}
+		if r.Resource == "" {
+			r.Resource = c.Defaults.Resource
+		}
 		m := &c.Routes[i].Match
 		for j, h := range m.Hosts {
 			m.Hosts[j] = strings.ToLower(h)

@@ -78,7 +78,21 @@ func (v *validator) config(c *Config) {
 	v.server(&c.Server)
 	v.log(&c.Log)
 	names := v.issuers(c.Issuers)
+	resources := v.resources(c.Resources)
 	v.routes(c.Routes, names)
+
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		v.opaqueIssuer(p+".auth", &r.Auth, c.Issuers)
+		if r.Resource != "" && !resources[r.Resource] {
+			field := p + ".resource"
+			if !v.present(field) {
+				field = "defaults.resource"
+			}
+			v.errorf(field, CodeUnknownValue, "no resource is named %q", r.Resource)
+		}
+	}
 
 	for i, r := range c.Routes {
 		if r.Timeout >= c.Server.WriteTimeout && c.Server.WriteTimeout > 0 {

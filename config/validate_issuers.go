@@ -49,6 +49,8 @@ func (v *validator) issuers(iss []Issuer) map[string]bool {
 
 		v.keySource(p, is)
 		v.algorithms(p, is.Algorithms)
+		v.introspection(p, is)
+		v.revocation(p, is.Revocation)
 
 		if is.RefreshInterval < Duration(time.Second) {
 			v.errorf(p+".refresh_interval", CodeOutOfRange, "%s is too short: must be at least 1s", is.RefreshInterval)
@@ -121,33 +123,13 @@ func validClaimName(s string) bool {
 // issuer's discovery document.
 func (v *validator) keySource(p string, is *Issuer) {
 	if is.JWKSURI != "" {
-		u, err := url.Parse(is.JWKSURI)
-		if err != nil {
-			v.errorf(p+".jwks_uri", CodeBadURL, "%q is not a URL: %v", is.JWKSURI, unwrapURLErr(err))
-			return
-		}
-		switch u.Scheme {
-		case "http", "https":
-			switch {
-			case u.Host == "":
-				v.errorf(p+".jwks_uri", CodeBadURL, "%q has no host", is.JWKSURI)
-			case !validPort(u):
-				v.errorf(p+".jwks_uri", CodeBadURL, "%q: the port must be a number from 1 to 65535", is.JWKSURI)
-			case u.User != nil:
-				v.errorf(p+".jwks_uri", CodeBadURL, "%q must not carry user info (credentials in a URL end up in logs)", is.JWKSURI)
-			case u.Scheme == "http" && !isLoopback(u.Hostname()):
-				v.warnf(p+".jwks_uri", CodePlainHTTP, "keys are fetched over plain http: anyone on the network path can substitute their own keys and mint accepted tokens; use https")
-			}
-		case "file":
-			if u.Path == "" || (u.Host != "" && u.Host != "localhost") {
-				v.errorf(p+".jwks_uri", CodeBadURL, "%q: a file URL needs an absolute path, with three slashes: file:///etc/portcullis/jwks.json", is.JWKSURI)
-			}
-		default:
-			v.errorf(p+".jwks_uri", CodeBadURL, "%q: the scheme must be https, http or file", is.JWKSURI)
-		}
+		v.remoteURL(p+".jwks_uri", is.JWKSURI, true, "keys are fetched over plain http: anyone on the network path can substitute their own keys and mint accepted tokens; use https")
 		return
 	}
 
+	if !is.Discovery && is.Introspection.Enabled() {
+		return // opaque tokens only: introspection, checked there
+	}
 	if !is.Discovery {
 		v.errorf(p+".discovery", CodeNoKeySource, "is false and jwks_uri is empty, so there is no way to find this issuer's keys: set jwks_uri, or set discovery: true")
 		return
