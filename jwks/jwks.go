@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/remote"
 )
 
 // Errors of Lookup.
@@ -138,13 +139,7 @@ func New(src Source, client *http.Client, log *zap.Logger, m *metrics.Metrics) *
 		src.MinRefreshInterval = defaultMinRefreshInterval
 	}
 	src.Algorithms = slices.Clone(src.Algorithms)
-	if client == nil {
-		client = defaultClient()
-	} else {
-		c := *client
-		client = &c
-	}
-	client.CheckRedirect = sameOriginRedirects
+	client = remote.Client(client)
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/remote"
 )
 
 // maxKeys is how many entries of a key set are considered; the rest are
@@ -55,7 +57,7 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 			}
 		}
 		if reason != "" {
-			k.log.Warn("jwks key dropped", zap.String("kid", clip(kidOf(raw, key))), zap.String("reason", reason))
+			k.log.Warn("jwks key dropped", zap.String("kid", remote.Clip(kidOf(raw, key))), zap.String("reason", reason))
 			continue
 		}
 		snap.keys = append(snap.keys, key)
@@ -71,7 +73,7 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 	for _, key := range snap.keys {
 		tp, err := key.Thumbprint(crypto.SHA256)
 		if err != nil {
-			return nil, fmt.Errorf("key %q: thumbprint: %w", clip(key.KeyID()), err)
+			return nil, fmt.Errorf("key %q: thumbprint: %w", remote.Clip(key.KeyID()), err)
 		}
 		fmt.Fprintf(fp, "%d:%s/", len(key.KeyID()), key.KeyID())
 		fp.Write(tp)
@@ -87,30 +89,30 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 func (k *KeySet) usable(raw json.RawMessage) (jwk.Key, string) {
 	key, err := jwk.ParseKey(raw)
 	if err != nil {
-		return nil, "unparseable: " + clip(err.Error())
+		return nil, "unparseable: " + remote.Clip(err.Error())
 	}
 	if key.KeyType() == jwa.OctetSeq {
 		return nil, "symmetric key (kty oct): a shared secret is never a published verification key"
 	}
 	if use := key.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
-		return nil, fmt.Sprintf("use %q is not sig", clip(use))
+		return nil, fmt.Sprintf("use %q is not sig", remote.Clip(use))
 	}
 	if ops := key.KeyOps(); len(ops) > 0 && !slices.Contains(ops, jwk.KeyOpVerify) {
 		return nil, "key_ops does not include verify"
 	}
 	if private, err := jwk.IsPrivateKey(key); err != nil {
-		return nil, "unsupported key: " + clip(err.Error())
+		return nil, "unsupported key: " + remote.Clip(err.Error())
 	} else if private {
 		pub, err := key.PublicKey()
 		if err != nil {
-			return nil, "private key published and its public part unusable: " + clip(err.Error())
+			return nil, "private key published and its public part unusable: " + remote.Clip(err.Error())
 		}
 		k.log.Warn("jwks publishes private key material; only the public part is kept",
-			zap.String("kid", clip(key.KeyID())))
+			zap.String("kid", remote.Clip(key.KeyID())))
 		key = pub
 	}
 	if err := key.Validate(); err != nil {
-		return nil, "invalid key: " + clip(err.Error())
+		return nil, "invalid key: " + remote.Clip(err.Error())
 	}
 	if ecKey, ok := key.(jwk.ECDSAPublicKey); ok && !onCurve(ecKey) {
 		return nil, "EC public point is not on its curve"
@@ -125,7 +127,7 @@ func (k *KeySet) usable(raw json.RawMessage) (jwk.Key, string) {
 	}
 	if alg := key.Algorithm().String(); alg != "" {
 		if !slices.Contains(k.src.Algorithms, alg) {
-			return nil, fmt.Sprintf("alg %q is not in the issuer's allow-list", clip(alg))
+			return nil, fmt.Sprintf("alg %q is not in the issuer's allow-list", remote.Clip(alg))
 		}
 		if !Fits(key, jwa.SignatureAlgorithm(alg)) {
 			return nil, fmt.Sprintf("alg %q does not fit a key of type %s%s", alg, key.KeyType(), curveOf(key))

@@ -3,11 +3,12 @@ package jwks
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/remote"
 )
 
 // fetchTimeout bounds one whole fetch (discovery, the key set, and a
@@ -15,49 +16,15 @@ import (
 // so that nobody waiting on a fetch can wait longer than this.
 const fetchTimeout = 30 * time.Second
 
-// maxBackoff caps the retry delay after failures (RefreshInterval caps it
-// too, when shorter): an identity provider that comes back is noticed within
-// a minute.
-const maxBackoff = time.Minute
-
 // errTooSoon: a refetch was refused because the last attempt is more recent
 // than MinRefreshInterval.
 var errTooSoon = errors.New("jwks: refetch not allowed yet")
 
 // run is the background loop of Start.
 func (k *KeySet) run(ctx context.Context) {
-	failures := 0
-	for {
-		err := k.refetch(ctx, ctx, false)
-		if ctx.Err() != nil {
-			return
-		}
-		wait := k.src.RefreshInterval
-		if err != nil {
-			wait = backoff(failures, min(k.src.RefreshInterval, maxBackoff))
-			failures++
-		} else {
-			failures = 0
-		}
-		t := time.NewTimer(jitter(wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// backoff is the delay after failures consecutive failures before this one:
-// 1s, 2s, 4s ... up to limit.
-func backoff(failures int, limit time.Duration) time.Duration {
-	return min(time.Second<<min(failures, 16), limit)
-}
-
-// jitter spreads d by ±10%.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+	remote.Poll(ctx, k.src.RefreshInterval, func(ctx context.Context) error {
+		return k.refetch(ctx, ctx, false)
+	})
 }
 
 // refetch joins the shared fetch in progress, or starts one. When limited
@@ -150,7 +117,7 @@ func (k *KeySet) fetch(ctx context.Context) error {
 	}
 	kids := make([]string, 0, len(snap.keys))
 	for _, key := range snap.keys {
-		kids = append(kids, clip(key.KeyID()))
+		kids = append(kids, remote.Clip(key.KeyID()))
 	}
 	k.log.Info("jwks loaded", zap.String("jwks_uri", uri), zap.Int("keys", n), zap.Strings("kids", kids))
 	return nil
