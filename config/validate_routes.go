@@ -10,8 +10,10 @@ import (
 	"unicode"
 )
 
-// reservedRouteName is the route label of requests that match no route.
-const reservedRouteName = "unmatched"
+// reservedRouteNames are the route labels of requests that match no route,
+// and of requests for protected resource metadata, which the gateway
+// answers itself.
+var reservedRouteNames = []string{"unmatched", "resource_metadata"}
 
 // routes checks every route, given the issuer names that auth.issuers may
 // use, and then warns about routes that an earlier one shadows.
@@ -28,8 +30,8 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 		switch {
 		case r.Name == "":
 			v.errorf(p+".name", CodeRequired, "is required: it is the route label of every metric")
-		case r.Name == reservedRouteName:
-			v.errorf(p+".name", CodeReserved, "%q is reserved: it is the route label of requests that match no route", r.Name)
+		case slices.Contains(reservedRouteNames, r.Name):
+			v.errorf(p+".name", CodeReserved, "%q is reserved: it is the route label of requests that match no route or ask for resource metadata", r.Name)
 		default:
 			if j, dup := byName[r.Name]; dup {
 				v.errorf(p+".name", CodeDuplicate, "%q is already the name of routes[%d] (line %d)", r.Name, j, rs[j].Line)

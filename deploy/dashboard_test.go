@@ -37,7 +37,7 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	m.Requests.WithLabelValues("orders", "GET", "200").Inc()
 	m.RequestDuration.WithLabelValues("orders").Observe(0.01)
 	m.UpstreamDuration.WithLabelValues("orders").Observe(0.01)
-	m.AuthDecisions.WithLabelValues("orders", "allowed").Inc()
+	m.AuthDecisions.WithLabelValues("orders", "allowed", "enforce").Inc()
 	m.AuthFailures.WithLabelValues("corp", "bad_signature").Inc()
 	m.JWKSRefreshed("corp", nil, 2, time.Now())
 	m.ConfigReloads.WithLabelValues("success").Inc()

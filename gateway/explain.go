@@ -143,7 +143,7 @@ func explainWith(ex *Explanation, cfg *config.Config, h *proxy.Handler, up *capt
 	rec := httptest.NewRecorder()
 	o := h.Serve(rec, req)
 	rt := h.Runtime()
-	ex.Checks, ex.Scopes = render(o, rt.Table(), req, upgradeAsked)
+	ex.Checks, ex.Scopes = render(o, rt.Table(), rt.Verifier(), req, upgradeAsked)
 	ex.Status = o.Status
 	if o.Route != nil {
 		ex.Route = o.Route.Name

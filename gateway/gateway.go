@@ -32,6 +32,7 @@ import (
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
+	"github.com/portcullis/portcullis/resource"
 	"github.com/portcullis/portcullis/token"
 )
 
@@ -69,9 +70,11 @@ type Gateway struct {
 
 // state is one configuration and the key sets that serve it.
 type state struct {
-	cfg      *config.Config // without its routes: those are compiled into the runtime
-	issuers  []*keys        // in file order
-	verifier *token.Verifier
+	cfg           *config.Config // without its routes: those are compiled into the runtime
+	issuers       []*keys        // in file order; issuers without a key source have none
+	lists         []*list        // revocation lists, in file order
+	introspectors []*introspector
+	verifier      *token.Verifier
 }
 
 // keys is one issuer's key set with what identifies its source, so that a
@@ -126,8 +129,8 @@ func source(is config.Issuer) jwks.Source {
 // are its key set, claims what the route table reads of its tokens.
 // TestIssuerFieldsAreAllUsed holds that every field of config.Issuer reaches
 // verification, source or the route table.
-func verification(is config.Issuer, claims []string, keys token.Keys) token.Issuer {
-	return token.Issuer{
+func verification(is config.Issuer, claims []string, keys token.Keys, in *introspector, rl *list) token.Issuer {
+	v := token.Issuer{
 		Name:           is.Name,
 		Issuer:         is.Issuer,
 		Audiences:      is.Audiences,
@@ -142,19 +145,33 @@ func verification(is config.Issuer, claims []string, keys token.Keys) token.Issu
 			MaxEntries: is.TokenCache.MaxEntries,
 			MaxTTL:     is.TokenCache.MaxTTL.D(),
 		},
+		IntrospectJWTs: is.Introspection.IntrospectJWTs,
 	}
+	// Interfaces are set only when there is something behind them: a nil
+	// pointer in an interface is not a nil interface.
+	if in != nil {
+		v.Introspection = in.client
+	}
+	if rl != nil {
+		v.Revocation = rl.list
+	}
+	return v
 }
 
 // build makes the state and runtime of cfg. Key sets whose source is
 // unchanged are taken from the old state, and so are the token caches of
 // issuers that verify as before; the other key sets are new, not started,
 // and also returned as added. old is nil for the first build.
-func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Runtime, added []*keys, err error) {
+func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Runtime, added *sources, err error) {
 	var reuse []*keys
 	var oldVerifier *token.Verifier
+	var oldLists []*list
+	var oldIntrospectors []*introspector
 	if old != nil {
 		reuse, oldVerifier = old.issuers, old.verifier
+		oldLists, oldIntrospectors = old.lists, old.introspectors
 	}
+	added = &sources{}
 	// The routes live on compiled in the route table; the state keeps the
 	// rest of the file, which reloads compare against. With 10,000 routes
 	// the parsed entries were 5-9 MB of heap kept for nothing.
@@ -167,22 +184,43 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 	}
 	var issuers []token.Issuer
 	for _, is := range cfg.Issuers {
-		src := source(is)
-		var k *keys
-		for _, old := range reuse {
-			if old.source.Same(src) {
-				k = old
-				break
+		var keySet token.Keys
+		if is.JWKSURI != "" || is.Discovery {
+			src := source(is)
+			var k *keys
+			for _, old := range reuse {
+				if old.source.Same(src) {
+					k = old
+					break
+				}
+			}
+			if k == nil {
+				// The key set labels its own log lines with the issuer.
+				k = &keys{source: src, set: jwks.New(src, nil, g.log, g.metrics)}
+				g.metrics.IssuerConfigured(is.Name)
+				added.keys = append(added.keys, k)
+			}
+			st.issuers = append(st.issuers, k)
+			keySet = k.set
+		}
+		in, err := g.introspectionFor(is, oldIntrospectors)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if in != nil {
+			st.introspectors = append(st.introspectors, in)
+		}
+		rl, isNew, err := g.listFor(is, oldLists)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if rl != nil {
+			st.lists = append(st.lists, rl)
+			if isNew {
+				added.lists = append(added.lists, rl)
 			}
 		}
-		if k == nil {
-			// The key set labels its own log lines with the issuer.
-			k = &keys{source: src, set: jwks.New(src, nil, g.log, g.metrics)}
-			g.metrics.IssuerConfigured(is.Name)
-			added = append(added, k)
-		}
-		st.issuers = append(st.issuers, k)
-		issuers = append(issuers, verification(is, table.ClaimNames(is.Name), k.set))
+		issuers = append(issuers, verification(is, table.ClaimNames(is.Name), keySet, in, rl))
 	}
 	verifier, err := token.NewVerifier(issuers, token.WithMetrics(g.metrics), token.WithCachesOf(oldVerifier))
 	if err != nil {
@@ -200,7 +238,18 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 		}
 		trusted = append(trusted, p)
 	}
+	var docs []resource.Metadata
+	for _, r := range cfg.Resources {
+		docs = append(docs, r.Metadata())
+	}
+	var resources *resource.Set
+	if len(docs) > 0 {
+		if resources, err = resource.NewSet(docs); err != nil {
+			return nil, nil, nil, fmt.Errorf("resources: %w", err)
+		}
+	}
 	rt = proxy.NewRuntime(table, verifier, proxy.Options{
+		Resources:      resources,
 		TrustedProxies: trusted,
 		MaxInFlight:    cfg.Server.MaxInFlight,
 		AccessLog:      cfg.Log.AccessLog,
@@ -238,8 +287,12 @@ func (g *Gateway) Start(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.keysCtx = ctx
-	for _, k := range g.state.Load().issuers {
+	st := g.state.Load()
+	for _, k := range st.issuers {
 		g.startKeys(k)
+	}
+	for _, l := range st.lists {
+		g.startList(l)
 	}
 }
 
@@ -285,13 +338,14 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range added {
+	for _, k := range added.keys {
 		g.startKeys(k)
 	}
+	for _, l := range added.lists {
+		g.startList(l)
+	}
 	if err := waitLoaded(ctx, added); err != nil {
-		for _, k := range added {
-			k.stop()
-		}
+		added.stop()
 		return err
 	}
 	g.handler.Swap(rt)
@@ -302,19 +356,41 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 			g.forgetIssuer(k.source.Issuer, st)
 		}
 	}
+	for _, l := range old.lists {
+		if !slices.Contains(st.lists, l) {
+			l.stop()
+		}
+	}
 	if fields := needsRestart(old.cfg, cfg); len(fields) > 0 {
 		g.log.Warn("configuration reloaded, but these settings need a restart to take effect",
 			zap.Strings("fields", fields))
 	}
 	g.log.Info("configuration reloaded",
 		zap.Int("routes", len(cfg.Routes)), zap.Int("issuers", len(cfg.Issuers)),
-		zap.Int("issuers_added", len(added)))
+		zap.Int("issuers_added", len(added.keys)))
 	return nil
 }
 
-// waitLoaded waits for new key sets to load once, bounded by ReloadTimeout.
-func waitLoaded(ctx context.Context, added []*keys) error {
-	if len(added) == 0 {
+// sources are the key sets and revocation lists a build added: they must
+// load once before the configuration that needs them goes live.
+type sources struct {
+	keys  []*keys
+	lists []*list
+}
+
+func (s *sources) stop() {
+	for _, k := range s.keys {
+		k.stop()
+	}
+	for _, l := range s.lists {
+		l.stop()
+	}
+}
+
+// waitLoaded waits for new key sets and revocation lists to load once,
+// bounded by ReloadTimeout.
+func waitLoaded(ctx context.Context, added *sources) error {
+	if len(added.keys) == 0 && len(added.lists) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, ReloadTimeout)
@@ -323,9 +399,14 @@ func waitLoaded(ctx context.Context, added []*keys) error {
 	defer t.Stop()
 	for {
 		var missing []string
-		for _, k := range added {
+		for _, k := range added.keys {
 			if !k.set.Ready() {
 				missing = append(missing, k.source.Issuer)
+			}
+		}
+		for _, l := range added.lists {
+			if !l.list.Ready() {
+				missing = append(missing, l.source.issuer+" (revocation list)")
 			}
 		}
 		if len(missing) == 0 {
@@ -333,7 +414,7 @@ func waitLoaded(ctx context.Context, added []*keys) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("keys of new issuers %v did not load: %w", missing, ctx.Err())
+			return fmt.Errorf("keys or revocation lists of new issuers %v did not load: %w", missing, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -379,15 +460,11 @@ func needsRestart(old, new *config.Config) []string {
 	return fields
 }
 
-// NotReady lists the issuers whose keys have never been loaded.
+// NotReady lists the issuers whose keys, or whose revocation list, have
+// never been loaded.
 func (g *Gateway) NotReady() []string {
-	var missing []string
-	for _, k := range g.state.Load().issuers {
-		if !k.set.Ready() {
-			missing = append(missing, k.source.Issuer)
-		}
-	}
-	return missing
+	keys, lists := g.state.Load().notReady()
+	return slices.Compact(slices.Sorted(slices.Values(append(keys, lists...))))
 }
 
 // Admin serves /metrics, /healthz and /readyz, on a port of its own.
@@ -402,12 +479,16 @@ func (g *Gateway) Admin() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
 			return
 		}
-		missing := g.NotReady()
-		if len(missing) > 0 {
-			slices.Sort(missing)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-				"status": "not ready", "issuers_without_keys": missing,
-			})
+		keys, lists := g.state.Load().notReady()
+		if len(keys) > 0 || len(lists) > 0 {
+			body := map[string]any{"status": "not ready", "issuers_without_keys": keys}
+			if len(lists) > 0 {
+				body["issuers_without_revocation_list"] = lists
+			}
+			if keys == nil {
+				body["issuers_without_keys"] = []string{}
+			}
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})

@@ -15,7 +15,7 @@ import (
 // by stage, in the order the stages ran. It only reads the outcome: the
 // token's checks come in token.Checks' order up to the one its refusal
 // names, and the route's rules as policy explains its own decision.
-func render(o proxy.Outcome, table *policy.Table, req *http.Request, upgradeAsked []string) (checks []policy.Line, scopes []string) {
+func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req *http.Request, upgradeAsked []string) (checks []policy.Line, scopes []string) {
 	add := func(stage string, ok bool, format string, args ...any) {
 		checks = append(checks, policy.Line{Stage: stage, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
@@ -26,13 +26,27 @@ func render(o proxy.Outcome, table *policy.Table, req *http.Request, upgradeAske
 	case o.PathErr != nil:
 		add("path", false, "%v", o.PathErr)
 		return checks, nil
+	case o.Metadata:
+		add("route", o.Status == http.StatusOK, "protected resource metadata (RFC 9728), answered by the gateway without a token (%d)", o.Status)
+		return checks, nil
 	}
 	add("path", true, "%s", o.Path)
 	if o.Route == nil {
 		add("route", false, "no route matches host %q, path %q, method %s", req.Host, o.Path, req.Method)
 		return checks, nil
 	}
-	add("route", true, "%s (auth mode %s)", o.Route.Name, o.Route.Mode)
+	mode := "enforced"
+	if o.Route.Audit {
+		mode = "AUDIT: a refusal is recorded, and the request forwarded anyway without claim headers"
+	}
+	add("route", true, "%s (auth mode %s; %s)", o.Route.Name, o.Route.Mode, mode)
+	// In audit mode a refusal does not end the request: it is forwarded.
+	refused := func() ([]policy.Line, []string) {
+		if o.Route.Audit {
+			add("audit", true, "would be refused (%s); forwarded because the route is in audit mode", o.Decision)
+		}
+		return checks, scopes
+	}
 
 	switch o.Bearer {
 	case proxy.BearerNotRead:
@@ -40,19 +54,34 @@ func render(o proxy.Outcome, table *policy.Table, req *http.Request, upgradeAske
 	case proxy.BearerNone:
 		if o.Reason == outcome.Missing {
 			add("bearer", false, "none: the route requires a token")
-			return checks, nil
+			return refused()
 		}
 		add("bearer", true, "none: forwarded anonymously (optional route)")
 	case proxy.BearerMalformed:
 		add("bearer", false, "%s", o.TokenErr.Detail)
-		return checks, nil
+		return refused()
 	case proxy.BearerPresent:
-		add("bearer", true, "present")
-		for _, c := range token.Checks() {
+		opaque := (o.Token != nil && o.Token.Opaque) || (o.TokenErr != nil && o.TokenErr.Opaque)
+		list, kind := token.Checks(), "present: a JWT"
+		if opaque {
+			list, kind = token.OpaqueChecks(), "present: not a JWT, so the issuer is asked (RFC 7662 introspection)"
+		}
+		add("bearer", true, "%s", kind)
+		issuer := ""
+		if o.Token != nil {
+			issuer = o.Token.Issuer
+		} else if o.TokenErr != nil {
+			issuer = o.TokenErr.Issuer
+		}
+		for _, c := range list {
+			if issuer != "" && !verifier.Runs(issuer, opaque, c) {
+				add(c.String(), true, "not configured for issuer %s", issuer)
+				continue
+			}
 			if err := o.TokenErr; err != nil {
 				if c == err.Check {
 					add(c.String(), false, "%s: %s", err.Reason, err.Description())
-					return checks, nil
+					return refused()
 				}
 				add(c.String(), true, "passed")
 				continue
@@ -62,7 +91,7 @@ func render(o proxy.Outcome, table *policy.Table, req *http.Request, upgradeAske
 		scopes = table.Scopes(o.Token.Issuer, o.Token.Claims)
 		checks = append(checks, table.Explain(o.Route, o.Token.Issuer, o.Token.Claims, o.Authz)...)
 		if !o.Authz.Allowed {
-			return checks, scopes
+			return refused()
 		}
 	}
 	switch o.Upgrade {
@@ -86,6 +115,8 @@ func passed(c token.Check, tok *token.Token) string {
 			return "a key without kid"
 		}
 		return "kid " + tok.KeyID
+	case token.CheckIntrospection:
+		return "active"
 	case token.CheckSignature:
 		if tok.Unverified {
 			return "NOT CHECKED (-no-verify)"

@@ -22,6 +22,17 @@ import (
 // Unmatched is the route label of requests that matched no route.
 const Unmatched = "unmatched"
 
+// ResourceMetadata is the route label of requests for a protected
+// resource's metadata document (RFC 9728), which the gateway answers itself.
+const ResourceMetadata = "resource_metadata"
+
+// The values of the mode label of portcullis_auth_decisions_total: whether
+// the route's decision was enforced, or only recorded (auth.enforce: false).
+const (
+	ModeEnforce = "enforce"
+	ModeAudit   = "audit"
+)
+
 // UnknownIssuer is the issuer label of failures that could not be tied to a
 // configured issuer (a token with an iss no issuer has, or no token at all).
 const UnknownIssuer = "unknown"
@@ -52,6 +63,9 @@ type Metrics struct {
 	TokenCacheEvictions *prometheus.CounterVec
 	TokenCacheEntries   *prometheus.GaugeVec
 
+	Introspection *Introspection // opaque tokens (RFC 7662)
+	Revocation    *Revocation    // revocation lists
+
 	// The series the request path has resolved (series.go).
 	routesMu sync.Mutex
 	routes   map[string]*RouteSeries
@@ -79,8 +93,8 @@ func New() *Metrics {
 		}, []string{"route"}),
 		AuthDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_auth_decisions_total",
-			Help: "Authentication and authorization decisions, by route and decision (allowed, anonymous, unauthenticated, forbidden).",
-		}, []string{"route", "decision"}),
+			Help: "Authentication and authorization decisions, by route, decision (allowed, anonymous, unauthenticated, forbidden) and mode (enforce, or audit: recorded, not enforced).",
+		}, []string{"route", "decision", "mode"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_auth_failures_total",
 			Help: "Refused tokens and requests, by issuer and reason.",
@@ -117,7 +131,11 @@ func New() *Metrics {
 			Name: "portcullis_token_cache_entries",
 			Help: "Verified tokens currently cached, by issuer.",
 		}, []string{"issuer"}),
+		Introspection: NewIntrospection(),
+		Revocation:    NewRevocation(),
 	}
+	m.Registry.MustRegister(m.Introspection.Collectors()...)
+	m.Registry.MustRegister(m.Revocation.Collectors()...)
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -35,7 +35,7 @@ type requestSeries struct {
 	code   int
 }
 
-type decisionSeries string
+type decisionSeries struct{ decision, mode string }
 
 type durationSeries bool // true: upstream
 
@@ -70,14 +70,14 @@ func (s *RouteSeries) Request(method string, code int) prometheus.Counter {
 }
 
 // Decision is the portcullis_auth_decisions_total series of this route for
-// an auth decision.
-func (s *RouteSeries) Decision(decision string) prometheus.Counter {
-	k := decisionSeries(decision)
+// an auth decision in a mode (ModeEnforce or ModeAudit).
+func (s *RouteSeries) Decision(decision, mode string) prometheus.Counter {
+	k := decisionSeries{decision, mode}
 	if c, ok := s.resolved.Load(k); ok {
 		return c.(prometheus.Counter)
 	}
 	return resolve(s, k, func() prometheus.Counter {
-		return s.m.AuthDecisions.WithLabelValues(s.route, decision)
+		return s.m.AuthDecisions.WithLabelValues(s.route, decision, mode)
 	}, forgotten)
 }
 
@@ -135,13 +135,13 @@ func (m *Metrics) Route(name string) *RouteSeries {
 }
 
 // RetainRoutes forgets the series of every route not named in keep (the
-// unmatched series are always kept).
+// unmatched and resource_metadata series are always kept).
 func (m *Metrics) RetainRoutes(keep []string) {
 	kept := make(map[string]bool, len(keep)+1)
 	for _, n := range keep {
 		kept[n] = true
 	}
-	kept[Unmatched] = true
+	kept[Unmatched], kept[ResourceMetadata] = true, true
 	m.routesMu.Lock()
 	defer m.routesMu.Unlock()
 	for name, s := range m.routes {

@@ -23,7 +23,7 @@ func TestRetainRoutesLeavesNoOrphanedSeries(t *testing.T) {
 			defer close(done)
 			for i := 0; !stop.Load(); i++ {
 				old.Request("GET", 200+i%50).Inc()
-				old.Decision("allowed").Inc()
+				old.Decision("allowed", ModeEnforce).Inc()
 				old.Upstream().Observe(1)
 			}
 		}()

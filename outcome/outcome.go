@@ -39,6 +39,19 @@ const (
 	// never been loaded (the IdP has been unreachable since start). It is
 	// 503 and no auth failure.
 	KeysUnavailable Reason = "keys_unavailable"
+	// Inactive: the issuer's introspection endpoint says the token is not
+	// active (RFC 7662 §2.2: revoked, expired, or never issued).
+	Inactive Reason = "inactive"
+	// Revoked: the issuer's revocation list names the token (its jti, or
+	// its subject before the token's iat).
+	Revoked Reason = "revoked"
+	// IntrospectionUnavailable: the introspection endpoint is down, slow
+	// or answers nonsense. The token may be good, so it is 503 and no auth
+	// failure; nothing is forwarded (fail closed).
+	IntrospectionUnavailable Reason = "introspection_unavailable"
+	// RevocationUnavailable: the issuer's revocation list has never been
+	// loaded, so no token of it can be cleared. 503, no auth failure.
+	RevocationUnavailable Reason = "revocation_unavailable"
 )
 
 // Reasons of authorization (403).
@@ -135,6 +148,12 @@ var rows = map[Reason]Row{
 	MissingClaim: invalidToken("the token lacks a required claim"),
 	KeysUnavailable: {Status: http.StatusServiceUnavailable, Error: "temporarily_unavailable",
 		Decision: Unauthenticated, RetryAfter: "5", Description: "the issuer's signing keys are not available yet"},
+	Inactive: invalidToken("the token is not active"),
+	Revoked:  invalidToken("the token has been revoked"),
+	IntrospectionUnavailable: {Status: http.StatusServiceUnavailable, Error: "temporarily_unavailable",
+		Decision: Unauthenticated, RetryAfter: "5", Description: "the token cannot be checked right now"},
+	RevocationUnavailable: {Status: http.StatusServiceUnavailable, Error: "temporarily_unavailable",
+		Decision: Unauthenticated, RetryAfter: "5", Description: "the issuer's revocation list is not available yet"},
 
 	InsufficientScope: {Status: http.StatusForbidden, Error: "insufficient_scope", Challenge: InsufficientScopeChallenge,
 		AuthFailure: true, Decision: Forbidden, Description: "the token lacks a required scope"},

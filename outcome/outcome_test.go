@@ -53,9 +53,11 @@ func TestEveryReasonHasARow(t *testing.T) {
 
 // The rows keep RFC 6750 §3's rules and the contract's metric vocabulary.
 func TestRowsAreConsistent(t *testing.T) {
-	// The contract's reason label values of portcullis_auth_failures_total.
+	// The contract's reason label values of portcullis_auth_failures_total,
+	// and the two that opaque tokens and revocation lists added (inactive,
+	// revoked: refused tokens like the others).
 	contract := []Reason{Missing, Malformed, BadSignature, UnknownKey, BadAlgorithm, Expired, NotYetValid,
-		BadIssuer, BadAudience, BadType, MissingClaim, InsufficientScope, ClaimMismatch}
+		BadIssuer, BadAudience, BadType, MissingClaim, InsufficientScope, ClaimMismatch, Inactive, Revoked}
 	for _, r := range Reasons() {
 		row := Of(r)
 		if row.AuthFailure != slices.Contains(contract, r) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/outcome"
+	"github.com/portcullis/portcullis/resource"
 )
 
 // Mode is a route's auth.mode.
@@ -68,7 +69,10 @@ type Route struct {
 	Timeout     time.Duration // upstream response deadline
 	StreamIdle  time.Duration // longest pause of a streaming response; 0: none
 
-	Mode    Mode
+	Mode Mode
+	// Audit (auth.enforce: false): every check runs and its decision is
+	// recorded, but the request is forwarded whatever it is.
+	Audit   bool
 	Issuers []string // issuer names; nil = any configured issuer (token.Verifier enforces it)
 	AllOf   []string // every one of these scopes is required; nil = none
 	AnyOf   []string // at least one of these scopes is required; nil = none
@@ -77,6 +81,9 @@ type Route struct {
 	Headers            []HeaderRule // claim headers this route sets, in name order
 	StripAuthorization bool
 	WebSocket          bool // an RFC 6455 handshake may become a tunnel (the proxy checks its shape)
+	// ResourceParam is the resource_metadata parameter of this route's
+	// challenges (RFC 9728 §5.1), "" when it names no resource.
+	ResourceParam string
 
 	hosts   []string // lower case, no port, no trailing dot; "*.x" kept as is
 	methods []string // upper case; nil = any
@@ -207,11 +214,21 @@ func Compile(cfg *config.Config) (*Table, error) {
 		t.scopeClaims[is.Name] = paths
 	}
 
+	// Each resource's challenge parameter, built once for all its routes.
+	resources := map[string]string{}
+	for i, res := range cfg.Resources {
+		u, err := resource.MetadataURL(res.Resource)
+		if err != nil {
+			return nil, fmt.Errorf("policy: resources[%d]: %w", i, err)
+		}
+		resources[res.Name] = resource.ChallengeParam(u)
+	}
+
 	headers := map[string]bool{}
 	sh := shared{upstreams: map[string]*url.URL{}, headers: map[string][]HeaderRule{}}
 	t.routes = make([]*Route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
-		r, err := compileRoute(i, &cfg.Routes[i], t.scopeClaims, &sh)
+		r, err := compileRoute(i, &cfg.Routes[i], t.scopeClaims, resources, &sh)
 		if err != nil {
 			name := cfg.Routes[i].Name
 			return nil, fmt.Errorf("policy: routes[%d] (%q): %w", i, name, err)
@@ -278,7 +295,7 @@ func (sh *shared) headerRules(rules []HeaderRule) []HeaderRule {
 	return rules
 }
 
-func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *shared) (*Route, error) {
+func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, resources map[string]string, sh *shared) (*Route, error) {
 	r := &Route{
 		Name:               c.Name,
 		Index:              i,
@@ -287,9 +304,18 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, sh *sh
 		StreamIdle:         c.StreamIdleTimeout.D(),
 		StripAuthorization: c.Forward.StripAuthorization,
 		WebSocket:          c.WebSocket,
+		// Absent (a Config that was not normalized) enforces: the safe side.
+		Audit: c.Auth.Enforce != nil && !*c.Auth.Enforce,
 	}
 	if c.Name == "" {
 		return nil, errors.New("name: empty")
+	}
+	if c.Resource != "" {
+		param, ok := resources[c.Resource]
+		if !ok {
+			return nil, fmt.Errorf("resource: no resource is named %q", c.Resource)
+		}
+		r.ResourceParam = param
 	}
 
 	u, err := sh.upstream(c.Upstream)

@@ -29,7 +29,10 @@ type Outcome struct {
 	Path    string // the cleaned path; "" when it was refused
 	PathErr error  // why the path was refused
 
-	Route *policy.Route // nil when none matched
+	Route *policy.Route // nil when none matched (and for Metadata)
+	// Metadata: the request asked for a protected resource's metadata
+	// document (RFC 9728), which the gateway answered itself.
+	Metadata bool
 
 	Bearer   Bearer
 	Token    *token.Token // the verified token
@@ -52,6 +55,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) Outcome {
 		Path:       ex.path,
 		PathErr:    ex.pathErr,
 		Route:      ex.route,
+		Metadata:   ex.metadata,
 		Bearer:     ex.bearer,
 		Token:      ex.tok,
 		TokenErr:   ex.tokErr,

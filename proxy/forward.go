@@ -270,7 +270,7 @@ func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 		f.ex.status = int32(row.Status)
 		return
 	}
-	refuse(w, reason, "")
+	refuse(w, reason, "", "")
 }
 
 // ctxKey carries a request's forwarding state through ReverseProxy.

@@ -6,8 +6,9 @@
 // Each stage is a plain call with plain values, in the order a request
 // travels:
 //
-//	(CONNECT: 405) -> CleanPath -> Table.Match -> bearer -> Verifier.Verify -> Table.Authorize
-//	               -> admitUpgrade -> rewrite -> ReverseProxy
+//	(CONNECT: 405, RFC 9728 metadata) -> CleanPath -> Table.Match -> bearer
+//	   -> Verifier.Verify -> Table.Authorize -> (audit mode: forward anyway)
+//	   -> admitUpgrade -> rewrite -> ReverseProxy
 //
 // This package must never forward a request that a stage refused, never let
 // a client-supplied header pass as one the gateway set, never write token
@@ -37,6 +38,7 @@ import (
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/resource"
 	"github.com/portcullis/portcullis/token"
 )
 
@@ -51,6 +53,7 @@ type Runtime struct {
 	proxy          *httputil.ReverseProxy
 	strip          []string // folded claim header names (lower case, '-')
 	trustedProxies []netip.Prefix
+	resources      *resource.Set // nil: no protected resource is described
 	maxInFlight    int64
 	accessLog      bool
 	// The listener's deadlines, and how often a forwarded exchange must
@@ -78,6 +81,9 @@ type Options struct {
 	AccessLog bool
 	// Transport carries requests to upstreams; nil means NewTransport().
 	Transport http.RoundTripper
+	// Resources are the protected resource metadata documents (RFC 9728)
+	// served at their well-known paths; nil: none.
+	Resources *resource.Set
 	// ReadTimeout and WriteTimeout are the proxy listener's (its
 	// http.Server's): once a request is forwarded, its exchange takes the
 	// connection's deadlines over from them (see stream.go), and
@@ -92,6 +98,7 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 		table:          table,
 		verifier:       verifier,
 		trustedProxies: opts.TrustedProxies,
+		resources:      opts.Resources,
 		maxInFlight:    int64(opts.MaxInFlight),
 		accessLog:      opts.AccessLog,
 		readTimeout:    opts.ReadTimeout,
@@ -122,10 +129,11 @@ type serving struct {
 	*Runtime
 	series    []*metrics.RouteSeries // by policy.Route.Index
 	unmatched *metrics.RouteSeries
+	metadata  *metrics.RouteSeries // RFC 9728 documents
 }
 
 func (h *Handler) install(rt *Runtime) *serving {
-	s := &serving{Runtime: rt, unmatched: h.metrics.Route(metrics.Unmatched)}
+	s := &serving{Runtime: rt, unmatched: h.metrics.Route(metrics.Unmatched), metadata: h.metrics.Route(metrics.ResourceMetadata)}
 	for _, r := range rt.table.Routes() {
 		if r.Index >= len(s.series) {
 			s.series = append(s.series, make([]*metrics.RouteSeries, r.Index+1-len(s.series))...)
@@ -173,6 +181,7 @@ type exchange struct {
 	status   int32
 	upgrade  upgrade // what became of the request's Upgrade header
 	bearer   Bearer  // what the Authorization header held, when it was read
+	metadata bool    // a protected resource's metadata document was asked for
 	decision string
 	reason   outcome.Reason
 	issuer   string
@@ -221,17 +230,25 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		refuseConnect(rec)
 		return ex
 	}
+	// Protected resource metadata (RFC 9728) is the gateway's own, public,
+	// and answered before routing: a client that got a challenge naming it
+	// must be able to read it without a token.
+	if rt.resources != nil && rt.resources.IsMetadataPath(r.URL.Path) {
+		ex.metadata, ex.path = true, r.URL.Path
+		rt.resources.ServeHTTP(rec, r)
+		return ex
+	}
 	clean, err := policy.CleanPath(r.URL)
 	if err != nil {
 		ex.reason, ex.pathErr = outcome.BadPath, err
-		refuseAs(rec, outcome.BadPath, err.Error(), "")
+		refuseAs(rec, outcome.BadPath, err.Error(), "", "")
 		return ex
 	}
 	ex.path = clean
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
 		ex.reason = outcome.NoRoute
-		refuse(rec, outcome.NoRoute, "")
+		refuse(rec, outcome.NoRoute, "", "")
 		return ex
 	}
 	ex.route = route
@@ -242,7 +259,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	if n := h.inFlight.Add(1); rt.maxInFlight > 0 && n > rt.maxInFlight {
 		h.inFlight.Add(-1)
 		ex.reason = outcome.Overloaded
-		refuse(rec, outcome.Overloaded, "")
+		refuse(rec, outcome.Overloaded, "", "")
 		return ex
 	}
 	defer h.inFlight.Add(-1)
@@ -253,15 +270,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	if a.tok != nil {
 		ex.issuer, ex.subject = a.tok.Issuer, a.tok.Subject
 	}
-	if a.reason != "" {
+	tok, passed := a.tok, a.reason == ""
+	if !passed {
 		ex.decision = outcome.Of(a.reason).Decision
-		refuse(rec, a.reason, a.scope)
-		return ex
+		if !route.Audit {
+			refuse(rec, a.reason, a.scope, route.ResourceParam)
+			return ex
+		}
+		// Audit mode: the refusal is recorded (its decision under
+		// mode="audit", its reason in the access log) and the request
+		// forwarded as it would be anonymously: no claim headers from a
+		// token that failed a check, and the client's own removed.
+		tok = nil
 	}
 	// Only now, with every check passed, may an Upgrade travel, and only
 	// a WebSocket one; the rest is removed before ReverseProxy reads it.
-	ex.upgrade = admitUpgrade(r, route)
-	rt.forward(r, a.tok, ex)
+	ex.upgrade = admitUpgrade(r, route.WebSocket && passed)
+	rt.forward(r, tok, ex)
 	return ex
 }
 
@@ -286,14 +311,20 @@ func (ex *exchange) finalStatus() int {
 func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	status := ex.finalStatus()
 	elapsed := time.Since(ex.start)
-	route, series := metrics.Unmatched, rt.unmatched
-	if ex.route != nil {
+	route, series, mode := metrics.Unmatched, rt.unmatched, metrics.ModeEnforce
+	switch {
+	case ex.route != nil:
 		route, series = ex.route.Name, rt.series[ex.route.Index]
+		if ex.route.Audit {
+			mode = metrics.ModeAudit
+		}
+	case ex.metadata:
+		route, series = metrics.ResourceMetadata, rt.metadata
 	}
 	series.Request(r.Method, status).Inc()
 	series.Duration().Observe(elapsed.Seconds())
 	if ex.route != nil && ex.decision != "" {
-		series.Decision(ex.decision).Inc()
+		series.Decision(ex.decision, mode).Inc()
 	}
 	// Only a refused token is an authentication failure: an allowed
 	// request keeps its decision when its exchange fails afterwards
@@ -332,6 +363,9 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	}
 	if ex.upgrade != noUpgrade {
 		fields = append(fields, zap.String("upgrade", ex.upgrade.String()))
+	}
+	if mode == metrics.ModeAudit {
+		fields = append(fields, zap.String("mode", mode))
 	}
 	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
 		fields = append(fields, zap.String("sub", ex.subject))
@@ -379,6 +413,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController (used by ReverseProxy to flush
 // streamed responses) reach the real writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Verifier returns the verifier this runtime's requests go through.
+func (rt *Runtime) Verifier() *token.Verifier { return rt.verifier }
 
 // Table returns the route table this runtime serves.
 func (rt *Runtime) Table() *policy.Table { return rt.table }

@@ -174,7 +174,7 @@ func TestAllowedForEveryKeyType(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("orders-read", "allowed")); got != 3 {
+	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("orders-read", "allowed", "enforce")); got != 3 {
 		t.Errorf("allowed decisions = %v, want 3", got)
 	}
 	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "200")); got != 3 {
@@ -315,7 +315,7 @@ func TestOptionalRoute(t *testing.T) {
 	if res := f.get("/profile", ""); res.StatusCode != 200 {
 		t.Fatalf("anonymous: %d", res.StatusCode)
 	}
-	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("profile", "anonymous")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("profile", "anonymous", "enforce")); got != 1 {
 		t.Errorf("anonymous decisions = %v", got)
 	}
 	expired := f.rsa.Sign(f.claims("").With("exp", time.Now().Add(-time.Hour).Unix()))

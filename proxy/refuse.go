@@ -12,15 +12,16 @@ import (
 // for a request without a token's error, invalid_token for a bad token,
 // insufficient_scope with the scopes required for a good one that may not
 // pass) and the JSON body. scope is the required scopes, for
-// insufficient_scope.
-func refuse(w http.ResponseWriter, reason outcome.Reason, scope string) {
-	refuseAs(w, reason, outcome.Of(reason).Description, scope)
+// insufficient_scope; resourceParam is the route's resource_metadata
+// challenge parameter (RFC 9728 §5.1), "" when it names no resource.
+func refuse(w http.ResponseWriter, reason outcome.Reason, scope, resourceParam string) {
+	refuseAs(w, reason, outcome.Of(reason).Description, scope, resourceParam)
 }
 
 // refuseAs is refuse with another fixed description than the row's (a
 // path refusal names the rule the path broke). It is never request or
 // token data.
-func refuseAs(w http.ResponseWriter, reason outcome.Reason, description, scope string) {
+func refuseAs(w http.ResponseWriter, reason outcome.Reason, description, scope, resourceParam string) {
 	row := outcome.Of(reason)
 	h := w.Header()
 	if row.RetryAfter != "" {
@@ -29,7 +30,10 @@ func refuseAs(w http.ResponseWriter, reason outcome.Reason, description, scope s
 	if row.Close {
 		h.Set("Connection", "close")
 	}
-	const realm = `Bearer realm="portcullis"`
+	realm := `Bearer realm="portcullis"`
+	if resourceParam != "" {
+		realm += ", " + resourceParam
+	}
 	switch row.Challenge {
 	case outcome.BearerChallenge:
 		h.Set("WWW-Authenticate", realm)

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/portcullis/portcullis/outcome"
-	"github.com/portcullis/portcullis/policy"
 )
 
 // Tunnels. A protocol upgrade (RFC 9110 §7.8) or a CONNECT (§9.3.6) turns
@@ -83,13 +82,16 @@ const (
 // to work with. The Connection tokens that name the deleted headers need no
 // editing: ReverseProxy drops Connection and all it names. For a request
 // without Upgrade or HTTP2-Settings it costs two map lookups.
-func admitUpgrade(r *http.Request, route *policy.Route) upgrade {
+//
+// webSocket is whether the request may become a WebSocket tunnel: its
+// route allows it and the request passed every check.
+func admitUpgrade(r *http.Request, webSocket bool) upgrade {
 	h := r.Header
 	if len(h[hdrUpgrade]) == 0 && len(h[hdrHTTP2Settings]) == 0 {
 		return noUpgrade
 	}
 	handshake := webSocketHandshake(r)
-	if handshake && route.WebSocket {
+	if handshake && webSocket {
 		return upgradeWebSocket
 	}
 	u := upgradeStripped
@@ -200,5 +202,5 @@ const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 // refuseConnect answers a CONNECT with 405, before any routing.
 func refuseConnect(w http.ResponseWriter) {
 	w.Header().Set("Allow", allowedMethods)
-	refuse(w, outcome.MethodNotAllowed, "")
+	refuse(w, outcome.MethodNotAllowed, "", "")
 }

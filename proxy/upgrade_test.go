@@ -115,7 +115,7 @@ func TestAdmitUpgrade(t *testing.T) {
 		}(), upgradeStripped, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := admitUpgrade(tc.req, tc.route); got != tc.want {
+			if got := admitUpgrade(tc.req, tc.route.WebSocket); got != tc.want {
 				t.Errorf("admitUpgrade = %v, want %v", got, tc.want)
 			}
 			if kept := len(tc.req.Header["Upgrade"]) > 0; kept != tc.kept {
@@ -128,7 +128,7 @@ func TestAdmitUpgrade(t *testing.T) {
 	}
 	plain := httptest.NewRequest(http.MethodGet, "/", nil)
 	plain.Header.Set("Accept", "*/*")
-	if n := testing.AllocsPerRun(100, func() { admitUpgrade(plain, on) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { admitUpgrade(plain, on.WebSocket) }); n != 0 {
 		t.Errorf("admitUpgrade allocates %v times for a request without Upgrade, want 0", n)
 	}
 }

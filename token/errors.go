@@ -16,6 +16,9 @@ type Error struct {
 	Issuer string // issuer name when known, else ""
 	// Detail is for logs: safe text that never contains token material.
 	Detail string
+	// Opaque: the token was not a JWT and went to introspection; its
+	// checks are OpaqueChecks, not Checks.
+	Opaque bool
 }
 
 func (e *Error) Error() string {
@@ -52,10 +55,14 @@ const (
 	CheckTime                        // exp, nbf and iat, with the clock skew
 	CheckAudience                    // the audience claim holds an accepted audience
 	CheckRequiredClaims              // every required claim is present
+	CheckIntrospection               // the issuer's introspection endpoint says the token is active
+	CheckRevocation                  // the issuer's revocation list does not name the token
 	numChecks
 )
 
-// Checks lists every check in the order Verify runs them.
+// Checks lists every check of a JWT in the order Verify runs them. The last
+// two run only for issuers that have introspect_jwts or a revocation list
+// (Verifier.Runs).
 func Checks() []Check {
 	out := make([]Check, numChecks)
 	for i := range out {
@@ -64,7 +71,14 @@ func Checks() []Check {
 	return out
 }
 
-var checkNames = [numChecks]string{"token format", "issuer", "header", "algorithm", "type", "key", "signature", "time", "audience", "required claims"}
+// OpaqueChecks lists the checks of a token that is not a JWT, in the order
+// Verify runs them: it is asked about first, and the answer's members are
+// then judged as a JWT's claims are.
+func OpaqueChecks() []Check {
+	return []Check{CheckFormat, CheckIntrospection, CheckIssuer, CheckTime, CheckAudience, CheckRequiredClaims, CheckRevocation}
+}
+
+var checkNames = [numChecks]string{"token format", "issuer", "header", "algorithm", "type", "key", "signature", "time", "audience", "required claims", "introspection", "revocation"}
 
 func (c Check) String() string {
 	if c < numChecks {

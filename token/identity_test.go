@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/portcullis/portcullis/introspect"
 )
 
 // TestVerifiesAsComparesEveryField: a reload keeps an issuer's token cache
@@ -19,6 +21,7 @@ func TestVerifiesAsComparesEveryField(t *testing.T) {
 		AudienceClaim: "aud", Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second,
 		RequiredClaims: []string{"exp"}, TokenTypes: []string{"at+jwt"}, Claims: []string{"sub"},
 		Keys: &countingKeys{}, Cache: CacheOptions{MaxEntries: 10, MaxTTL: time.Minute},
+		Introspection: &fakeIntrospector{}, Revocation: &fakeList{},
 	}
 	if !base.verifiesAs(base) {
 		t.Fatal("an issuer does not verify as itself")
@@ -68,8 +71,12 @@ func fieldVariants(t *testing.T, v reflect.Value) []reflect.Value {
 			other.Index(i).SetString(v.Index(i).String() + "y")
 		}
 		return []reflect.Value{longer, other}
+	case reflect.Bool:
+		return []reflect.Value{reflect.ValueOf(!v.Bool())}
 	case reflect.Interface:
-		return []reflect.Value{reflect.ValueOf(Keys(&countingKeys{}))} // an equal, but other, source
+		// An equal, but other, source of the same type; and none.
+		other := reflect.New(v.Elem().Type().Elem())
+		return []reflect.Value{other, reflect.Zero(v.Type())}
 	case reflect.Struct:
 		var out []reflect.Value
 		for i := range v.NumField() {
@@ -91,3 +98,15 @@ func fieldVariants(t *testing.T, v reflect.Value) []reflect.Value {
 type countingKeys struct{ n int }
 
 func (k *countingKeys) Lookup(context.Context, string) ([]jwk.Key, error) { k.n++; return nil, nil }
+
+type fakeIntrospector struct{ n int }
+
+func (f *fakeIntrospector) Introspect(context.Context, string) (introspect.Response, error) {
+	f.n++
+	return introspect.Response{}, nil
+}
+
+type fakeList struct{ n int }
+
+func (f *fakeList) Ready() bool                                  { return true }
+func (f *fakeList) Revoked(string, string, time.Time, bool) bool { f.n++; return false }

@@ -19,7 +19,7 @@ import (
 // dates), and an exp at the epoch is a date like any other (jwx reads it as
 // no exp, so {"exp":0} would never expire).
 type registered struct {
-	iss, sub               string
+	iss, sub, jti          string
 	exp, nbf, iat          time.Time // whole seconds
 	hasExp, hasNbf, hasIat bool
 	// dateErr is a NumericDate that is not one. It is reported only once
@@ -37,7 +37,7 @@ func readRegistered(claims map[string]any) (registered, error) {
 	for _, c := range [...]struct {
 		name string
 		dst  *string
-	}{{"iss", &r.iss}, {"sub", &r.sub}, {"jti", nil}} {
+	}{{"iss", &r.iss}, {"sub", &r.sub}, {"jti", &r.jti}} {
 		switch v := claims[c.name].(type) {
 		case nil:
 		case string:

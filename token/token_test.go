@@ -757,6 +757,11 @@ func TestChecksRunInTheirOrder(t *testing.T) {
 	crit := map[string]any{"crit": []string{"exp"}, "exp": 1}
 	typed := func(is *token.Issuer) { is.TokenTypes = []string{"at+jwt"} }
 	esOnly := func(is *token.Issuer) { is.Algorithms = []string{"ES256"} }
+	revokedJWT := rsaKey.Sign(claims().With("jti", "revoked"))
+	as := newAuthServer(t, map[string]map[string]any{}) // every token inactive
+	introspecting := func(is *token.Issuer) { is.Introspection, is.IntrospectJWTs = as.client(t, time.Second), true }
+	list := revocationList(t, `{"entries": [{"jti": "revoked", "exp": 1900003600}]}`)
+	revoking := func(is *token.Issuer) { is.Revocation = list }
 	cases := []struct {
 		name   string
 		tok    string
@@ -772,7 +777,9 @@ func TestChecksRunInTheirOrder(t *testing.T) {
 		{"a bad signature on an expired token: signature", truncate(rsaKey.Sign(expired)), nil, token.CheckSignature},
 		{"expired and for another audience: time", rsaKey.Sign(expired.With("aud", "other")), nil, token.CheckTime},
 		{"another audience and no exp: audience", rsaKey.Sign(claims().With("aud", "other", "exp", nil)), nil, token.CheckAudience},
-		{"no exp: required claims", rsaKey.Sign(claims().With("exp", nil)), nil, token.CheckRequiredClaims},
+		{"no exp, and inactive: required claims", rsaKey.Sign(claims().With("exp", nil)), []func(*token.Issuer){introspecting}, token.CheckRequiredClaims},
+		{"inactive and revoked: introspection", revokedJWT, []func(*token.Issuer){introspecting, revoking}, token.CheckIntrospection},
+		{"revoked: revocation", revokedJWT, []func(*token.Issuer){revoking}, token.CheckRevocation},
 	}
 	if len(cases) != len(token.Checks()) {
 		t.Fatalf("%d cases for %d checks: a check was added without its case", len(cases), len(token.Checks()))

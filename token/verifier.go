@@ -10,6 +10,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/portcullis/portcullis/introspect"
 	"github.com/portcullis/portcullis/jwks"
 	"github.com/portcullis/portcullis/metrics"
 )
@@ -17,6 +18,18 @@ import (
 // Keys is where an issuer's verification keys come from: a *jwks.KeySet.
 type Keys interface {
 	Lookup(ctx context.Context, kid string) ([]jwk.Key, error)
+}
+
+// Introspector asks the issuer's authorization server about a token (RFC
+// 7662): an *introspect.Client.
+type Introspector interface {
+	Introspect(ctx context.Context, token string) (introspect.Response, error)
+}
+
+// RevocationList names revoked tokens: a *revocation.List.
+type RevocationList interface {
+	Ready() bool
+	Revoked(jti, sub string, iat time.Time, hasIat bool) bool
 }
 
 // versioned keys say when their contents change (jwks.KeySet.Version). Only
@@ -44,9 +57,19 @@ type Issuer struct {
 	// access token, 1.1 KB with the three a route reads, one of them an
 	// object).
 	Claims []string
-	Keys   Keys
+	// Keys verify the issuer's JWTs; nil for an issuer whose tokens are
+	// all opaque (Introspection), whose JWTs are then refused.
+	Keys Keys
 	// Cache bounds the verified-token cache; MaxEntries 0 turns it off.
 	Cache CacheOptions
+	// Introspection, when set, is asked about the tokens of this issuer
+	// that are not JWTs, and with IntrospectJWTs about its JWTs too, once
+	// they verified.
+	Introspection  Introspector
+	IntrospectJWTs bool
+	// Revocation, when set, is checked for every token of this issuer,
+	// cached ones included.
+	Revocation RevocationList
 }
 
 type issuer struct {
@@ -63,6 +86,7 @@ type Verifier struct {
 	byIss  map[string]*issuer // by iss value
 	names  map[string]*issuer // by issuer name
 	cached []*issuer          // issuers with a token cache, in configuration order
+	opaque []*issuer          // issuers with introspection, in configuration order
 	now    func() time.Time
 	// skipSignatures: see WithoutSignatures.
 	skipSignatures bool
@@ -120,18 +144,23 @@ func (a Issuer) verifiesAs(b Issuer) bool {
 		slices.Equal(a.TokenTypes, b.TokenTypes) &&
 		// nil keeps every claim, an empty list none.
 		(a.Claims == nil) == (b.Claims == nil) && slices.Equal(a.Claims, b.Claims) &&
-		sameKeys(a.Keys, b.Keys) &&
-		a.Cache == b.Cache
+		same(a.Keys, b.Keys) &&
+		a.Cache == b.Cache &&
+		same(a.Introspection, b.Introspection) &&
+		a.IntrospectJWTs == b.IntrospectJWTs &&
+		same(a.Revocation, b.Revocation)
 }
 
-// sameKeys reports whether a and b are the same key source. Sources that
-// cannot be compared (a slice of keys, or a struct holding one, even behind
-// an interface) are never the same.
-func sameKeys(a, b Keys) bool {
-	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) {
-		return false
+// same reports whether a and b are the same source: both nil, or the same
+// comparable value (a pointer, not an equal copy). Sources that cannot be
+// compared (a slice of keys, or a struct holding one, even behind an
+// interface) are never the same.
+func same[T any](a, b T) bool {
+	av, bv := reflect.ValueOf(&a).Elem(), reflect.ValueOf(&b).Elem()
+	if av.IsNil() || bv.IsNil() {
+		return av.IsNil() && bv.IsNil()
 	}
-	return reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
+	return reflect.TypeOf(a) == reflect.TypeOf(b) && av.Elem().Comparable() && any(a) == any(b)
 }
 
 // NewVerifier builds a verifier. Issuer values must be unique.
@@ -145,8 +174,11 @@ func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
 		if _, dup := v.byIss[is.Issuer]; dup {
 			return nil, fmt.Errorf("token: issuer %q configured twice", is.Issuer)
 		}
-		if is.Keys == nil {
+		if is.Keys == nil && is.Introspection == nil {
 			return nil, fmt.Errorf("token: issuer %q has no key source", is.Name)
+		}
+		if is.IntrospectJWTs && (is.Keys == nil || is.Introspection == nil) {
+			return nil, fmt.Errorf("token: issuer %q introspects JWTs without keys or introspection", is.Name)
 		}
 		// The verifier keeps copies: WithCachesOf compares the settings of
 		// two verifiers, which must not be one slice edited in place.
@@ -175,6 +207,9 @@ func NewVerifier(issuers []Issuer, opts ...Option) (*Verifier, error) {
 		if c.cache != nil {
 			v.cached = append(v.cached, c)
 		}
+		if is.Introspection != nil {
+			v.opaque = append(v.opaque, c)
+		}
 		v.byIss[is.Issuer] = c
 		v.names[is.Name] = c
 	}
@@ -200,12 +235,40 @@ func (v *Verifier) WithoutSignatures() *Verifier {
 	// Its issuers have no caches either: a token it passes was never
 	// checked, and must never be put where v (or a verifier given v's
 	// caches by WithCachesOf) would find it.
-	c.byIss, c.names = map[string]*issuer{}, map[string]*issuer{}
+	c.byIss, c.names, c.opaque = map[string]*issuer{}, map[string]*issuer{}, nil
+	for _, is := range v.opaque {
+		u := *is
+		u.cache = nil
+		c.byIss[u.Issuer.Issuer] = &u
+		c.names[u.Name] = &u
+		c.opaque = append(c.opaque, &u)
+	}
 	for iss, is := range v.byIss {
+		if c.byIss[iss] != nil {
+			continue
+		}
 		u := *is
 		u.cache = nil
 		c.byIss[iss] = &u
 		c.names[u.Name] = &u
 	}
 	return &c
+}
+
+// Runs reports whether Verify runs check c for tokens of the named issuer:
+// every check of Checks or OpaqueChecks runs for every issuer, but the
+// introspection of a JWT only with IntrospectJWTs and the revocation check
+// only with a list. portcullis explain asks, to show a check that does not
+// run as such rather than as passed.
+func (v *Verifier) Runs(issuer string, opaque bool, c Check) bool {
+	is := v.names[issuer]
+	switch {
+	case is == nil:
+		return true
+	case c == CheckRevocation:
+		return is.Revocation != nil
+	case c == CheckIntrospection && !opaque:
+		return is.IntrospectJWTs
+	}
+	return true
 }

@@ -29,6 +29,14 @@ type Token struct {
 	// Unverified marks a token whose signature was not checked: only ever
 	// from a verifier made by WithoutSignatures, for portcullis explain.
 	Unverified bool
+	// Opaque marks a token that was not a JWT: its Claims are what the
+	// issuer's introspection endpoint answered (RFC 7662 §2.2).
+	Opaque bool
+
+	// What the revocation list is checked against, on every request.
+	jti    string
+	iat    time.Time
+	hasIat bool
 }
 
 // Verify checks raw (the compact JWS from the Authorization header) and
@@ -42,6 +50,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 	// Bounded first, so that hashing and scanning cost at most MaxLength.
 	if len(raw) > MaxLength {
 		return nil, fail(CheckFormat, outcome.Malformed, "", "token longer than %d bytes", MaxLength)
+	}
+	// A compact JWS has exactly two dots; anything else is an opaque token,
+	// which only an issuer with introspection can judge.
+	if strings.Count(raw, ".") != 2 {
+		if is := v.opaqueIssuer(allowed); is != nil {
+			return v.verifyOpaque(ctx, is, raw)
+		}
 	}
 	// A token seen before skips the signature check, but never the checks
 	// that depend on the request or the time: the route's issuers here,
@@ -57,7 +72,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 				if allowed != nil && !slices.Contains(allowed, is.Name) {
 					return nil, fail(CheckIssuer, outcome.BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
 				}
-				return tok, nil
+				return is.stillValid(ctx, raw, tok)
 			}
 		}
 	}
@@ -72,87 +87,32 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 	} else if te, ok := err.(*Error); ok {
 		name = te.Issuer
 	}
-	if is := v.names[name]; is != nil && is.cache != nil {
+	is := v.names[name]
+	if is != nil && is.cache != nil {
 		is.cache.misses.Inc()
 		if err == nil {
 			is.cache.put(h, entry)
 		}
 	}
-	return tok, err
+	if err != nil {
+		return nil, err
+	}
+	return is.stillValid(ctx, raw, tok)
 }
 
-// verify is the full verification, and what the cache remembers of it.
-func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*Token, *verified, error) {
-	msg, sig, ferr := parseCompact(raw)
-	if ferr != nil {
-		return nil, nil, ferr
+// kept is what a verified token keeps of its claims: the issuer's Claims
+// (what the routes read), or all of them.
+func (is *issuer) kept(claims map[string]any) map[string]any {
+	if is.Claims == nil {
+		return claims
 	}
-	hdr := sig.ProtectedHeaders()
-
-	// The texts of these errors are fixed: the decoders' own quote the
-	// payload, which is token material.
-	claims, err := decodeClaims(msg.Payload())
-	if err != nil {
-		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "the payload is not one JSON object")
-	}
-	reg, err := readRegistered(claims)
-	if err != nil {
-		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "%v", err)
-	}
-
-	// Choose the issuer by the unverified iss, then trust nothing else of
-	// the token until one of that issuer's keys has verified it.
-	is, ok := v.byIss[reg.iss]
-	if !ok {
-		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, "", "iss is not a configured issuer")
-	}
-	if allowed != nil && !slices.Contains(allowed, is.Name) {
-		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
-	}
-	if ferr := is.checkHeader(hdr); ferr != nil {
-		return nil, nil, ferr
-	}
-	alg := hdr.Algorithm()
-
-	kid := hdr.KeyID()
-	verifiedKID, version := kid, uint64(0)
-	if !v.skipSignatures {
-		key, ver, ferr := v.checkSignature(ctx, is, raw, sig.Signature(), kid, alg)
-		if ferr != nil {
-			return nil, nil, ferr
+	kept := make(map[string]any, len(is.Claims))
+	for _, name := range is.Claims {
+		if v, ok := claims[name]; ok {
+			kept[name] = v
 		}
-		verifiedKID, version = key.KeyID(), ver
 	}
-
-	if ferr := is.checkClaims(claims, reg, v.now()); ferr != nil {
-		return nil, nil, ferr
-	}
-	if is.Claims != nil {
-		kept := make(map[string]any, len(is.Claims))
-		for _, name := range is.Claims {
-			if v, ok := claims[name]; ok {
-				kept[name] = v
-			}
-		}
-		claims = kept
-	}
-	t := &Token{
-		Issuer:     is.Name,
-		Subject:    reg.sub,
-		KeyID:      verifiedKID,
-		Algorithm:  string(alg),
-		Expiry:     reg.exp,
-		Claims:     claims,
-		Unverified: v.skipSignatures,
-	}
-	e := &verified{tok: t, version: version}
-	if reg.hasExp {
-		e.expires = reg.exp.Add(is.ClockSkew)
-	}
-	if reg.hasNbf {
-		e.nbf = reg.nbf.Add(-is.ClockSkew)
-	}
-	return t, e, nil
+	return kept
 }
 
 // checkSignature finds the issuer's keys that may verify a token with this
@@ -164,6 +124,9 @@ func (v *Verifier) checkSignature(ctx context.Context, is *issuer, raw string, s
 	var version uint64
 	if is.versions != nil {
 		version = is.versions.Version()
+	}
+	if is.Keys == nil {
+		return nil, 0, fail(CheckKey, outcome.UnknownKey, is.Name, "the issuer has no key set: its tokens are introspected, and JWTs are refused")
 	}
 	keys, err := is.Keys.Lookup(ctx, kid)
 	switch {

@@ -184,9 +184,9 @@ func TestServeEndToEnd(t *testing.T) {
 						labels("route", "unmatched", "method", "GET", "code", "404"): 1,
 					}},
 					{"portcullis_auth_decisions_total", map[string]float64{
-						labels("route", "orders", "decision", "allowed"):         1,
-						labels("route", "orders", "decision", "unauthenticated"): 1,
-						labels("route", "orders", "decision", "forbidden"):       1,
+						labels("route", "orders", "decision", "allowed", "mode", "enforce"):         1,
+						labels("route", "orders", "decision", "unauthenticated", "mode", "enforce"): 1,
+						labels("route", "orders", "decision", "forbidden", "mode", "enforce"):       1,
 					}},
 					{"portcullis_auth_failures_total", map[string]float64{
 						labels("issuer", "unknown", "reason", "missing"):         1,

@@ -1,0 +1,229 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/introspect"
+	"github.com/portcullis/portcullis/jwks"
+	"github.com/portcullis/portcullis/remote"
+	"github.com/portcullis/portcullis/revocation"
+)
+
+// list is one issuer's revocation list with what identifies its source, so
+// that a reload which changes neither keeps the list, its entries and its
+// polling.
+type list struct {
+	source listSource
+	list   *revocation.List
+	stop   context.CancelFunc // nil until started
+}
+
+type listSource struct {
+	issuer string
+	config.Revocation
+	skew time.Duration // entries outlive the exp they name by the issuer's skew
+}
+
+func revocationSource(is config.Issuer) listSource {
+	return listSource{issuer: is.Name, Revocation: is.Revocation, skew: is.ClockSkew.D()}
+}
+
+// introspector is one issuer's introspection client with what identifies
+// it: its settings and a digest of the credential it sends, so that a
+// reload keeps the client (and its cache of answers) unless one of them
+// changed, a rotated secret file included.
+type introspector struct {
+	source introspectionSource
+	client *introspect.Client
+}
+
+type introspectionSource struct {
+	issuer, issuerURL string
+	discovery         bool
+	config.Introspection
+	credential [sha256.Size]byte
+}
+
+func introspectionSourceOf(is config.Issuer) introspectionSource {
+	return introspectionSource{issuer: is.Name, issuerURL: is.Issuer, discovery: is.Discovery, Introspection: is.Introspection}
+}
+
+// credential reads what the issuer's introspection client authenticates
+// with: the client secret from its file (the first line) or environment
+// variable, or the private key of private_key_jwt. Its errors name where
+// it was looked for, never what was found.
+func credential(is config.Issuer) (secret string, key jwk.Key, err error) {
+	in := is.Introspection
+	where := "issuers." + is.Name + ".introspection"
+	switch in.AuthMethod {
+	case config.PrivateKeyJWT:
+		data, err := os.ReadFile(in.PrivateKeyFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s.private_key_file: %w", where, err)
+		}
+		key, err := jwk.ParseKey(data, jwk.WithPEM(bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----"))))
+		if err != nil {
+			return "", nil, fmt.Errorf("%s.private_key_file %s: not a PEM or JWK private key", where, in.PrivateKeyFile)
+		}
+		return "", key, nil
+	}
+	if in.ClientSecretEnv != "" {
+		secret = os.Getenv(in.ClientSecretEnv)
+		if secret == "" {
+			return "", nil, fmt.Errorf("%s.client_secret_env: the environment variable %s is empty or not set", where, in.ClientSecretEnv)
+		}
+		return secret, nil, nil
+	}
+	data, err := os.ReadFile(in.ClientSecretFile)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s.client_secret_file: %w", where, err)
+	}
+	first, _, _ := bytes.Cut(data, []byte("\n"))
+	secret = string(bytes.TrimRight(first, "\r"))
+	if secret == "" {
+		return "", nil, fmt.Errorf("%s.client_secret_file %s: the first line is empty", where, in.ClientSecretFile)
+	}
+	return secret, nil, nil
+}
+
+// introspectionFor returns the issuer's introspection client: old's when it
+// is the same, else a new one. nil when the issuer has no introspection.
+func (g *Gateway) introspectionFor(is config.Issuer, old []*introspector) (*introspector, error) {
+	if !is.Introspection.Enabled() {
+		return nil, nil
+	}
+	secret, key, err := credential(is)
+	if err != nil {
+		return nil, err
+	}
+	src := introspectionSourceOf(is)
+	if key != nil {
+		pub, err := jwk.PublicKeyOf(key)
+		if err != nil {
+			return nil, fmt.Errorf("issuers.%s.introspection.private_key_file: %w", is.Name, err)
+		}
+		thumb, err := pub.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("issuers.%s.introspection.private_key_file: %w", is.Name, err)
+		}
+		src.credential = sha256.Sum256(thumb)
+	} else {
+		src.credential = sha256.Sum256([]byte(secret))
+	}
+	for _, o := range old {
+		if o.source == src {
+			return o, nil
+		}
+	}
+	in := is.Introspection
+	opts := introspect.Options{
+		Issuer:      is.Name,
+		Endpoint:    in.Endpoint,
+		ClientID:    in.ClientID,
+		Method:      introspect.Method(in.AuthMethod),
+		Secret:      secret,
+		Key:         key,
+		Timeout:     in.Timeout.D(),
+		CacheTTL:    noneIfZero(in.CacheTTL.D()),
+		NegativeTTL: noneIfZero(in.NegativeCacheTTL.D()),
+		MaxEntries:  in.MaxEntries,
+		Metrics:     g.metrics.Introspection,
+	}
+	if key != nil {
+		opts.KeyAlg = jwa.SignatureAlgorithm(in.PrivateKeyAlgorithm)
+	}
+	if in.Endpoint == "" {
+		issuerURL := is.Issuer
+		client := remote.Client(nil)
+		opts.Resolve = func(ctx context.Context) (string, error) {
+			d, err := jwks.Discover(ctx, client, issuerURL)
+			if err != nil {
+				return "", err
+			}
+			if d.IntrospectionEndpoint == "" {
+				return "", errors.New("the discovery document names no introspection_endpoint: set introspection.endpoint")
+			}
+			return d.IntrospectionEndpoint, nil
+		}
+	}
+	c, err := introspect.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("issuers.%s.introspection: %w", is.Name, err)
+	}
+	return &introspector{source: src, client: c}, nil
+}
+
+// noneIfZero maps the file's 0 (no caching) to introspect's "off".
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// listFor returns the issuer's revocation list: old's when its source is
+// the same, else a new one (not started). nil when the issuer has none.
+func (g *Gateway) listFor(is config.Issuer, old []*list) (l *list, added bool, err error) {
+	if !is.Revocation.Enabled() {
+		return nil, false, nil
+	}
+	src := revocationSource(is)
+	for _, o := range old {
+		if o.source == src {
+			return o, false, nil
+		}
+	}
+	rl, err := revocation.New(revocation.Options{
+		Issuer:          is.Name,
+		URI:             is.Revocation.URI,
+		RefreshInterval: is.Revocation.RefreshInterval.D(),
+		MaxEntries:      is.Revocation.MaxEntries,
+		ClockSkew:       src.skew,
+		Log:             g.log.With(zap.String("issuer", is.Name)),
+		Metrics:         g.metrics.Revocation,
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("issuers.%s.revocation: %w", is.Name, err)
+	}
+	return &list{source: src, list: rl}, true, nil
+}
+
+func (g *Gateway) startList(l *list) {
+	if l.stop != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(g.keysCtx)
+	l.stop = stop
+	l.list.Start(ctx)
+}
+
+// notReady lists the issuers whose keys, and those whose revocation lists,
+// have never loaded.
+func (st *state) notReady() (keys, lists []string) {
+	for _, k := range st.issuers {
+		if k.set != nil && !k.set.Ready() {
+			keys = append(keys, k.source.Issuer)
+		}
+	}
+	for _, l := range st.lists {
+		if !l.list.Ready() {
+			lists = append(lists, l.source.issuer)
+		}
+	}
+	slices.Sort(keys)
+	slices.Sort(lists)
+	return keys, lists
+}
