@@ -45,6 +45,12 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	m.TokenCacheMisses.WithLabelValues("corp").Inc()
 	m.TokenCacheEvictions.WithLabelValues("corp").Inc()
 	m.TokenCacheEntries.WithLabelValues("corp").Set(1)
+	in := m.Introspection.Issuer("corp")
+	in.Called(metrics.IntrospectionActive, time.Millisecond)
+	in.CacheHit()
+	in.CacheMiss()
+	in.CacheEntries(1)
+	m.Revocation.Refreshed("corp", nil, 3, time.Now())
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {
@@ -65,6 +71,13 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 		if ft := mt.Field(i).Type; ft != registryType && ft.Implements(collectorType) {
 			fields = append(fields, mt.Field(i).Name)
 		}
+	}
+	// The collector sets of opaque tokens and revocation lists.
+	for _, c := range m.Introspection.Collectors() {
+		fields = append(fields, fmt.Sprintf("Introspection.%T", c))
+	}
+	for _, c := range m.Revocation.Collectors() {
+		fields = append(fields, fmt.Sprintf("Revocation.%T", c))
 	}
 	var ours []string
 	for name := range families {
@@ -481,6 +494,9 @@ func TestDashboardLayout(t *testing.T) {
 		"JWKS freshness":                 "portcullis_jwks_last_success_timestamp_seconds",
 		"JWKS key counts":                "portcullis_jwks_keys",
 		"reloads":                        "portcullis_config_reloads_total",
+		"audit mode":                     `mode="audit"`,
+		"introspection":                  "portcullis_introspection_requests_total",
+		"revocation lists":               "portcullis_revocation_last_success_timestamp_seconds",
 	}
 	for view, needle := range views {
 		found := false
