@@ -28,13 +28,15 @@ var client = &http.Client{
 }
 
 // hydra is one running Ory Hydra: `hydra serve all --dev` with an in-memory
-// database and JWT access tokens.
+// database and JWT access tokens, or opaque ones (see launchHydraStrategy).
 type hydra struct {
 	*gatewaytest.Process
 	issuer string // urls.self.issuer: the iss of its tokens
 	public string // base URL of the public API (token endpoint, JWKS)
 	admin  string // base URL of the admin API (clients, keys)
 	asked  string // the issuer asked of launchHydra, for a relaunch
+	// strategy is STRATEGIES_ACCESS_TOKEN: "jwt" or "opaque".
+	strategy string
 
 	// lastKey is when a signing key was last created (by addSigningKey, or
 	// lazily by the first token). Hydra signs with the newest key by
@@ -54,12 +56,22 @@ func startHydra(t *testing.T, name, issuer string) *hydra {
 // second Hydra can thus claim to be the first).
 func launchHydra(t *testing.T, name, issuer string) *hydra {
 	t.Helper()
+	return launchHydraStrategy(t, name, issuer, "jwt")
+}
+
+// launchHydraStrategy is launchHydra with Hydra's default access-token
+// strategy: "jwt", or "opaque" (ory_at_ tokens that only Hydra's
+// introspection endpoint can judge). A client may override it with its own
+// access_token_strategy.
+func launchHydraStrategy(t *testing.T, name, issuer, strategy string) *hydra {
+	t.Helper()
 	pub, adm := freePort(t), freePort(t)
 	h := &hydra{
-		public: "http://127.0.0.1:" + pub,
-		admin:  "http://127.0.0.1:" + adm,
-		issuer: issuer,
-		asked:  issuer,
+		public:   "http://127.0.0.1:" + pub,
+		admin:    "http://127.0.0.1:" + adm,
+		issuer:   issuer,
+		asked:    issuer,
+		strategy: strategy,
 	}
 	if h.issuer == "" {
 		h.issuer = h.public
@@ -72,7 +84,7 @@ func launchHydra(t *testing.T, name, issuer string) *hydra {
 		"URLS_SELF_ISSUER=" + h.issuer,
 		"SERVE_PUBLIC_HOST=127.0.0.1", "SERVE_PUBLIC_PORT=" + pub,
 		"SERVE_ADMIN_HOST=127.0.0.1", "SERVE_ADMIN_PORT=" + adm,
-		"STRATEGIES_ACCESS_TOKEN=jwt",
+		"STRATEGIES_ACCESS_TOKEN=" + strategy,
 		"LOG_LEVEL=warn",
 	}
 	cmd := exec.Command(hydraBin, "serve", "all", "--dev", "--sqa-opt-out")
@@ -92,7 +104,7 @@ func (h *hydra) ready(t *testing.T) *hydra {
 			return h
 		}
 		if strings.Contains(h.Output(), "address already in use") && attempt < 3 {
-			h = launchHydra(t, h.Name(), h.asked)
+			h = launchHydraStrategy(t, h.Name(), h.asked, h.strategy)
 			continue
 		}
 		t.Fatalf("%s exited before serving:\n%s", h.Name(), gatewaytest.Tail(h.Output(), 30))
@@ -121,6 +133,14 @@ type oauthClient struct {
 // audiences, with JWT access tokens.
 func (h *hydra) createClient(t *testing.T, id, scope string, audiences ...string) oauthClient {
 	t.Helper()
+	return h.registerClient(t, id, scope, "jwt", audiences...)
+}
+
+// registerClient registers a confidential client allowed scope and
+// audiences, whose access tokens follow strategy ("jwt" or "opaque"),
+// authenticating with client_secret_post.
+func (h *hydra) registerClient(t *testing.T, id, scope, strategy string, audiences ...string) oauthClient {
+	t.Helper()
 	c := oauthClient{id: id, secret: randomHex(t, 16)}
 	h.adminJSON(t, http.MethodPost, "/admin/clients", map[string]any{
 		"client_id":                  c.id,
@@ -129,7 +149,7 @@ func (h *hydra) createClient(t *testing.T, id, scope string, audiences ...string
 		"scope":                      scope,
 		"audience":                   audiences,
 		"token_endpoint_auth_method": "client_secret_post",
-		"access_token_strategy":      "jwt",
+		"access_token_strategy":      strategy,
 	}, http.StatusCreated, nil)
 	return c
 }
@@ -142,9 +162,24 @@ func (h *hydra) setLifespan(t *testing.T, c oauthClient, d time.Duration) {
 	}, http.StatusOK, nil)
 }
 
-// token runs the client-credentials grant over HTTP, as a service would.
-// audience may be "" (then Hydra's aud is empty).
+// token runs the client-credentials grant over HTTP, as a service would,
+// and fails the test unless Hydra issued a JWT. audience may be "" (then
+// Hydra's aud is empty).
 func (h *hydra) token(t *testing.T, c oauthClient, scope, audience string) string {
+	t.Helper()
+	tok := h.grant(t, c, scope, audience)
+	if strings.Count(tok, ".") != 2 {
+		t.Fatalf("%s issued an opaque token, not a JWT: is STRATEGIES_ACCESS_TOKEN=jwt honoured?", h.Name())
+	}
+	if h.lastKey.IsZero() {
+		h.lastKey = time.Now() // the first token may have generated the key set
+	}
+	return tok
+}
+
+// grant runs the client-credentials grant over HTTP and returns the access
+// token, whatever its shape.
+func (h *hydra) grant(t *testing.T, c oauthClient, scope, audience string) string {
 	t.Helper()
 	form := url.Values{
 		"grant_type":    {"client_credentials"},
@@ -168,13 +203,43 @@ func (h *hydra) token(t *testing.T, c oauthClient, scope, audience string) strin
 	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &tr) != nil || tr.AccessToken == "" {
 		t.Fatalf("%s token endpoint: %d %s", h.Name(), res.StatusCode, body)
 	}
-	if strings.Count(tr.AccessToken, ".") != 2 {
-		t.Fatalf("%s issued an opaque token, not a JWT: is STRATEGIES_ACCESS_TOKEN=jwt honoured?", h.Name())
-	}
-	if h.lastKey.IsZero() {
-		h.lastKey = time.Now() // the first token may have generated the key set
-	}
 	return tr.AccessToken
+}
+
+// revoke revokes tok at Hydra's public revocation endpoint (RFC 7009) as
+// the client c that holds it, with client_secret_post as c was registered.
+func (h *hydra) revoke(t *testing.T, c oauthClient, tok string) {
+	t.Helper()
+	res, err := client.PostForm(h.public+"/oauth2/revoke", url.Values{
+		"token":           {tok},
+		"token_type_hint": {"access_token"},
+		"client_id":       {c.id},
+		"client_secret":   {c.secret},
+	})
+	if err != nil {
+		t.Fatalf("%s revocation endpoint: %v", h.Name(), err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s revocation endpoint: %d %s", h.Name(), res.StatusCode, body)
+	}
+}
+
+// introspect asks Hydra's admin API about tok (RFC 7662), as the gateway
+// does, and returns the answer's members.
+func (h *hydra) introspect(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	res, err := client.PostForm(h.admin+"/admin/oauth2/introspect", url.Values{"token": {tok}})
+	if err != nil {
+		t.Fatalf("%s introspection endpoint: %v", h.Name(), err)
+	}
+	defer res.Body.Close()
+	var answer map[string]any
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&answer); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("%s introspection endpoint: %d %v", h.Name(), res.StatusCode, err)
+	}
+	return answer
 }
 
 // addSigningKey creates a new RS256 key in the access-token key set; Hydra

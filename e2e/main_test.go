@@ -1,8 +1,10 @@
 // Package e2e runs portcullis, the built binary, against a real OAuth2
 // authorization server: Ory Hydra v2 on loopback with an in-memory
-// database and JWT access tokens. Tokens are obtained over HTTP with the
-// client-credentials grant, keys are rotated through Hydra's admin API, and
-// every outcome is observed as a client and an upstream would observe it.
+// database and JWT access tokens, or opaque ones that the gateway
+// introspects (RFC 7662). Tokens are obtained over HTTP with the
+// client-credentials grant, keys are rotated and tokens revoked through
+// Hydra's APIs, and every outcome is observed as a client and an upstream
+// would observe it.
 //
 // Hydra is not a dependency of portcullis: it is built from the separate
 // tools module e2e/tools by .ci/hydra.sh, which prints the binary's path.
