@@ -151,6 +151,11 @@ func (v *validator) resources(rs []Resource) map[string]bool {
 			}
 		}
 		names[r.Name] = true
+		for j, sc := range r.ScopesSupported {
+			if err := CheckScope(sc); err != nil {
+				v.errorf(fmt.Sprintf("%s.scopes_supported[%d]", p, j), CodeBadScope, "%v", err)
+			}
+		}
 		if err := r.Metadata().Validate(); err != nil {
 			field := p
 			if me, ok := err.(*resource.MemberError); ok {

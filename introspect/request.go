@@ -3,11 +3,9 @@ package introspect
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +14,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/portcullis/portcullis/remote"
 )
 
 // assertionLifetime is how long a client assertion is valid: long enough for
@@ -26,28 +26,12 @@ const assertionLifetime = 60 * time.Second
 // jwtBearer is the client_assertion_type of a JWT client assertion (RFC 7523 §2.2).
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// defaultClient bounds every phase of a call, as jwks's does; the call as a
+// defaultClient bounds every phase of a call (remote.Transport); the call as a
 // whole is bounded by Options.Timeout, which is shorter. It keeps more idle
 // connections than the key set client: it is asked on the request path,
 // once per new token.
 func defaultClient() *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment,
-			DialContext: (&net.Dialer{
-				Timeout:   5 * time.Second,
-				KeepAlive: 30 * time.Second,
-			}).DialContext,
-			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: 10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   32,
-			ForceAttemptHTTP2:     true,
-		},
-	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: remote.Transport(32)}
 }
 
 // noRedirects returns a copy of hc (or the default client) that never

@@ -1,24 +1,17 @@
 package introspect
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/portcullis/portcullis/claims"
 )
 
 // maxAnswer caps the answer read. A real one is a few hundred bytes; the cap
 // keeps a broken or hostile server from making the gateway buffer an
 // unbounded body on the request path.
 const maxAnswer = 64 << 10
-
-// maxNumericDate bounds exp to what float64 holds exactly, as token/ does.
-const maxNumericDate = 1 << 53
 
 // read judges the endpoint's answer (RFC 7662 §2.2). Only a 200 with one
 // JSON object whose "active" is a boolean is an answer; anything else is
@@ -40,11 +33,11 @@ func (c *Client) read(resp *http.Response, token string) (Response, error) {
 	}
 	// The texts of these errors are fixed: the decoder's own quote the
 	// answer, which describes the token and its owner.
-	claims, err := decodeAnswer(body)
+	answer, err := claims.Decode(body)
 	if err != nil {
-		return Response{}, c.unavailable("%v", err)
+		return Response{}, c.unavailable("the answer is %v", err)
 	}
-	switch active, ok := claims["active"]; {
+	switch active, ok := answer["active"]; {
 	case !ok:
 		return Response{}, c.unavailable("the answer has no \"active\" member")
 	case active == true:
@@ -54,74 +47,11 @@ func (c *Client) read(resp *http.Response, token string) (Response, error) {
 	default:
 		return Response{}, c.unavailable("the answer's \"active\" is not a JSON boolean")
 	}
-	exp, err := numericDate(claims["exp"])
+	exp, _, err := claims.NumericDate(answer["exp"])
 	if err != nil {
 		return Response{}, c.unavailable("the answer's \"exp\" is not a NumericDate")
 	}
-	return Response{Active: true, Claims: claims, Expiry: exp}, nil
-}
-
-// decodeAnswer decodes the answer as token/ decodes a JWT payload: one JSON
-// object, numbers as json.Number, each a finite float64, nesting bounded.
-func decodeAnswer(body []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return nil, errors.New("the answer is not a JSON object")
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the answer's JSON object")
-	}
-	if !finiteNumbers(claims, 0) {
-		return nil, errors.New("the answer has a number beyond float64 range, or nests deeper than 32")
-	}
-	return claims, nil
-}
-
-// finiteNumbers reports whether every number in v is a finite float64 and v
-// nests at most 32 deep, so that no reader of the claims can take a number
-// for a different value than another.
-func finiteNumbers(v any, depth int) bool {
-	if depth > 32 {
-		return false
-	}
-	switch x := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		return err == nil && !math.IsInf(f, 0)
-	case map[string]any:
-		for _, e := range x {
-			if !finiteNumbers(e, depth+1) {
-				return false
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if !finiteNumbers(e, depth+1) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// numericDate reads exp (RFC 7662 §2.2 uses RFC 7519's NumericDate): absent
-// is the zero time; present, it must be a JSON number of seconds, truncated
-// to whole seconds as token/ does.
-func numericDate(v any) (time.Time, error) {
-	if v == nil {
-		return time.Time{}, nil
-	}
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, errors.New("not a NumericDate")
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsNaN(f) || f > maxNumericDate || f < -maxNumericDate {
-		return time.Time{}, errors.New("not a NumericDate")
-	}
-	return time.Unix(int64(f), 0), nil
+	return Response{Active: true, Claims: answer, Expiry: exp}, nil
 }
 
 // snippet is the start of an error answer, made safe for an error and a log

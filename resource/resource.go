@@ -124,11 +124,8 @@ func (m Metadata) Validate() error {
 			return refuse(link.member, err.Error())
 		}
 	}
-	for i, s := range m.ScopesSupported {
-		if !isScopeToken(s) {
-			return refuse(fmt.Sprintf("scopes_supported[%d]", i), "not a scope token (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)")
-		}
-	}
+	// The syntax of each scope is config.CheckScope's, the one home of
+	// that rule, which validation applies to scopes_supported.
 	if err := checkList("scopes_supported", m.ScopesSupported, refuse); err != nil {
 		return err
 	}
@@ -180,19 +177,4 @@ func checkList(member string, values []string, refuse func(member, problem strin
 		}
 	}
 	return nil
-}
-
-// isScopeToken reports whether s is an RFC 6749 §3.3 scope-token:
-// 1*( %x21 / %x23-5B / %x5D-7E ).
-func isScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

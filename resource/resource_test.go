@@ -115,8 +115,6 @@ func TestValidateRefuses(t *testing.T) {
 		{"a documentation page with a fragment", func(m *Metadata) { m.ResourceDocumentation = "https://docs.example.com/#orders" }, "resource_documentation"},
 		{"a policy page that is relative", func(m *Metadata) { m.ResourcePolicyURI = "/privacy" }, "resource_policy_uri"},
 		{"a tos page with a space", func(m *Metadata) { m.ResourceTOSURI = "https://example.com/terms of service" }, "resource_tos_uri"},
-		{"a scope with a space", func(m *Metadata) { m.ScopesSupported = []string{"orders read"} }, "scopes_supported[0]"},
-		{"a scope with a quote", func(m *Metadata) { m.ScopesSupported = []string{`orders"`} }, "scopes_supported[0]"},
 		{"an empty scope", func(m *Metadata) { m.ScopesSupported = []string{""} }, "scopes_supported[0]"},
 		{"signing algorithm none", func(m *Metadata) { m.ResourceSigningAlgValuesSupported = []string{"none"} }, "resource_signing_alg_values_supported[0]"},
 		{"an empty authorization details type", func(m *Metadata) { m.AuthorizationDetailsTypesSupported = []string{""} }, "authorization_details_types_supported[0]"},

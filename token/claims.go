@@ -1,67 +1,12 @@
 package token
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/outcome"
 )
-
-// decodeClaims decodes the payload as one JSON object, keeping numbers as
-// json.Number so that they are forwarded and compared as written.
-func decodeClaims(payload []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil {
-		return nil, errors.New("not a JSON object")
-	}
-	if claims == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the claims")
-	}
-	if !finiteNumbers(claims, 0) {
-		return nil, errors.New("a number beyond float64 range, or nesting deeper than 32")
-	}
-	return claims, nil
-}
-
-// finiteNumbers reports whether every number in v is a finite float64 and
-// v nests at most 32 deep. RFC 8259 §6 leaves larger numbers to each
-// implementation; refusing them means no two readers of the token (policy,
-// upstreams) can take one for different values, and no comparison has to
-// reckon with 5e1000000.
-func finiteNumbers(v any, depth int) bool {
-	if depth > 32 {
-		return false
-	}
-	switch x := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		return err == nil && !math.IsInf(f, 0)
-	case map[string]any:
-		for _, e := range x {
-			if !finiteNumbers(e, depth+1) {
-				return false
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if !finiteNumbers(e, depth+1) {
-				return false
-			}
-		}
-	}
-	return true
-}
 
 // audienceAccepted reports whether an audience claim holds one of want.
 // The claim is read the way RFC 7519 §4.1.3 defines aud: one string, or an

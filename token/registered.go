@@ -1,13 +1,11 @@
 package token
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"time"
 
+	"github.com/portcullis/portcullis/claims"
 	"github.com/portcullis/portcullis/outcome"
 )
 
@@ -26,10 +24,6 @@ type registered struct {
 	// the signature has verified, like every other judgement of claims.
 	dateErr error
 }
-
-// maxNumericDate bounds NumericDates to what float64 holds exactly; beyond
-// it a date is not a date.
-const maxNumericDate = 1 << 53
 
 func readRegistered(claims map[string]any) (registered, error) {
 	var r registered
@@ -71,22 +65,13 @@ func readRegistered(claims map[string]any) (registered, error) {
 	return r, nil
 }
 
-// numericDate reads a NumericDate (RFC 7519 §2): a JSON number of seconds,
-// truncated to whole seconds as jwx does.
-func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
-	v, ok := claims[name]
-	if !ok || v == nil {
-		return time.Time{}, false, nil
+// numericDate reads the NumericDate claim name, naming it in its error.
+func numericDate(c map[string]any, name string) (time.Time, bool, error) {
+	t, ok, err := claims.NumericDate(c[name])
+	if err != nil {
+		return t, ok, fmt.Errorf("%s is %w", name, err)
 	}
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, false, fmt.Errorf("%s is not a NumericDate", name)
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsNaN(f) || f > maxNumericDate || f < -maxNumericDate {
-		return time.Time{}, false, fmt.Errorf("%s is not a NumericDate", name)
-	}
-	return time.Unix(int64(f), 0), true, nil
+	return t, ok, nil
 }
 
 // inTime applies exp, nbf and iat at now with skew of leeway each way.

@@ -13,6 +13,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
+	"github.com/portcullis/portcullis/claims"
 	"github.com/portcullis/portcullis/jwks"
 	"github.com/portcullis/portcullis/outcome"
 )
@@ -98,6 +99,75 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 		return nil, err
 	}
 	return is.stillValid(ctx, raw, tok)
+}
+
+// verify is the full verification, and what the cache remembers of it.
+func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*Token, *verified, error) {
+	msg, sig, ferr := parseCompact(raw)
+	if ferr != nil {
+		return nil, nil, ferr
+	}
+	hdr := sig.ProtectedHeaders()
+
+	// The texts of these errors are fixed: the decoders' own quote the
+	// payload, which is token material.
+	claims, err := claims.Decode(msg.Payload())
+	if err != nil {
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "the payload is not one JSON object")
+	}
+	reg, err := readRegistered(claims)
+	if err != nil {
+		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "%v", err)
+	}
+
+	// Choose the issuer by the unverified iss, then trust nothing else of
+	// the token until one of that issuer's keys has verified it.
+	is, ok := v.byIss[reg.iss]
+	if !ok {
+		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, "", "iss is not a configured issuer")
+	}
+	if allowed != nil && !slices.Contains(allowed, is.Name) {
+		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
+	}
+	if ferr := is.checkHeader(hdr); ferr != nil {
+		return nil, nil, ferr
+	}
+	alg := hdr.Algorithm()
+
+	kid := hdr.KeyID()
+	verifiedKID, version := kid, uint64(0)
+	if !v.skipSignatures {
+		key, ver, ferr := v.checkSignature(ctx, is, raw, sig.Signature(), kid, alg)
+		if ferr != nil {
+			return nil, nil, ferr
+		}
+		verifiedKID, version = key.KeyID(), ver
+	}
+
+	if ferr := is.checkClaims(claims, reg, v.now()); ferr != nil {
+		return nil, nil, ferr
+	}
+	claims = is.kept(claims)
+	t := &Token{
+		Issuer:     is.Name,
+		Subject:    reg.sub,
+		KeyID:      verifiedKID,
+		Algorithm:  string(alg),
+		Expiry:     reg.exp,
+		Claims:     claims,
+		Unverified: v.skipSignatures,
+		jti:        reg.jti,
+		iat:        reg.iat,
+		hasIat:     reg.hasIat,
+	}
+	e := &verified{tok: t, version: version}
+	if reg.hasExp {
+		e.expires = reg.exp.Add(is.ClockSkew)
+	}
+	if reg.hasNbf {
+		e.nbf = reg.nbf.Add(-is.ClockSkew)
+	}
+	return t, e, nil
 }
 
 // kept is what a verified token keeps of its claims: the issuer's Claims
