@@ -48,8 +48,25 @@ func (is *issuer) checkRevocation(tok *Token) *Error {
 		return nil
 	case !is.Revocation.Ready():
 		return fail(CheckRevocation, outcome.RevocationUnavailable, is.Name, "the revocation list has not loaded")
-	case is.Revocation.Revoked(tok.jti, tok.Subject, tok.iat, tok.hasIat):
+	}
+	// A token without its revocation facts (none is made so by this
+	// issuer, but a list must not be skipped on a guess) has no jti and
+	// no iat: a sub entry then revokes it.
+	var r revocable
+	if tok.revocable != nil {
+		r = *tok.revocable
+	}
+	if is.Revocation.Revoked(r.jti, tok.Subject, r.iat, r.hasIat) {
 		return fail(CheckRevocation, outcome.Revoked, is.Name, "the revocation list names the token")
 	}
 	return nil
+}
+
+// revocable keeps what the revocation list needs of a token, when the
+// issuer has a list.
+func (is *issuer) revocable(reg registered) *revocable {
+	if is.Revocation == nil {
+		return nil
+	}
+	return &revocable{jti: reg.jti, iat: reg.iat, hasIat: reg.hasIat}
 }

@@ -63,14 +63,12 @@ func (v *Verifier) judgeOpaque(ctx context.Context, is *issuer, raw string) (*To
 		return nil, ferr
 	}
 	tok := &Token{
-		Issuer:  is.Name,
-		Subject: reg.sub,
-		Expiry:  reg.exp,
-		Claims:  is.kept(claims),
-		Opaque:  true,
-		jti:     reg.jti,
-		iat:     reg.iat,
-		hasIat:  reg.hasIat,
+		Issuer:    is.Name,
+		Subject:   reg.sub,
+		Expiry:    reg.exp,
+		Claims:    is.kept(claims),
+		Opaque:    true,
+		revocable: is.revocable(reg),
 	}
 	if ferr := is.checkRevocation(tok); ferr != nil {
 		return nil, ferr

@@ -34,7 +34,13 @@ type Token struct {
 	// issuer's introspection endpoint answered (RFC 7662 §2.2).
 	Opaque bool
 
-	// What the revocation list is checked against, on every request.
+	// revocable is what the revocation list is checked against on every
+	// request; nil unless the issuer has a list, so that a cached token of
+	// an issuer without one carries nothing more.
+	revocable *revocable
+}
+
+type revocable struct {
 	jti    string
 	iat    time.Time
 	hasIat bool
@@ -156,9 +162,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 		Expiry:     reg.exp,
 		Claims:     claims,
 		Unverified: v.skipSignatures,
-		jti:        reg.jti,
-		iat:        reg.iat,
-		hasIat:     reg.hasIat,
+		revocable:  is.revocable(reg),
 	}
 	e := &verified{tok: t, version: version}
 	if reg.hasExp {
