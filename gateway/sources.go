@@ -13,7 +13,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/introspect"
@@ -192,7 +191,7 @@ func (g *Gateway) listFor(is config.Issuer, old []*list) (l *list, added bool, e
 		RefreshInterval: is.Revocation.RefreshInterval.D(),
 		MaxEntries:      is.Revocation.MaxEntries,
 		ClockSkew:       src.skew,
-		Log:             g.log.With(zap.String("issuer", is.Name)),
+		Log:             g.log, // the list labels its own lines with the issuer
 		Metrics:         g.metrics.Revocation,
 	})
 	if err != nil {
