@@ -61,7 +61,7 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 		if res.status != http.StatusGatewayTimeout || res.json["error"] != "gateway_timeout" {
 			t.Fatalf("status %d, body %s", res.status, res.body)
 		}
-		if got := testutil.ToFloat64(tg.m.Requests.WithLabelValues("slow", "GET", "504")); got != 1 {
+		if got := testutil.ToFloat64(tg.m.Requests.WithLabelValues("slow", "GET", "504", "proxy")); got != 1 {
 			t.Errorf("requests_total{slow,GET,504} = %v", got)
 		}
 		// A slow upstream is no client's authentication failure: counting

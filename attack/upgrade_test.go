@@ -612,11 +612,11 @@ func TestConnectIsRefused(t *testing.T) {
 		})
 	}
 	t.Run("through the handler: refused, unmatched, and no auth failure counted", func(t *testing.T) {
-		was := testutil.ToFloat64(tg.m.Requests.WithLabelValues("unmatched", "CONNECT", "405"))
+		was := testutil.ToFloat64(tg.m.Requests.WithLabelValues("unmatched", "CONNECT", "405", "proxy"))
 		req := request("/orders/1", bearer(good))
 		req.Method = http.MethodConnect
 		tg.refused(t, req, http.StatusMethodNotAllowed, "", "")
-		if got := testutil.ToFloat64(tg.m.Requests.WithLabelValues("unmatched", "CONNECT", "405")); got != was+1 {
+		if got := testutil.ToFloat64(tg.m.Requests.WithLabelValues("unmatched", "CONNECT", "405", "proxy")); got != was+1 {
 			t.Errorf("requests_total{unmatched,CONNECT,405} went from %v to %v, want +1", was, got)
 		}
 	})

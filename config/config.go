@@ -43,6 +43,9 @@ type Config struct {
 	Resources []Resource `yaml:"resources"`
 	// Defaults are the values of route settings that a route leaves out.
 	Defaults Defaults `yaml:"defaults"`
+	// Decision serves the route table's decisions to an ingress that
+	// already proxies (forward-auth, Envoy ext_authz) instead of proxying.
+	Decision Decision `yaml:"decision"`
 	Routes   []Route  `yaml:"routes"`
 
 	// Warnings are problems that do not stop the gateway (an issuer with no
@@ -266,6 +269,35 @@ type Resource struct {
 	// document must not promise what the gateway does not enforce.
 
 	Line int `yaml:"-"`
+}
+
+// Decision configures the decision service: the same routes, tokens and
+// policy, answered to another proxy instead of forwarded.
+type Decision struct {
+	// Listen is the HTTP decision endpoint's address ("": off). It serves
+	// /nginx (auth_request), /traefik (ForwardAuth) and EnvoyPathPrefix
+	// (Envoy ext_authz's HTTP service). Callers must be in
+	// server.trusted_proxies: the request they describe is believed from
+	// them only.
+	Listen string `yaml:"listen"`
+	// GRPCListen is the address of Envoy's ext_authz gRPC service
+	// (envoy.service.auth.v3.Authorization) and of the gRPC health service
+	// ("": off).
+	GRPCListen string `yaml:"grpc_listen"`
+	// Nginx names the headers that nginx's auth_request subrequest carries
+	// the original request in (proxy_set_header in its location).
+	Nginx NginxHeaders `yaml:"nginx"`
+	// EnvoyPathPrefix is the path_prefix of Envoy's http_service: Envoy
+	// appends the original path to it.
+	EnvoyPathPrefix string `yaml:"envoy_path_prefix"`
+}
+
+// NginxHeaders are the headers that describe the original request to the
+// /nginx decision endpoint.
+type NginxHeaders struct {
+	MethodHeader string `yaml:"method_header"`
+	URIHeader    string `yaml:"uri_header"`
+	HostHeader   string `yaml:"host_header"`
 }
 
 // Defaults are what routes get for the settings they leave out.

@@ -56,6 +56,17 @@ var (
 		Revocation:         DefaultRevocation,
 	}
 
+	// DefaultDecision is off; its nginx header names are the ones the
+	// nginx documentation's auth_request examples use.
+	DefaultDecision = Decision{
+		Nginx: NginxHeaders{
+			MethodHeader: "X-Original-Method",
+			URIHeader:    "X-Original-URI",
+			HostHeader:   "X-Original-Host",
+		},
+		EnvoyPathPrefix: "/envoy",
+	}
+
 	// DefaultDefaults enforce every route's policy and describe no
 	// resource.
 	DefaultDefaults = Defaults{Enforce: true}
@@ -98,7 +109,7 @@ var (
 // newConfig returns a Config holding the defaults of the sections that are
 // not lists.
 func newConfig() *Config {
-	c := &Config{Server: DefaultServer, Log: DefaultLog, Defaults: DefaultDefaults}
+	c := &Config{Server: DefaultServer, Log: DefaultLog, Defaults: DefaultDefaults, Decision: DefaultDecision}
 	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
 	return c
 }

@@ -77,6 +77,7 @@ func (v *validator) present(p string) bool {
 func (v *validator) config(c *Config) {
 	v.server(&c.Server)
 	v.log(&c.Log)
+	v.decision(&c.Decision, &c.Server)
 	names := v.issuers(c.Issuers)
 	resources := v.resources(c.Resources)
 	v.routes(c.Routes, names)

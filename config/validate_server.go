@@ -64,6 +64,42 @@ func (v *validator) server(s *Server) {
 	}
 }
 
+// decision checks the decision service's listeners and headers.
+func (v *validator) decision(d *Decision, s *Server) {
+	var listens []string
+	for _, l := range []struct{ key, addr string }{{"listen", d.Listen}, {"grpc_listen", d.GRPCListen}} {
+		if l.addr == "" {
+			continue
+		}
+		p := "decision." + l.key
+		if !v.hostPort(p, l.addr) {
+			continue
+		}
+		for _, other := range []struct{ key, addr string }{{"server.listen", s.Listen}, {"server.admin_listen", s.AdminListen}} {
+			if listenersOverlap(l.addr, other.addr) {
+				v.errorf(p, CodeListenerOverlap, "%q overlaps %s %q: each listener needs a port of its own", l.addr, other.key, other.addr)
+			}
+		}
+		listens = append(listens, l.addr)
+	}
+	if len(listens) == 2 && listenersOverlap(listens[0], listens[1]) {
+		v.errorf("decision.grpc_listen", CodeListenerOverlap, "%q overlaps decision.listen %q", d.GRPCListen, d.Listen)
+	}
+	if d.Listen != "" && len(s.TrustedProxies) == 0 {
+		v.errorf("decision.listen", CodeRequired, "needs server.trusted_proxies: the decision endpoint believes the request a caller describes (method, host, path) only from a trusted proxy, so with none it would refuse every call; list your ingress's addresses")
+	}
+	for _, h := range []struct{ key, name string }{
+		{"method_header", d.Nginx.MethodHeader}, {"uri_header", d.Nginx.URIHeader}, {"host_header", d.Nginx.HostHeader},
+	} {
+		if !IsToken(h.name) {
+			v.errorf("decision.nginx."+h.key, CodeBadHeader, "%q is not a header name", h.name)
+		}
+	}
+	if p := d.EnvoyPathPrefix; p == "" || p[0] != '/' || strings.HasSuffix(p, "/") || p == "/nginx" || p == "/traefik" {
+		v.errorf("decision.envoy_path_prefix", CodeBadPath, "%q must be a path such as /envoy: it starts with '/', does not end with one, and is neither /nginx nor /traefik", p)
+	}
+}
+
 // hostPort checks a listen address the way net.Listen will read it, but
 // insists on a numeric port: a service name depends on /etc/services.
 func (v *validator) hostPort(p, addr string) bool {

@@ -34,10 +34,10 @@ var prometheusSeries = []string{"up", "scrape_duration_seconds", "scrape_samples
 func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	m := metrics.New()
-	m.Requests.WithLabelValues("orders", "GET", "200").Inc()
-	m.RequestDuration.WithLabelValues("orders").Observe(0.01)
+	m.Requests.WithLabelValues("orders", "GET", "200", "proxy").Inc()
+	m.RequestDuration.WithLabelValues("orders", "proxy").Observe(0.01)
 	m.UpstreamDuration.WithLabelValues("orders").Observe(0.01)
-	m.AuthDecisions.WithLabelValues("orders", "allowed", "enforce").Inc()
+	m.AuthDecisions.WithLabelValues("orders", "allowed", "enforce", "proxy").Inc()
 	m.AuthFailures.WithLabelValues("corp", "bad_signature").Inc()
 	m.JWKSRefreshed("corp", nil, 2, time.Now())
 	m.ConfigReloads.WithLabelValues("success").Inc()

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/decision"
 	"github.com/portcullis/portcullis/jwks"
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/policy"
@@ -267,6 +268,14 @@ func (g *Gateway) Config() *config.Config { return g.state.Load().cfg }
 // Handler is the proxy port's handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
+// Decisions is the HTTP decision endpoint's handler (decision.listen):
+// decisions with the proxy's routes and runtime, reloads included.
+func (g *Gateway) Decisions() http.Handler { return decision.NewHTTP(g.handler, g.Config().Decision) }
+
+// ProxyHandler is the request path itself, for the decision service's
+// other transports (gRPC ext_authz).
+func (g *Gateway) ProxyHandler() *proxy.Handler { return g.handler }
+
 // parsePrefix reads a CIDR or a single address.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
@@ -455,6 +464,7 @@ func needsRestart(old, new *config.Config) []string {
 	diff("server.shutdown_grace", o.ShutdownGrace, n.ShutdownGrace)
 	diff("server.drain_delay", o.DrainDelay, n.DrainDelay)
 	diff("server.max_header_bytes", o.MaxHeaderBytes, n.MaxHeaderBytes)
+	diff("decision", old.Decision, new.Decision)
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)
 	return fields

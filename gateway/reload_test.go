@@ -359,7 +359,7 @@ func TestReloadRemovesTheSeriesOfRemovedRoutes(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/status", ""); code != 200 {
 		t.Fatalf("status after it came back: %d", code)
 	}
-	if got := testutil.ToFloat64(m.Requests.WithLabelValues("status", "GET", "200")); got != 1 {
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("status", "GET", "200", "proxy")); got != 1 {
 		t.Errorf("requests_total of the route that came back = %v, want 1", got)
 	}
 }

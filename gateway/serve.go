@@ -27,11 +27,30 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		proxyLn.Close()
 		return fmt.Errorf("server.admin_listen: %w", err)
 	}
+	var decisionLn net.Listener
+	if d := cfg.Decision.Listen; d != "" {
+		if decisionLn, err = net.Listen("tcp", d); err != nil {
+			proxyLn.Close()
+			adminLn.Close()
+			return fmt.Errorf("decision.listen: %w", err)
+		}
+	}
 	errLog := zap.NewStdLog(g.log.Named("http"))
 	// ReadTimeout and WriteTimeout are the ones every runtime was told
 	// (see Gateway.readTimeout).
 	proxySrv := &http.Server{
 		Handler:           g.handler,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+		ReadTimeout:       g.readTimeout,
+		WriteTimeout:      g.writeTimeout,
+		IdleTimeout:       s.IdleTimeout.D(),
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	// The decision endpoint has the proxy's limits: a call is a request
+	// described in headers, and is answered without a body.
+	decisionSrv := &http.Server{
+		Handler:           g.Decisions(),
 		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
 		ReadTimeout:       g.readTimeout,
 		WriteTimeout:      g.writeTimeout,
@@ -52,6 +71,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		if err != nil {
 			proxyLn.Close()
 			adminLn.Close()
+			if decisionLn != nil {
+				decisionLn.Close()
+			}
 			return fmt.Errorf("server.tls: %w", err)
 		}
 		proxySrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -62,12 +84,18 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	defer stopKeys()
 	g.Start(keysCtx)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
+	decisionAddr := ""
+	if decisionLn != nil {
+		decisionAddr = decisionLn.Addr().String()
+		go func() { errc <- decisionSrv.Serve(decisionLn) }()
+	}
 	g.log.Info("serving",
 		zap.String("listen", proxyLn.Addr().String()),
 		zap.String("admin_listen", adminLn.Addr().String()),
+		zap.String("decision_listen", decisionAddr),
 		zap.Int("routes", len(g.handler.Runtime().Table().Routes())),
 		zap.Int("issuers", len(cfg.Issuers)),
 		zap.Bool("tls", s.TLS.Enabled()),
@@ -94,11 +122,14 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	defer cancel()
 	// The admin port stays up while the proxy drains, so the drain can be
 	// watched; /readyz is what load balancers use to stop sending.
+	derr := make(chan error, 1)
+	go func() { derr <- decisionSrv.Shutdown(shutdownCtx) }()
 	perr := proxySrv.Shutdown(shutdownCtx)
 	_ = adminSrv.Shutdown(shutdownCtx)
-	if errors.Is(perr, context.DeadlineExceeded) {
+	if errors.Is(perr, context.DeadlineExceeded) || errors.Is(<-derr, context.DeadlineExceeded) {
 		g.log.Warn("shutdown grace expired; closing remaining connections")
 		_ = proxySrv.Close()
+		_ = decisionSrv.Close()
 		_ = adminSrv.Close()
 	}
 	g.log.Info("stopped")

@@ -33,6 +33,13 @@ const (
 	ModeAudit   = "audit"
 )
 
+// The values of the via label: whether a request was proxied, or answered
+// with a decision for another proxy (forward-auth, ext_authz).
+const (
+	ViaProxy    = "proxy"
+	ViaDecision = "decision"
+)
+
 // UnknownIssuer is the issuer label of failures that could not be tied to a
 // configured issuer (a token with an iss no issuer has, or no token at all).
 const UnknownIssuer = "unknown"
@@ -79,13 +86,13 @@ func New() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_requests_total",
-			Help: "Requests handled by the proxy, by route, method and status code.",
-		}, []string{"route", "method", "code"}),
+			Help: "Requests handled, by route, method, status code and via (proxy: forwarded; decision: answered for another proxy).",
+		}, []string{"route", "method", "code", "via"}),
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portcullis_request_duration_seconds",
 			Help:    "Time from receiving a request's headers to the end of its response, by route.",
 			Buckets: DurationBuckets,
-		}, []string{"route"}),
+		}, []string{"route", "via"}),
 		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portcullis_upstream_duration_seconds",
 			Help:    "Time from forwarding a request to the upstream's response headers, by route.",
@@ -94,7 +101,7 @@ func New() *Metrics {
 		AuthDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_auth_decisions_total",
 			Help: "Authentication and authorization decisions, by route, decision (allowed, anonymous, unauthenticated, forbidden) and mode (enforce, or audit: recorded, not enforced).",
-		}, []string{"route", "decision", "mode"}),
+		}, []string{"route", "decision", "mode", "via"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_auth_failures_total",
 			Help: "Refused tokens and requests, by issuer and reason.",

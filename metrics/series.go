@@ -33,51 +33,61 @@ type RouteSeries struct {
 type requestSeries struct {
 	method string
 	code   int
+	via    string
 }
 
-type decisionSeries struct{ decision, mode string }
+type decisionSeries struct{ decision, mode, via string }
 
-type durationSeries bool // true: upstream
+type durationSeries struct {
+	upstream bool
+	via      string
+}
 
-// Duration is the portcullis_request_duration_seconds series of this route.
-func (s *RouteSeries) Duration() prometheus.Observer { return s.duration(false) }
+// Duration is the portcullis_request_duration_seconds series of this route
+// for requests served via (ViaProxy or ViaDecision).
+func (s *RouteSeries) Duration(via string) prometheus.Observer {
+	return s.duration(durationSeries{via: via})
+}
 
 // Upstream is the portcullis_upstream_duration_seconds series of this route.
-func (s *RouteSeries) Upstream() prometheus.Observer { return s.duration(true) }
+func (s *RouteSeries) Upstream() prometheus.Observer {
+	return s.duration(durationSeries{upstream: true})
+}
 
-func (s *RouteSeries) duration(upstream durationSeries) prometheus.Observer {
-	if o, ok := s.resolved.Load(upstream); ok {
+func (s *RouteSeries) duration(k durationSeries) prometheus.Observer {
+	if o, ok := s.resolved.Load(k); ok {
 		return o.(prometheus.Observer)
 	}
-	return resolve[prometheus.Observer](s, upstream, func() prometheus.Observer {
-		if upstream {
+	return resolve[prometheus.Observer](s, k, func() prometheus.Observer {
+		if k.upstream {
 			return s.m.UpstreamDuration.WithLabelValues(s.route)
 		}
-		return s.m.RequestDuration.WithLabelValues(s.route)
+		return s.m.RequestDuration.WithLabelValues(s.route, k.via)
 	}, forgottenDuration)
 }
 
 // Request is the portcullis_requests_total series of this route for a
-// request method (any: Method maps it to its label) and a status code.
-func (s *RouteSeries) Request(method string, code int) prometheus.Counter {
-	k := requestSeries{Method(method), code}
+// request method (any: Method maps it to its label), a status code and how
+// it was served (ViaProxy or ViaDecision).
+func (s *RouteSeries) Request(method string, code int, via string) prometheus.Counter {
+	k := requestSeries{Method(method), code, via}
 	if c, ok := s.resolved.Load(k); ok {
 		return c.(prometheus.Counter)
 	}
 	return resolve(s, k, func() prometheus.Counter {
-		return s.m.Requests.WithLabelValues(s.route, k.method, Code(code))
+		return s.m.Requests.WithLabelValues(s.route, k.method, Code(code), via)
 	}, forgotten)
 }
 
 // Decision is the portcullis_auth_decisions_total series of this route for
-// an auth decision in a mode (ModeEnforce or ModeAudit).
-func (s *RouteSeries) Decision(decision, mode string) prometheus.Counter {
-	k := decisionSeries{decision, mode}
+// an auth decision in a mode (ModeEnforce or ModeAudit), served via.
+func (s *RouteSeries) Decision(decision, mode, via string) prometheus.Counter {
+	k := decisionSeries{decision, mode, via}
 	if c, ok := s.resolved.Load(k); ok {
 		return c.(prometheus.Counter)
 	}
 	return resolve(s, k, func() prometheus.Counter {
-		return s.m.AuthDecisions.WithLabelValues(s.route, decision, mode)
+		return s.m.AuthDecisions.WithLabelValues(s.route, decision, mode, via)
 	}, forgotten)
 }
 

@@ -15,15 +15,15 @@ func TestRetainRoutesLeavesNoOrphanedSeries(t *testing.T) {
 	for attempt := range 500 {
 		m := New()
 		old := m.Route("gone")
-		old.Request("GET", 200).Inc()
-		old.Duration().Observe(1)
+		old.Request("GET", 200, ViaProxy).Inc()
+		old.Duration(ViaProxy).Observe(1)
 		var stop atomic.Bool
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			for i := 0; !stop.Load(); i++ {
-				old.Request("GET", 200+i%50).Inc()
-				old.Decision("allowed", ModeEnforce).Inc()
+				old.Request("GET", 200+i%50, ViaProxy).Inc()
+				old.Decision("allowed", ModeEnforce, ViaProxy).Inc()
 				old.Upstream().Observe(1)
 			}
 		}()
@@ -44,8 +44,8 @@ func TestRetainRoutesLeavesNoOrphanedSeries(t *testing.T) {
 		if again == old {
 			t.Fatalf("attempt %d: a forgotten route's series were handed out again", attempt)
 		}
-		again.Request("GET", 200).Inc()
-		if got := testutil.ToFloat64(m.Requests.WithLabelValues("gone", "GET", "200")); got != 1 {
+		again.Request("GET", 200, ViaProxy).Inc()
+		if got := testutil.ToFloat64(m.Requests.WithLabelValues("gone", "GET", "200", "proxy")); got != 1 {
 			t.Fatalf("attempt %d: the route configured again counts %v in the shown series, want 1", attempt, got)
 		}
 	}
@@ -56,8 +56,8 @@ func TestRetainRoutesLeavesNoOrphanedSeries(t *testing.T) {
 func TestRetainRoutesKeepsNamedRoutes(t *testing.T) {
 	m := New()
 	kept, unmatched := m.Route("kept"), m.Route(Unmatched)
-	kept.Request("GET", 200).Inc()
-	unmatched.Request("GET", 404).Inc()
+	kept.Request("GET", 200, ViaProxy).Inc()
+	unmatched.Request("GET", 404, ViaProxy).Inc()
 	m.RetainRoutes([]string{"kept"})
 	if m.Route("kept") != kept || m.Route(Unmatched) != unmatched {
 		t.Fatal("RetainRoutes replaced the series of a kept route")
@@ -72,12 +72,12 @@ func TestRetainRoutesKeepsNamedRoutes(t *testing.T) {
 func TestRequestSeriesLabels(t *testing.T) {
 	m := New()
 	s := m.Route("r")
-	s.Request("BREW", 418).Inc()
-	s.Request("GET", 1200).Inc()
-	if got := testutil.ToFloat64(m.Requests.WithLabelValues("r", "OTHER", "418")); got != 1 {
+	s.Request("BREW", 418, ViaProxy).Inc()
+	s.Request("GET", 1200, ViaProxy).Inc()
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("r", "OTHER", "418", "proxy")); got != 1 {
 		t.Fatalf("BREW 418 counted %v under OTHER, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.Requests.WithLabelValues("r", "GET", "000")); got != 1 {
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("r", "GET", "000", "proxy")); got != 1 {
 		t.Fatalf("an impossible code counted %v under 000, want 1", got)
 	}
 }

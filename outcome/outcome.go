@@ -77,6 +77,17 @@ const (
 	StreamIdle Reason = "stream_idle"
 )
 
+// Reasons of the decision service: the call itself, not the request it
+// describes, is refused. Never auth failures.
+const (
+	// UntrustedCaller: the caller is not in server.trusted_proxies, so the
+	// request it describes is not believed.
+	UntrustedCaller Reason = "untrusted_caller"
+	// BadDescription: the call does not describe one request (a header
+	// missing, repeated or malformed).
+	BadDescription Reason = "bad_description"
+)
+
 // Decisions, the values of the auth decision metric and log field.
 const (
 	Allowed         = "allowed"
@@ -173,6 +184,10 @@ var rows = map[Reason]Row{
 	ClientTimeout: {Status: http.StatusRequestTimeout, Error: "request_timeout", Close: true,
 		Description: "the request body stopped arriving"},
 	ClientGone: {Status: ClientClosedRequest, Silent: true},
+	UntrustedCaller: {Status: http.StatusForbidden, Error: "access_denied",
+		Description: "decisions are answered to trusted proxies only"},
+	BadDescription: {Status: http.StatusBadRequest, Error: "invalid_request",
+		Description: "the call does not describe one request"},
 	StreamIdle: {Silent: true},
 }
 

@@ -48,7 +48,11 @@ type Outcome struct {
 // Serve handles r exactly as ServeHTTP does, metrics and access log
 // included, and returns what was decided.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) Outcome {
-	ex := h.serve(w, r)
+	return h.serve(w, r, false).outcome()
+}
+
+// outcome is what ex decided, as explain and decisions read it.
+func (ex *exchange) outcome() Outcome {
 	return Outcome{
 		Status:     ex.finalStatus(),
 		Reason:     ex.reason,

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/outcome"
-	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
 )
 
@@ -111,7 +110,7 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 
 	// X-Forwarded-*: a client's own values are kept only when it is a
 	// trusted proxy; from anyone else they are replaced.
-	if rt.trusted(pr.In.RemoteAddr) {
+	if rt.Trusted(pr.In.RemoteAddr) {
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 			if v := pr.In.Header.Values(h); len(v) > 0 {
 				out.Header[h] = v
@@ -136,21 +135,7 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 			delete(out.Header, name)
 		}
 	}
-	if f.tok != nil && len(route.Headers) > 0 {
-		// One array holds every claim header's value; each header gets a
-		// slice of it with no room to grow into the next.
-		vals := make([]string, len(route.Headers))
-		for i, h := range route.Headers {
-			v, ok := h.Claim.Lookup(f.tok.Claims)
-			if !ok {
-				continue
-			}
-			if s, ok := policy.HeaderValue(v); ok {
-				vals[i] = s
-				out.Header[h.Name] = vals[i : i+1 : i+1]
-			}
-		}
-	}
+	setClaimHeaders(out.Header, route, f.tok)
 	if route.StripAuthorization {
 		out.Header.Del("Authorization")
 	}
@@ -189,8 +174,16 @@ func foldEqual(name, folded string) bool {
 	return true
 }
 
-func (rt *Runtime) trusted(remoteAddr string) bool {
-	if len(rt.trustedProxies) == 0 {
+// Trusted reports whether remoteAddr is one of this runtime's
+// server.trusted_proxies.
+func (rt *Runtime) Trusted(remoteAddr string) bool { return Trusted(rt.trustedProxies, remoteAddr) }
+
+// Trusted reports whether remoteAddr (host:port, as http.Request has it) is
+// in one of prefixes: the one test of server.trusted_proxies, for the
+// X-Forwarded-* headers a proxy keeps and the calls the decision service
+// believes.
+func Trusted(prefixes []netip.Prefix, remoteAddr string) bool {
+	if len(prefixes) == 0 {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(remoteAddr)
@@ -198,7 +191,7 @@ func (rt *Runtime) trusted(remoteAddr string) bool {
 		return false
 	}
 	addr := ap.Addr().Unmap()
-	for _, p := range rt.trustedProxies {
+	for _, p := range prefixes {
 		if p.Contains(addr) {
 			return true
 		}

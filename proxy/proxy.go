@@ -52,6 +52,7 @@ type Runtime struct {
 	// the request (forwarding), so one per route would only cost memory.
 	proxy          *httputil.ReverseProxy
 	strip          []string // folded claim header names (lower case, '-')
+	stripList      string   // strip, comma-separated, for decisions (HeadersToRemoveHeader)
 	trustedProxies []netip.Prefix
 	resources      *resource.Set // nil: no protected resource is described
 	maxInFlight    int64
@@ -106,6 +107,7 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 		connTick:       connTick(opts.ReadTimeout, opts.WriteTimeout),
 	}
 	rt.strip = table.ClaimHeaders()
+	rt.stripList = joinNames(rt.strip)
 	transport := opts.Transport
 	if transport == nil {
 		transport = NewTransport()
@@ -182,6 +184,7 @@ type exchange struct {
 	upgrade  upgrade // what became of the request's Upgrade header
 	bearer   Bearer  // what the Authorization header held, when it was read
 	metadata bool    // a protected resource's metadata document was asked for
+	decide   bool    // a decision for another proxy (Decide), not a forward
 	decision string
 	reason   outcome.Reason
 	issuer   string
@@ -205,13 +208,14 @@ type exchange struct {
 	fwd forwarding
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, false) }
 
 // serve is the request path, stage by stage; it returns what each stage
-// decided, for Serve.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
+// decided, for Serve. decide: the request is one another proxy describes,
+// answered with the decision instead of forwarded (decision.go).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *exchange {
 	rt := h.cur.Load()
-	ex := &exchange{start: time.Now()}
+	ex := &exchange{start: time.Now(), decide: decide}
 	ex.rec.ResponseWriter = w
 	rec := &ex.rec
 	defer h.finish(rt, r, ex)
@@ -233,7 +237,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	// Protected resource metadata (RFC 9728) is the gateway's own, public,
 	// and answered before routing: a client that got a challenge naming it
 	// must be able to read it without a token.
-	if rt.resources != nil && rt.resources.IsMetadataPath(r.URL.Path) {
+	if rt.resources != nil && !decide && rt.resources.IsMetadataPath(r.URL.Path) {
 		ex.metadata, ex.path = true, r.URL.Path
 		rt.resources.ServeHTTP(rec, r)
 		return ex
@@ -283,6 +287,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		// token that failed a check, and the client's own removed.
 		tok = nil
 	}
+	if decide {
+		rt.allow(rec, tok, ex)
+		return ex
+	}
 	// Only now, with every check passed, may an Upgrade travel, and only
 	// a WebSocket one; the rest is removed before ReverseProxy reads it.
 	ex.upgrade = admitUpgrade(r, route.WebSocket && passed)
@@ -321,10 +329,14 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	case ex.metadata:
 		route, series = metrics.ResourceMetadata, rt.metadata
 	}
-	series.Request(r.Method, status).Inc()
-	series.Duration().Observe(elapsed.Seconds())
+	via := metrics.ViaProxy
+	if ex.decide {
+		via = metrics.ViaDecision
+	}
+	series.Request(r.Method, status, via).Inc()
+	series.Duration(via).Observe(elapsed.Seconds())
 	if ex.route != nil && ex.decision != "" {
-		series.Decision(ex.decision, mode).Inc()
+		series.Decision(ex.decision, mode, via).Inc()
 	}
 	// Only a refused token is an authentication failure: an allowed
 	// request keeps its decision when its exchange fails afterwards
@@ -366,6 +378,9 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	}
 	if mode == metrics.ModeAudit {
 		fields = append(fields, zap.String("mode", mode))
+	}
+	if ex.decide {
+		fields = append(fields, zap.String("via", via))
 	}
 	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
 		fields = append(fields, zap.String("sub", ex.subject))

@@ -174,10 +174,10 @@ func TestAllowedForEveryKeyType(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("orders-read", "allowed", "enforce")); got != 3 {
+	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("orders-read", "allowed", "enforce", "proxy")); got != 3 {
 		t.Errorf("allowed decisions = %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "200")); got != 3 {
+	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "200", "proxy")); got != 3 {
 		t.Errorf("requests_total{orders-read,GET,200} = %v, want 3", got)
 	}
 }
@@ -208,7 +208,7 @@ func TestUnmatchedAndBadPaths(t *testing.T) {
 	if res.StatusCode != http.StatusNotFound || res.json["error"] != "not_found" {
 		t.Fatalf("unmatched: %d %s", res.StatusCode, res.body)
 	}
-	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("unmatched", "GET", "404")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("unmatched", "GET", "404", "proxy")); got != 1 {
 		t.Errorf("unmatched requests = %v", got)
 	}
 	for _, p := range []string{"/orders%2F1", "/orders/%00", "/orders%5c1"} {
@@ -239,7 +239,7 @@ func TestPathThatIsMatchedIsForwarded(t *testing.T) {
 		if res := f.get(tc.path, ""); tc.route != "public" && res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s without token: %d, want 401 from route %s", tc.path, res.StatusCode, tc.route)
 		}
-		counted := f.metrics.Requests.WithLabelValues(tc.route, "GET", "200")
+		counted := f.metrics.Requests.WithLabelValues(tc.route, "GET", "200", "proxy")
 		before := testutil.ToFloat64(counted)
 		res := f.get(tc.path, f.rsa.Sign(f.claims("orders:read")))
 		if res.StatusCode != 200 || f.up.Last().URL.Path != tc.forwarded {
@@ -315,7 +315,7 @@ func TestOptionalRoute(t *testing.T) {
 	if res := f.get("/profile", ""); res.StatusCode != 200 {
 		t.Fatalf("anonymous: %d", res.StatusCode)
 	}
-	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("profile", "anonymous", "enforce")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("profile", "anonymous", "enforce", "proxy")); got != 1 {
 		t.Errorf("anonymous decisions = %v", got)
 	}
 	expired := f.rsa.Sign(f.claims("").With("exp", time.Now().Add(-time.Hour).Unix()))
@@ -408,7 +408,7 @@ func TestUpstreamFailures(t *testing.T) {
 	if res.StatusCode != http.StatusBadGateway || res.json["error"] != "bad_gateway" {
 		t.Errorf("closed upstream: %d %s", res.StatusCode, res.body)
 	}
-	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "502")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("orders-read", "GET", "502", "proxy")); got != 1 {
 		t.Errorf("502 count = %v", got)
 	}
 	// The token was good both times: an upstream's failure is no
@@ -513,7 +513,7 @@ func TestInFlightCap(t *testing.T) {
 	if res := f.get("/anything", ""); res.StatusCode != 200 {
 		t.Errorf("after the cap freed up: %d", res.StatusCode)
 	}
-	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("public", "GET", "503")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.Requests.WithLabelValues("public", "GET", "503", "proxy")); got != 1 {
 		t.Errorf("503s counted = %v", got)
 	}
 }

@@ -174,12 +174,12 @@ func TestAuditMode(t *testing.T) {
 
 	t.Run("metrics count every decision under its mode, and every refused token's reason", func(t *testing.T) {
 		checkSeries(t, g, "portcullis_auth_decisions_total", map[string]float64{
-			labels("route", "audited", "decision", "allowed", "mode", "audit"):            1,
-			labels("route", "audited", "decision", "unauthenticated", "mode", "audit"):    2,
-			labels("route", "audited", "decision", "forbidden", "mode", "audit"):          1,
-			labels("route", "enforced", "decision", "unauthenticated", "mode", "enforce"): 1,
-			labels("route", "enforced", "decision", "forbidden", "mode", "enforce"):       1,
-			labels("route", "enforced", "decision", "allowed", "mode", "enforce"):         1,
+			labels("route", "audited", "decision", "allowed", "mode", "audit", "via", "proxy"):            1,
+			labels("route", "audited", "decision", "unauthenticated", "mode", "audit", "via", "proxy"):    2,
+			labels("route", "audited", "decision", "forbidden", "mode", "audit", "via", "proxy"):          1,
+			labels("route", "enforced", "decision", "unauthenticated", "mode", "enforce", "via", "proxy"): 1,
+			labels("route", "enforced", "decision", "forbidden", "mode", "enforce", "via", "proxy"):       1,
+			labels("route", "enforced", "decision", "allowed", "mode", "enforce", "via", "proxy"):         1,
 		})
 		checkSeries(t, g, "portcullis_auth_failures_total", map[string]float64{
 			labels("issuer", "unknown", "reason", "missing"):         2,
@@ -187,10 +187,10 @@ func TestAuditMode(t *testing.T) {
 			labels("issuer", "corp", "reason", "insufficient_scope"): 2,
 		})
 		checkSeries(t, g, "portcullis_requests_total", map[string]float64{
-			labels("route", "audited", "method", "GET", "code", "200"):  4,
-			labels("route", "enforced", "method", "GET", "code", "200"): 1,
-			labels("route", "enforced", "method", "GET", "code", "401"): 1,
-			labels("route", "enforced", "method", "GET", "code", "403"): 1,
+			labels("route", "audited", "method", "GET", "code", "200", "via", "proxy"):  4,
+			labels("route", "enforced", "method", "GET", "code", "200", "via", "proxy"): 1,
+			labels("route", "enforced", "method", "GET", "code", "401", "via", "proxy"): 1,
+			labels("route", "enforced", "method", "GET", "code", "403", "via", "proxy"): 1,
 		})
 	})
 	t.Run("the log is JSON and holds no token", func(t *testing.T) {

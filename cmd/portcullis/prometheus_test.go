@@ -265,11 +265,11 @@ func TestPrometheusScrapesTheGateway(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		labels("route", "orders", "method", "GET", "code", "200"):    3,
-		labels("route", "orders", "method", "HEAD", "code", "200"):   1,
-		labels("route", "orders", "method", "GET", "code", "401"):    2,
-		labels("route", "orders", "method", "GET", "code", "403"):    1,
-		labels("route", "unmatched", "method", "GET", "code", "404"): 1,
+		labels("route", "orders", "method", "GET", "code", "200", "via", "proxy"):    3,
+		labels("route", "orders", "method", "HEAD", "code", "200", "via", "proxy"):   1,
+		labels("route", "orders", "method", "GET", "code", "401", "via", "proxy"):    2,
+		labels("route", "orders", "method", "GET", "code", "403", "via", "proxy"):    1,
+		labels("route", "unmatched", "method", "GET", "code", "404", "via", "proxy"): 1,
 	}
 	// The gateway's own count, which Prometheus must reproduce.
 	if got := series(scrape(t, g), "portcullis_requests_total"); !mapsEqual(got, want) {

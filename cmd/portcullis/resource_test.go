@@ -220,9 +220,9 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	t.Run("metadata requests count under route resource_metadata, with no auth decision", func(t *testing.T) {
 		mfs := scrape(t, g)
 		requests := series(mfs, "portcullis_requests_total")
-		want := map[string]float64{labels("route", "resource_metadata", "method", "POST", "code", "405"): 1}
+		want := map[string]float64{labels("route", "resource_metadata", "method", "POST", "code", "405", "via", "proxy"): 1}
 		for status, n := range metadataGets {
-			want[labels("route", "resource_metadata", "method", "GET", "code", fmt.Sprint(status))] = n
+			want[labels("route", "resource_metadata", "method", "GET", "code", fmt.Sprint(status), "via", "proxy")] = n
 		}
 		got := map[string]float64{}
 		for k, v := range requests {
@@ -239,7 +239,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 			}
 		}
 		decisions := series(mfs, "portcullis_auth_decisions_total")
-		if v := decisions[labels("route", "shadow", "decision", "unauthenticated", "mode", "audit")]; v != 1 {
+		if v := decisions[labels("route", "shadow", "decision", "unauthenticated", "mode", "audit", "via", "proxy")]; v != 1 {
 			t.Errorf(`portcullis_auth_decisions_total{route="shadow",decision="unauthenticated",mode="audit"} = %v, want 1 (all: %v)`, v, decisions)
 		}
 	})

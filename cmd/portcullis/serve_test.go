@@ -178,15 +178,15 @@ func TestServeEndToEnd(t *testing.T) {
 					want map[string]float64
 				}{
 					{"portcullis_requests_total", map[string]float64{
-						labels("route", "orders", "method", "GET", "code", "200"):    1,
-						labels("route", "orders", "method", "GET", "code", "401"):    1,
-						labels("route", "orders", "method", "GET", "code", "403"):    1,
-						labels("route", "unmatched", "method", "GET", "code", "404"): 1,
+						labels("route", "orders", "method", "GET", "code", "200", "via", "proxy"):    1,
+						labels("route", "orders", "method", "GET", "code", "401", "via", "proxy"):    1,
+						labels("route", "orders", "method", "GET", "code", "403", "via", "proxy"):    1,
+						labels("route", "unmatched", "method", "GET", "code", "404", "via", "proxy"): 1,
 					}},
 					{"portcullis_auth_decisions_total", map[string]float64{
-						labels("route", "orders", "decision", "allowed", "mode", "enforce"):         1,
-						labels("route", "orders", "decision", "unauthenticated", "mode", "enforce"): 1,
-						labels("route", "orders", "decision", "forbidden", "mode", "enforce"):       1,
+						labels("route", "orders", "decision", "allowed", "mode", "enforce", "via", "proxy"):         1,
+						labels("route", "orders", "decision", "unauthenticated", "mode", "enforce", "via", "proxy"): 1,
+						labels("route", "orders", "decision", "forbidden", "mode", "enforce", "via", "proxy"):       1,
 					}},
 					{"portcullis_auth_failures_total", map[string]float64{
 						labels("issuer", "unknown", "reason", "missing"):         1,

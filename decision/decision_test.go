@@ -1,0 +1,194 @@
+package decision_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/proxy"
+	"github.com/portcullis/portcullis/token/tokentest"
+)
+
+// fixture is a gateway whose decision endpoint is called the way each
+// ingress calls it: from a trusted proxy (127.0.0.1), describing a request
+// to api.example.com.
+type fixture struct {
+	decisions http.Handler
+	key       *tokentest.Key
+	iss       *tokentest.Issuer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	key := tokentest.RSA("k1", 2048)
+	iss := tokentest.NewIssuer(key)
+	t.Cleanup(iss.Close)
+	g := gatewaytest.StartYAML(t, `
+server:
+  trusted_proxies: ["127.0.0.1/32"]
+decision:
+  listen: "127.0.0.1:0"
+issuers:
+  - name: corp
+    issuer: "`+iss.URL()+`"
+    jwks_uri: "`+iss.JWKSURL()+`"
+    audiences: [api]
+    algorithms: [RS256]
+routes:
+  - name: public
+    match: {path_prefix: /public}
+    upstream: "http://127.0.0.1:1"
+    auth: {mode: public}
+  - name: orders
+    match: {hosts: [api.example.com], path_prefix: /orders}
+    upstream: "http://127.0.0.1:1"
+    auth:
+      scopes: {all_of: ["orders:read"]}
+    forward:
+      claims_to_headers: {X-User-Id: sub, X-Tenant: tenant}
+`)
+	return &fixture{decisions: g.Decisions(), key: key, iss: iss}
+}
+
+func (f *fixture) token(scope string) string {
+	return f.key.Sign(tokentest.Standard(f.iss.URL(), "api", "alice", scope, time.Hour))
+}
+
+func (f *fixture) call(path, remote string, headers map[string]string, multi ...[2]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.RemoteAddr = remote
+	r.Host = "portcullis-auth:8181"
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	for _, kv := range multi {
+		r.Header.Add(kv[0], kv[1])
+	}
+	w := httptest.NewRecorder()
+	f.decisions.ServeHTTP(w, r)
+	return w
+}
+
+// The three wire shapes describe the same request and get the same
+// decision: 200 with the claim headers and the list of headers to remove,
+// 401 with a challenge, 403 with the required scope.
+func TestShapesDecideAlike(t *testing.T) {
+	f := newFixture(t)
+	good, weak := f.token("orders:read"), f.token("profile")
+	shapes := map[string]func(auth string) (string, map[string]string){
+		"nginx auth_request": func(auth string) (string, map[string]string) {
+			return "/nginx", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/orders/7?x=1", "X-Original-Host": "api.example.com", "Authorization": auth}
+		},
+		"Traefik ForwardAuth": func(auth string) (string, map[string]string) {
+			return "/traefik", map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/orders/7?x=1", "X-Forwarded-Host": "api.example.com", "X-Forwarded-Proto": "https", "Authorization": auth}
+		},
+		"Envoy ext_authz HTTP": func(auth string) (string, map[string]string) {
+			return "/envoy/orders/7?x=1", map[string]string{"Host": "api.example.com", "Authorization": auth}
+		},
+	}
+	for name, shape := range shapes {
+		t.Run(name, func(t *testing.T) {
+			path, h := shape(tokentest.Bearer(good))
+			if host, ok := h["Host"]; ok {
+				delete(h, "Host")
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				r.RemoteAddr, r.Host = "127.0.0.1:5000", host
+				for k, v := range h {
+					r.Header.Set(k, v)
+				}
+				w := httptest.NewRecorder()
+				f.decisions.ServeHTTP(w, r)
+				checkAllowed(t, w)
+				return
+			}
+			checkAllowed(t, f.call(path, "127.0.0.1:5000", h))
+
+			path, h = shape("")
+			delete(h, "Authorization")
+			w := f.call(path, "127.0.0.1:5000", h)
+			if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") != `Bearer realm="portcullis"` {
+				t.Errorf("no token: %d %q, want 401 with the bare challenge", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+			path, h = shape(tokentest.Bearer(weak))
+			w = f.call(path, "127.0.0.1:5000", h)
+			if w.Code != http.StatusForbidden || !strings.Contains(w.Header().Get("WWW-Authenticate"), `scope="orders:read"`) {
+				t.Errorf("no scope: %d %q, want 403 naming orders:read", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+			if w.Header().Get("X-User-Id") != "" {
+				t.Errorf("a refused decision carries a claim header")
+			}
+		})
+	}
+}
+
+func checkAllowed(t *testing.T, w *httptest.ResponseRecorder) {
+	t.Helper()
+	if w.Code != http.StatusOK {
+		t.Fatalf("allowed request: %d %s", w.Code, w.Body)
+	}
+	if got := w.Header().Get("X-User-Id"); got != "alice" {
+		t.Errorf("X-User-Id = %q, want alice", got)
+	}
+	if _, ok := w.Header()["X-Tenant"]; ok {
+		t.Errorf("a claim the token lacks produced a header")
+	}
+	if got := w.Header().Get(proxy.HeadersToRemoveHeader); got != "x-tenant, x-user-id" {
+		t.Errorf("%s = %q, want every claim header", proxy.HeadersToRemoveHeader, got)
+	}
+	if w.Body.Len() != 0 {
+		t.Errorf("an allowed decision has a body: %q", w.Body)
+	}
+}
+
+// A description is believed only from a trusted proxy, must be one
+// request, and goes through the same path rules as a proxied request: a
+// spoofed or doubled X-Forwarded-Uri, an absolute URI, %2F or double
+// encoding never turn a protected request into a public one.
+func TestDescriptionsAreNotGuessed(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name   string
+		path   string
+		remote string
+		h      map[string]string
+		multi  [][2]string
+		want   int
+	}{
+		{"a caller outside trusted_proxies is refused", "/traefik", "192.0.2.7:4000",
+			map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/public/x", "X-Forwarded-Host": "api.example.com"}, nil, http.StatusForbidden},
+		{"two X-Forwarded-Uri values (the client's and the proxy's) are refused", "/traefik", "127.0.0.1:4000",
+			map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Host": "api.example.com"},
+			[][2]string{{"X-Forwarded-Uri", "/public/x"}, {"X-Forwarded-Uri", "/orders/7"}}, http.StatusBadRequest},
+		{"a missing method is refused", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-URI": "/public/x"}, nil, http.StatusBadRequest},
+		{"an absolute URI is refused", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "http://evil/public/x"}, nil, http.StatusBadRequest},
+		{"a scheme-relative URI is refused", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "//evil/public/x"}, nil, http.StatusBadRequest},
+		{"an encoded slash is refused as when proxied", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/public%2F..%2Forders/7", "X-Original-Host": "api.example.com"}, nil, http.StatusBadRequest},
+		{"double encoding is refused as when proxied", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/public/%252e%252e/orders/7", "X-Original-Host": "api.example.com"}, nil, http.StatusBadRequest},
+		{"dot segments are resolved before matching", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/public/../orders/7", "X-Original-Host": "api.example.com"}, nil, http.StatusUnauthorized},
+		{"CONNECT is refused as when proxied", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "CONNECT", "X-Original-URI": "/public/x"}, nil, http.StatusMethodNotAllowed},
+		{"an unknown path of the endpoint is 404", "/forward-auth", "127.0.0.1:4000", nil, nil, http.StatusNotFound},
+		{"a public route is allowed without a token", "/nginx", "127.0.0.1:4000",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/public/x"}, nil, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := f.call(tt.path, tt.remote, tt.h, tt.multi...)
+			if w.Code != tt.want {
+				t.Fatalf("%d %s, want %d", w.Code, w.Body, tt.want)
+			}
+			if w.Code != http.StatusOK && w.Header().Get(proxy.HeadersToRemoveHeader) != "" {
+				t.Errorf("a refusal lists headers to remove")
+			}
+		})
+	}
+}

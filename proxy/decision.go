@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/outcome"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/token"
+)
+
+// Decide answers for a request that another proxy describes (an ingress's
+// forward-auth or ext_authz call, translated by package decision): it runs
+// the very stages ServeHTTP runs, from the path's cleaning to the route's
+// authorization, and where ServeHTTP would forward, it answers instead.
+// Allowed: 200 with no body, the route's claim headers as response headers
+// for the calling proxy to set upstream, and HeadersToRemove naming every
+// claim header any route sets, for a proxy that can remove the client's
+// own. Refused: the same status, WWW-Authenticate and JSON body that
+// ServeHTTP would send. Metrics and the access log count it with
+// via="decision".
+func (h *Handler) Decide(w http.ResponseWriter, described *http.Request) Outcome {
+	return h.serve(w, described, true).outcome()
+}
+
+// RefuseCall answers a decision call that describes no request it can
+// decide (reason UntrustedCaller or BadDescription, or NoRoute for a path
+// of the decision endpoint that is none of its shapes), counted and
+// logged as a decision that matched no route.
+func (h *Handler) RefuseCall(w http.ResponseWriter, r *http.Request, reason outcome.Reason) {
+	rt := h.cur.Load()
+	ex := &exchange{start: time.Now(), decide: true, reason: reason, path: r.URL.Path}
+	ex.rec.ResponseWriter = w
+	ex.id = requestID(r.Header.Get(RequestIDHeader))
+	ex.idHeader[0] = ex.id
+	ex.rec.Header()[RequestIDHeader] = ex.idHeader[:]
+	refuse(&ex.rec, reason, "", "")
+	h.finish(rt, r, ex)
+}
+
+// HeadersToRemoveHeader is the response header of an allowed decision
+// that lists, comma-separated, every claim header name (lower case, '-'
+// for '_'): Envoy's ext_authz HTTP service removes the headers it names from
+// the request it forwards, so that a client's own copy of a claim header
+// the token does not set cannot reach the upstream.
+const HeadersToRemoveHeader = "X-Envoy-Auth-Headers-To-Remove"
+
+// allow answers an allowed decision. tok is nil for an anonymous request
+// (an optional route without a token, a public route, or an audit-mode
+// refusal), which gets no claim headers.
+func (rt *Runtime) allow(w *recorder, tok *token.Token, ex *exchange) {
+	h := w.Header()
+	for name, vals := range rt.ClaimHeaders(ex.route, tok) {
+		h[name] = vals
+	}
+	if rt.stripList != "" {
+		h[HeadersToRemoveHeader] = []string{rt.stripList}
+	}
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// ClaimHeaders are the headers route sets from tok's claims, as the
+// forwarded request carries them: a claim that is absent, null or empty
+// sets none. A nil tok sets none.
+func (rt *Runtime) ClaimHeaders(route *policy.Route, tok *token.Token) http.Header {
+	if tok == nil || len(route.Headers) == 0 {
+		return nil
+	}
+	out := make(http.Header, len(route.Headers))
+	setClaimHeaders(out, route, tok)
+	return out
+}
+
+// setClaimHeaders sets in dst the headers route sets from tok's claims.
+func setClaimHeaders(dst http.Header, route *policy.Route, tok *token.Token) {
+	if tok == nil || len(route.Headers) == 0 {
+		return
+	}
+	// One array holds every claim header's value; each header gets a
+	// slice of it with no room to grow into the next.
+	vals := make([]string, len(route.Headers))
+	for i, h := range route.Headers {
+		v, ok := h.Claim.Lookup(tok.Claims)
+		if !ok {
+			continue
+		}
+		if s, ok := policy.HeaderValue(v); ok {
+			vals[i] = s
+			dst[h.Name] = vals[i : i+1 : i+1]
+		}
+	}
+}
+
+// ClaimHeaderNames are the folded names (lower case, '-' for '_') of every
+// header any route sets from claims: the headers a client must never
+// bring to an upstream.
+func (rt *Runtime) ClaimHeaderNames() []string { return rt.strip }
+
+func joinNames(names []string) string { return strings.Join(names, ", ") }
