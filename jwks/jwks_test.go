@@ -463,3 +463,22 @@ func TestVersionChangesOnlyWithTheKeys(t *testing.T) {
 		t.Error("replacing a key under the same kid left the version unchanged")
 	}
 }
+
+// A fetch that fails before any set was loaded says so: there is no last
+// good set to serve, and the log must not claim one.
+func TestAFailedFirstFetchClaimsNoLastGoodSet(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	h := newHarness(t, jwks.Source{JWKSURI: srv.URL}, nil)
+	if err := h.set.Refresh(context.Background()); err == nil {
+		t.Fatal("a 503 key set loaded")
+	}
+	if n := h.logs.FilterMessageSnippet("serving the last good set").Len(); n != 0 {
+		t.Errorf("%d lines claim a last good set that was never loaded", n)
+	}
+	if n := h.logs.FilterMessageSnippet("no key set was ever loaded").Len(); n != 1 {
+		t.Errorf("%d lines say no key set was ever loaded, want 1", n)
+	}
+}

@@ -111,6 +111,13 @@ func (k *KeySet) fetch(ctx context.Context) error {
 	}
 	k.m.JWKSRefreshed(k.src.Issuer, err, n, last)
 	if err != nil {
+		if last.IsZero() {
+			// Nothing was ever loaded: there is no good set to serve, and
+			// the issuer's tokens get 503 until a fetch succeeds.
+			k.log.Warn("jwks fetch failed; no key set was ever loaded, so this issuer's tokens are refused with 503 until one is",
+				zap.Error(err))
+			return err
+		}
 		k.log.Warn("jwks fetch failed; serving the last good set",
 			zap.Error(err), zap.Int("keys", n), zap.Time("last_success", last))
 		return err

@@ -88,6 +88,9 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := noArgs(fs, stderr); err != nil {
+		return err
+	}
 	idp, err := newDemoIssuer()
 	if err != nil {
 		return err

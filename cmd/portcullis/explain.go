@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/portcullis/portcullis/gateway"
 )
@@ -21,8 +24,9 @@ func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
 // explainCommand is a dry run of one request: which route, which checks,
 // what the upstream would receive. Nothing is forwarded. It exits 0 when the
-// request would be allowed and 1 when it would be refused, so that scripts
-// can assert a policy before it is deployed.
+// request would be allowed, 1 when it would be refused, and 3 when it could
+// not be checked (the file, the token file or the keys could not be read),
+// so that scripts can assert a policy before it is deployed.
 func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("explain", stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
@@ -59,7 +63,21 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	cfg, err := loadConfig(*path, stderr)
 	if err != nil {
-		return err
+		if errors.Is(err, errReported) {
+			return fmt.Errorf("%w: %s has problems (above)", errUnchecked, *path)
+		}
+		return fmt.Errorf("%w: %v", errUnchecked, err)
+	}
+	if *jwksFile != "" {
+		// Read at once: a missing or broken file is the operator's
+		// mistake, to be said now, not after waiting for keys to load.
+		b, err := os.ReadFile(*jwksFile)
+		if err != nil {
+			return fmt.Errorf("%w: -jwks: %v", errUnchecked, err)
+		}
+		if _, err := jwk.Parse(b); err != nil {
+			return fmt.Errorf("%w: -jwks %s: not a JWK set: %v", errUnchecked, *jwksFile, err)
+		}
 	}
 	req, err := http.NewRequest(strings.ToUpper(positional[0]), positional[1], nil)
 	if err != nil || req.URL.Host == "" {
@@ -85,7 +103,7 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		if file, ok := strings.CutPrefix(raw, "@"); ok {
 			b, err := os.ReadFile(file)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: -token: %v", errUnchecked, err)
 			}
 			raw = strings.TrimSpace(string(b))
 		}
@@ -94,7 +112,7 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	ex, err := gateway.Explain(ctx, cfg, req, gateway.ExplainOptions{JWKSFile: *jwksFile, NoVerify: *noVerify})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errUnchecked, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -105,12 +123,17 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		printExplanation(stdout, ex)
 	}
-	if !ex.Allowed {
-		// Refused is an answer, not a failure of the command: exit 1,
-		// and nothing more to say than the explanation printed above.
-		return errReported
+	switch {
+	case ex.Allowed:
+		return nil
+	case ex.Status == http.StatusServiceUnavailable || len(ex.KeysMissing) > 0:
+		// Keys, an introspection endpoint or a revocation list could not
+		// be reached: the request was not judged, so it is no refusal.
+		return fmt.Errorf("%w: the token could not be checked (keys, introspection or revocation list unavailable; see above)", errUnchecked)
 	}
-	return nil
+	// Refused is an answer, not a failure of the command: exit 1, and
+	// nothing more to say than the explanation printed above.
+	return errReported
 }
 
 func printExplanation(w io.Writer, ex *gateway.Explanation) {

@@ -17,11 +17,16 @@ import (
 	"syscall"
 )
 
-// Exit codes, as the contract fixes them.
+// Exit codes, as the contract fixes them, and explain's "could not check".
 const (
 	exitOK     = 0
-	exitFailed = 1 // bad configuration or a failed check
+	exitFailed = 1 // bad configuration or a failed check (explain: refused)
 	exitUsage  = 2
+	// exitUnchecked is explain's answer when it could not check the
+	// request at all (the file, the token file or the keys could not be
+	// read): a script asserting "this request is refused" must not take
+	// that for a refusal.
+	exitUnchecked = 3
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -35,7 +40,8 @@ Usage:
   portcullis explain -config FILE [-token JWT|@FILE] [-H 'Name: value']... [-json]
                      [-jwks FILE | -no-verify] METHOD URL
                                      dry-run one request: route, checks, upstream headers;
-                                     exit 0 if it would be allowed, 1 if refused
+                                     exit 0 if it would be allowed, 1 if refused,
+                                     3 if it could not be checked (file, token or keys)
   portcullis demo                    run a demo issuer, upstream and gateway on loopback
   portcullis version                 print version, commit and Go version
 
@@ -59,7 +65,7 @@ var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelp(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -73,8 +79,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		err = demoCommand(ctx, args, stdout, stderr)
 	case "version":
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "portcullis version: unexpected argument %q\n", args[0])
+			return exitUsage
+		}
 		printVersion(stdout)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "portcullis: unknown command %q\n\n%s", cmd, usage)
@@ -85,12 +95,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return exitUsage
+	case errors.Is(err, errUnchecked):
+		fmt.Fprintf(stderr, "portcullis: %v\n", err)
+		return exitUnchecked
 	default:
 		if !errors.Is(err, errReported) {
 			fmt.Fprintf(stderr, "portcullis: %v\n", err)
 		}
 		return exitFailed
 	}
+}
+
+// isHelp reports whether arg asks for the command list.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// errUnchecked marks explain's "could not check": exit 3.
+var errUnchecked = errors.New("could not check the request")
+
+// noArgs refuses positional arguments that a command does not take: a
+// stray word (a second file, a typo of a flag without its dash) is a
+// mistake to report, not something to ignore.
+func noArgs(fs *flag.FlagSet, stderr io.Writer) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	fmt.Fprintf(stderr, "portcullis %s: unexpected argument %q (flags start with '-')\n", fs.Name(), fs.Arg(0))
+	return errUsage
 }
 
 // errReported is a failure whose details were already printed (or, for

@@ -494,11 +494,11 @@ func TestExplainOpaque(t *testing.T) {
 			checkNoSecret(t, "explain's stderr", stderr, secret)
 		})
 	}
-	t.Run("an unreachable endpoint: 503 in explain, and the secret is still not printed", func(t *testing.T) {
+	t.Run("an unreachable endpoint: 503 in explain, exit 3 (could not check), and the secret is still not printed", func(t *testing.T) {
 		in.down()
 		code, stdout, stderr := runCommand(t, nil, "explain", "-config", cfg, "-token", "@"+activeFile, "GET", "http://api.example.com/orders/1")
-		if code != 1 || !strings.Contains(stdout, "REFUSED: 503") || !strings.Contains(stdout, "FAIL  introspection") {
-			t.Errorf("exit %d, want 1 with FAIL introspection and REFUSED: 503:\n%s\n%s", code, stdout, stderr)
+		if code != 3 || !strings.Contains(stdout, "REFUSED: 503") || !strings.Contains(stdout, "FAIL  introspection") {
+			t.Errorf("exit %d, want 3 (could not check) with FAIL introspection and REFUSED: 503:\n%s\n%s", code, stdout, stderr)
 		}
 		checkNoSecret(t, "explain's output", stdout+stderr, secret, active)
 	})

@@ -21,6 +21,9 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := noArgs(fs, stderr); err != nil {
+		return err
+	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "portcullis serve: -config FILE is required")
 		return errUsage
@@ -67,6 +70,9 @@ func validateCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, stderr); err != nil {
 		return err
 	}
 	if *path == "" {
