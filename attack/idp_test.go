@@ -314,7 +314,7 @@ func TestHostileDiscovery(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			if !logged(tg.logs, "jwks fetch failed; serving the last good set", tc.err) {
+			if !logged(tg.logs, "jwks fetch failed; no key set was ever loaded, so this issuer's tokens are refused with 503 until one is", tc.err) {
 				t.Errorf("no warning saying %q", tc.err)
 			}
 			claims := tokentest.Standard(is.URL(), audience, "alice", "", time.Hour)

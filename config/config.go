@@ -87,6 +87,9 @@ type Server struct {
 	DrainDelay Duration `yaml:"drain_delay"`
 	// MaxHeaderBytes caps the request line and headers; past it: 431.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes is the default of routes[].max_body_bytes: the largest
+	// request body forwarded, counted as it streams. 0: no limit.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
 	// MaxInFlight caps the requests the proxy handles at once; past it a
 	// request is answered 503 at once instead of queueing, so that a flood
 	// costs memory in proportion to this number and not to the flood.
@@ -335,6 +338,11 @@ type Route struct {
 	Auth Auth `yaml:"auth"`
 	// Forward says what the upstream receives besides the request.
 	Forward Forward `yaml:"forward"`
+	// MaxBodyBytes is the largest request body forwarded, counted as it
+	// streams (never buffered): a larger one is refused with 413, at once
+	// when Content-Length says so. 0: no limit. Absent:
+	// server.max_body_bytes.
+	MaxBodyBytes *int `yaml:"max_body_bytes"`
 	// Resource names the entry of resources this route belongs to: its
 	// challenges carry that resource's metadata URL (RFC 9728 §5.1).
 	// Absent: defaults.resource.

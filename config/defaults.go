@@ -136,5 +136,6 @@ func newRoute() Route {
 	r.Auth.Claims = maps.Clone(r.Auth.Claims)
 	r.Forward.ClaimsToHeaders = maps.Clone(r.Forward.ClaimsToHeaders)
 	r.Auth.Enforce = nil // absent until the file says; normalize applies defaults.enforce
+	r.MaxBodyBytes = nil // absent until the file says; normalize applies server.max_body_bytes
 	return r
 }

@@ -26,6 +26,10 @@ func normalize(c *Config) {
 		if r.Resource == "" {
 			r.Resource = c.Defaults.Resource
 		}
+		if r.MaxBodyBytes == nil {
+			limit := c.Server.MaxBodyBytes
+			r.MaxBodyBytes = &limit
+		}
 		m := &c.Routes[i].Match
 		for j, h := range m.Hosts {
 			m.Hosts[j] = strings.ToLower(h)

@@ -48,6 +48,9 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 		if r.Timeout <= 0 {
 			v.errorf(p+".timeout", CodeOutOfRange, "must be greater than 0")
 		}
+		if r.MaxBodyBytes != nil && *r.MaxBodyBytes < 0 {
+			v.errorf(p+".max_body_bytes", CodeOutOfRange, "%d is out of range: 0 (no limit) or a number of bytes", *r.MaxBodyBytes)
+		}
 		if r.StreamIdleTimeout <= 0 {
 			v.errorf(p+".stream_idle_timeout", CodeOutOfRange, "must be greater than 0: it bounds each pause of a streaming response, and a stream that may pause forever holds its connection forever")
 		}

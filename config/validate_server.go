@@ -42,6 +42,9 @@ func (v *validator) server(s *Server) {
 	if s.MaxInFlight < 1 || s.MaxInFlight > 1<<20 {
 		v.errorf("server.max_in_flight", CodeOutOfRange, "%d is out of range: must be between 1 and 1048576", s.MaxInFlight)
 	}
+	if s.MaxBodyBytes < 0 {
+		v.errorf("server.max_body_bytes", CodeOutOfRange, "%d is out of range: 0 (no limit) or a number of bytes", s.MaxBodyBytes)
+	}
 	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > 1<<20 {
 		v.errorf("server.max_header_bytes", CodeOutOfRange, "%d is out of range: must be between 1024 and 1048576 (1 MiB)", s.MaxHeaderBytes)
 	}

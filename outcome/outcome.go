@@ -70,8 +70,10 @@ const (
 	UpstreamTimeout    Reason = "upstream_timeout"
 	UpstreamError      Reason = "upstream_error"
 	UpstreamBadUpgrade Reason = "upstream_bad_upgrade"
-	ClientTimeout      Reason = "client_timeout"
-	ClientGone         Reason = "client_gone"
+	// BodyTooLarge: the request body is over the route's max_body_bytes.
+	BodyTooLarge  Reason = "body_too_large"
+	ClientTimeout Reason = "client_timeout"
+	ClientGone    Reason = "client_gone"
 	// StreamIdle ends a response already under way: nothing more is
 	// written, and the status sent stays the one logged.
 	StreamIdle Reason = "stream_idle"
@@ -184,6 +186,8 @@ var rows = map[Reason]Row{
 	ClientTimeout: {Status: http.StatusRequestTimeout, Error: "request_timeout", Close: true,
 		Description: "the request body stopped arriving"},
 	ClientGone: {Status: ClientClosedRequest, Silent: true},
+	BodyTooLarge: {Status: http.StatusRequestEntityTooLarge, Error: "request_too_large", Close: true,
+		Description: "the request body is larger than this route accepts"},
 	UntrustedCaller: {Status: http.StatusForbidden, Error: "access_denied",
 		Description: "decisions are answered to trusted proxies only"},
 	BadDescription: {Status: http.StatusBadRequest, Error: "invalid_request",

@@ -68,6 +68,7 @@ type Route struct {
 	Path        string        // match.path, "" for a prefix route
 	Timeout     time.Duration // upstream response deadline
 	StreamIdle  time.Duration // longest pause of a streaming response; 0: none
+	MaxBody     int64         // largest request body forwarded; 0: no limit
 
 	Mode Mode
 	// Audit (auth.enforce: false): every check runs and its decision is
@@ -309,6 +310,9 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, resour
 	}
 	if c.Name == "" {
 		return nil, errors.New("name: empty")
+	}
+	if c.MaxBodyBytes != nil {
+		r.MaxBody = int64(*c.MaxBodyBytes)
 	}
 	if c.Resource != "" {
 		param, ok := resources[c.Resource]

@@ -253,6 +253,8 @@ func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 		reason = outcome.UpstreamBadUpgrade
 	case phase == clientLate || errors.Is(err, errClientTimeout):
 		reason = outcome.ClientTimeout
+	case f.body.state.Load() == bodyTooLarge || errors.Is(err, errBodyTooLarge):
+		reason = outcome.BodyTooLarge
 	case r.Context().Err() != nil:
 		reason = outcome.ClientGone
 	default:

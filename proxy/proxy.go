@@ -291,6 +291,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		rt.allow(rec, tok, ex)
 		return ex
 	}
+	// A body that says it is too large is refused before a byte of it is
+	// read; one that does not say is counted as it streams (stream.go).
+	if route.MaxBody > 0 && r.ContentLength > route.MaxBody {
+		ex.reason = outcome.BodyTooLarge
+		refuse(rec, outcome.BodyTooLarge, "", "")
+		return ex
+	}
 	// Only now, with every check passed, may an Upgrade travel, and only
 	// a WebSocket one; the rest is removed before ReverseProxy reads it.
 	ex.upgrade = admitUpgrade(r, route.WebSocket && passed)

@@ -59,16 +59,18 @@ const (
 
 // States of a request body (requestBody.state).
 const (
-	bodyBetween int32 = iota // between two reads: the upstream has not asked for more
-	bodyReading              // a read is waiting for the client
-	bodyDone                 // the client's body ended
-	bodyFailed               // a read failed: the client went away, or stalled past the deadline
+	bodyBetween  int32 = iota // between two reads: the upstream has not asked for more
+	bodyReading               // a read is waiting for the client
+	bodyDone                  // the client's body ended
+	bodyFailed                // a read failed: the client went away, or stalled past the deadline
+	bodyTooLarge              // the body went past the route's max_body_bytes
 )
 
 var (
 	errUpstreamTimeout = errors.New("upstream did not answer in time")
 	errClientTimeout   = errors.New("the request body stalled")
 	errStreamIdle      = errors.New("the response stream stalled")
+	errBodyTooLarge    = errors.New("the request body is larger than the route accepts")
 )
 
 // aLongTimeAgo is a deadline that has passed: setting it makes a pending
@@ -151,7 +153,15 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 	b.state.Store(bodyReading)
 	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
+	total := b.n.Add(int64(n))
+	if limit := b.f.ex.route.MaxBody; limit > 0 && total > limit {
+		// Past the limit: what came over it is not handed on, and the
+		// exchange ends (upstreamFailed answers 413 if nothing was
+		// answered yet).
+		b.state.Store(bodyTooLarge)
+		b.f.cancel(errBodyTooLarge)
+		return 0, errBodyTooLarge
+	}
 	switch {
 	case err == nil:
 		b.state.Store(bodyBetween)

@@ -1,0 +1,118 @@
+package attack_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
+)
+
+// TestMaxBodyBytes: a route's max_body_bytes bounds the request body that
+// is forwarded, counted as it streams and never buffered: a body that says
+// it is too large (Content-Length) is refused with 413 before a byte of it
+// is read, one that does not say (chunked) is cut at the limit, with 413
+// when nothing was answered yet. Neither is an authentication failure.
+func TestMaxBodyBytes(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Options{Server: true}.StartYAML(t, `
+server:
+  max_body_bytes: 100
+routes:
+  - name: small
+    match: {path_prefix: /small}
+    upstream: "`+up.URL+`"
+    auth: {mode: public}
+    max_body_bytes: 10
+  - name: default
+    match: {path_prefix: /default}
+    upstream: "`+up.URL+`"
+    auth: {mode: public}
+  - name: unlimited
+    match: {path_prefix: /unlimited}
+    upstream: "`+up.URL+`"
+    auth: {mode: public}
+    max_body_bytes: 0
+`)
+	post := func(path string, body io.Reader, length int64) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, g.Server.URL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = length
+		resp, err := g.Server.Client().Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// chunked hides the length: the gateway learns it only by counting.
+	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
+
+	tests := []struct {
+		name     string
+		path     string
+		body     string
+		length   int64 // -1: chunked
+		want     int
+		received int64 // bytes the upstream got, -1: no request at all
+	}{
+		{"a body at the limit passes whole", "/small", "0123456789", 10, 200, 10},
+		{"a declared body over the limit is 413, nothing forwarded", "/small", "0123456789X", 11, 413, -1},
+		{"a chunked body at the limit passes", "/small", "0123456789", -1, 200, 10},
+		{"a chunked body over the limit is 413", "/small", strings.Repeat("x", 5000), -1, 413, -2},
+		{"the server default applies to a route without its own", "/default", strings.Repeat("x", 101), 101, 413, -1},
+		{"max_body_bytes: 0 is no limit", "/unlimited", strings.Repeat("x", 5000), 5000, 200, 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := up.Count()
+			var body io.Reader = bytes.NewReader([]byte(tt.body))
+			if tt.length < 0 {
+				body = chunked(tt.body)
+			}
+			resp, text := post(tt.path, body, tt.length)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, text, tt.want)
+			}
+			if tt.want == 413 && (!strings.Contains(text, `"request_too_large"`) || resp.Header.Get("Content-Type") != "application/json") {
+				t.Errorf("413 body %q, want the JSON refusal", text)
+			}
+			switch tt.received {
+			case -1:
+				if up.Count() != before {
+					t.Errorf("a refused body reached the upstream")
+				}
+			case -2:
+				// The upstream may have started to read before the cut;
+				// it never got the whole body.
+				if up.Count() != before && up.Last().BodyLen >= int64(len(tt.body)) {
+					t.Errorf("the upstream got all %d bytes of a body over the limit", up.Last().BodyLen)
+				}
+			default:
+				if up.Count() != before+1 || up.Last().BodyLen != tt.received {
+					t.Errorf("upstream got %d requests, last with %d bytes; want one with %d", up.Count()-before, up.Last().BodyLen, tt.received)
+				}
+			}
+		})
+	}
+	var tooLarge int
+	for _, e := range g.Logs.FilterMessage("request").All() {
+		if e.ContextMap()["reason"] == "body_too_large" {
+			tooLarge++
+		}
+	}
+	if tooLarge != 3 {
+		t.Errorf("%d access-log lines with reason body_too_large, want 3", tooLarge)
+	}
+	if n := testutil.CollectAndCount(g.Metrics().AuthFailures); n != 0 {
+		t.Errorf("%d auth failure series: a body too large is no authentication failure", n)
+	}
+}
