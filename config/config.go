@@ -172,6 +172,13 @@ type Issuer struct {
 	// Revocation is a list of revoked tokens the gateway polls. Off unless
 	// uri is set.
 	Revocation Revocation `yaml:"revocation"`
+	// TLS is how the gateway's calls to this issuer (discovery, the key
+	// set, introspection, the revocation list) verify the server and
+	// present a client certificate.
+	TLS IssuerTLS `yaml:"tls"`
+	// Headers are sent with every call to this issuer (an API key or a
+	// tenant header some providers want).
+	Headers map[string]string `yaml:"headers"`
 
 	// Line is the line of this issuer's entry, for messages at run time.
 	Line int `yaml:"-"`
@@ -189,6 +196,20 @@ type TokenCache struct {
 	// MaxTTL bounds how long a verification is remembered, whatever the
 	// token's exp says.
 	MaxTTL Duration `yaml:"max_ttl"`
+}
+
+// IssuerTLS configures TLS for the calls to an issuer. There is no way to
+// turn verification off: keys fetched over an unverified connection are
+// keys anyone on the path can replace.
+type IssuerTLS struct {
+	// CAFile is a PEM bundle of the CAs to trust for this issuer, instead
+	// of the system's (a private PKI).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and its key (PEM) for
+	// issuers that require mutual TLS; read again at each new connection,
+	// so a rotated pair is picked up without a reload.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Introspection methods of client authentication (RFC 7662 §2.1).

@@ -51,6 +51,7 @@ func (v *validator) issuers(iss []Issuer) map[string]bool {
 		v.algorithms(p, is.Algorithms)
 		v.introspection(p, is)
 		v.revocation(p, is.Revocation)
+		v.issuerClient(p, is)
 
 		if is.RefreshInterval < Duration(time.Second) {
 			v.errorf(p+".refresh_interval", CodeOutOfRange, "%s is too short: must be at least 1s", is.RefreshInterval)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -209,5 +210,28 @@ func (v *validator) opaqueIssuer(p string, a *Auth, iss []Issuer) {
 	}
 	if len(with) > 1 {
 		v.errorf(p+".issuers", CodeConflict, "the issuers this route accepts include %d with introspection (%s): an opaque token carries no iss, so list exactly one of them in auth.issuers", len(with), strings.Join(with, ", "))
+	}
+}
+
+// issuerClient checks how the gateway calls an issuer: a client
+// certificate comes with its key, and the headers are headers that may be
+// set on a request without changing what it is.
+func (v *validator) issuerClient(p string, is *Issuer) {
+	switch t := is.TLS; {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.errorf(p+".tls.key_file", CodeRequired, "cert_file is set but key_file is not: set both for mutual TLS, or neither")
+	case t.CertFile == "" && t.KeyFile != "":
+		v.errorf(p+".tls.cert_file", CodeRequired, "key_file is set but cert_file is not: set both for mutual TLS, or neither")
+	}
+	for _, name := range slices.Sorted(maps.Keys(is.Headers)) {
+		hp := joinPath(p+".headers", name)
+		switch {
+		case !IsToken(name):
+			v.errorf(hp, CodeBadHeader, "%q is not a header name", name)
+		case slices.Contains([]string{"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"}, strings.ToLower(name)):
+			v.errorf(hp, CodeReserved, "%s is not a header the gateway lets a configuration set: it changes what the request is", name)
+		case strings.ContainsAny(is.Headers[name], "\r\n\x00"):
+			v.errorf(hp, CodeBadHeader, "the value holds a line break or NUL")
+		}
 	}
 }

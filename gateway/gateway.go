@@ -33,6 +33,7 @@ import (
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
+	"github.com/portcullis/portcullis/remote"
 	"github.com/portcullis/portcullis/resource"
 	"github.com/portcullis/portcullis/token"
 )
@@ -123,6 +124,18 @@ func source(is config.Issuer) jwks.Source {
 		Algorithms:         is.Algorithms,
 		RefreshInterval:    is.RefreshInterval.D(),
 		MinRefreshInterval: is.MinRefreshInterval.D(),
+		Identity:           identity(is),
+	}
+}
+
+// identity is how the gateway's calls to an issuer verify it and present
+// themselves.
+func identity(is config.Issuer) remote.Identity {
+	return remote.Identity{
+		CAFile:   is.TLS.CAFile,
+		CertFile: is.TLS.CertFile,
+		KeyFile:  is.TLS.KeyFile,
+		Headers:  remote.HeaderLines(is.Headers),
 	}
 }
 
@@ -196,8 +209,12 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 				}
 			}
 			if k == nil {
+				client, err := remote.NewClient(src.Identity, 2, 10*time.Second)
+				if err != nil {
+					return nil, nil, nil, fmt.Errorf("issuers.%s.tls: %w", is.Name, err)
+				}
 				// The key set labels its own log lines with the issuer.
-				k = &keys{source: src, set: jwks.New(src, nil, g.log, g.metrics)}
+				k = &keys{source: src, set: jwks.New(src, client, g.log, g.metrics)}
 				g.metrics.IssuerConfigured(is.Name)
 				added.keys = append(added.keys, k)
 			}

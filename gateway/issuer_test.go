@@ -63,6 +63,13 @@ func issuerVariants(t *testing.T, base config.Issuer, i int) []config.Issuer {
 			f.SetInt(f.Int() + 1)
 		case reflect.Slice:
 			f.Set(reflect.Append(f, reflect.ValueOf("x")))
+		case reflect.Map:
+			m := reflect.MakeMap(f.Type())
+			for _, k := range f.MapKeys() {
+				m.SetMapIndex(k, f.MapIndex(k))
+			}
+			m.SetMapIndex(reflect.ValueOf("X-Added"), reflect.ValueOf("x"))
+			f.Set(m)
 		default:
 			t.Fatalf("issuerVariants: a %s; extend this test", f.Type())
 		}

@@ -33,11 +33,12 @@ type list struct {
 type listSource struct {
 	issuer string
 	config.Revocation
-	skew time.Duration // entries outlive the exp they name by the issuer's skew
+	skew     time.Duration // entries outlive the exp they name by the issuer's skew
+	identity remote.Identity
 }
 
 func revocationSource(is config.Issuer) listSource {
-	return listSource{issuer: is.Name, Revocation: is.Revocation, skew: is.ClockSkew.D()}
+	return listSource{issuer: is.Name, Revocation: is.Revocation, skew: is.ClockSkew.D(), identity: identity(is)}
 }
 
 // introspector is one issuer's introspection client with what identifies
@@ -53,11 +54,12 @@ type introspectionSource struct {
 	issuer, issuerURL string
 	discovery         bool
 	config.Introspection
+	identity   remote.Identity
 	credential [sha256.Size]byte
 }
 
 func introspectionSourceOf(is config.Issuer) introspectionSource {
-	return introspectionSource{issuer: is.Name, issuerURL: is.Issuer, discovery: is.Discovery, Introspection: is.Introspection}
+	return introspectionSource{issuer: is.Name, issuerURL: is.Issuer, discovery: is.Discovery, Introspection: is.Introspection, identity: identity(is)}
 }
 
 // credential reads what the issuer's introspection client authenticates
@@ -128,7 +130,14 @@ func (g *Gateway) introspectionFor(is config.Issuer, old []*introspector) (*intr
 		}
 	}
 	in := is.Introspection
+	// The request path waits on these calls: more idle connections than a
+	// polled document needs.
+	client, err := remote.NewClient(src.identity, 32, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("issuers.%s.tls: %w", is.Name, err)
+	}
 	opts := introspect.Options{
+		Client:      client,
 		Issuer:      is.Name,
 		Endpoint:    in.Endpoint,
 		ClientID:    in.ClientID,
@@ -146,9 +155,9 @@ func (g *Gateway) introspectionFor(is config.Issuer, old []*introspector) (*intr
 	}
 	if in.Endpoint == "" {
 		issuerURL := is.Issuer
-		client := remote.Client(nil)
+		discovery := remote.Client(client) // same-origin redirects, as for every document
 		opts.Resolve = func(ctx context.Context) (string, error) {
-			d, err := jwks.Discover(ctx, client, issuerURL)
+			d, err := jwks.Discover(ctx, discovery, issuerURL)
 			if err != nil {
 				return "", err
 			}
@@ -185,7 +194,12 @@ func (g *Gateway) listFor(is config.Issuer, old []*list) (l *list, added bool, e
 			return o, false, nil
 		}
 	}
+	client, err := remote.NewClient(src.identity, 2, 10*time.Second)
+	if err != nil {
+		return nil, false, fmt.Errorf("issuers.%s.tls: %w", is.Name, err)
+	}
 	rl, err := revocation.New(revocation.Options{
+		Client:          client,
 		Issuer:          is.Name,
 		URI:             is.Revocation.URI,
 		RefreshInterval: is.Revocation.RefreshInterval.D(),

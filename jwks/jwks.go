@@ -53,6 +53,10 @@ type Source struct {
 	Algorithms         []string      // the issuer's allow-list; keys whose alg conflicts are dropped
 	RefreshInterval    time.Duration // periodic refresh
 	MinRefreshInterval time.Duration // at most one unknown-kid refetch per this interval
+	// Identity is how the calls to the issuer verify it and present
+	// themselves (CAs, client certificate, headers); the client given to
+	// New is built from it.
+	Identity remote.Identity
 }
 
 // Same reports whether a and b describe the same key set, so that a reload
@@ -66,7 +70,8 @@ func (a Source) Same(b Source) bool {
 		a.Discovery == b.Discovery &&
 		slices.Equal(a.Algorithms, b.Algorithms) &&
 		a.RefreshInterval == b.RefreshInterval &&
-		a.MinRefreshInterval == b.MinRefreshInterval
+		a.MinRefreshInterval == b.MinRefreshInterval &&
+		a.Identity == b.Identity
 }
 
 // Defaults for the intervals of a Source that leaves them zero. A zero

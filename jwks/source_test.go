@@ -34,6 +34,20 @@ func TestSourceSameComparesEveryField(t *testing.T) {
 			f.SetInt(f.Int() + 1)
 		case reflect.Slice:
 			f.Set(reflect.Append(f, reflect.ValueOf("ES256")))
+		case reflect.Struct:
+			// Each field of a nested struct (the Identity) in turn.
+			for j := range f.NumField() {
+				c := base
+				g := reflect.ValueOf(&c).Elem().Field(i).Field(j)
+				if g.Kind() != reflect.String {
+					t.Fatalf("Source.%s.%s is a %s: extend this test", typ.Field(i).Name, f.Type().Field(j).Name, g.Type())
+				}
+				g.SetString(g.String() + "x")
+				if base.Same(c) {
+					t.Errorf("Source.%s.%s changed, and Same still says the sources are the same", typ.Field(i).Name, f.Type().Field(j).Name)
+				}
+			}
+			continue
 		default:
 			t.Fatalf("Source.%s is a %s: extend this test", typ.Field(i).Name, f.Type())
 		}
