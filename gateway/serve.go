@@ -11,10 +11,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/decision"
 )
 
-// Serve runs both listeners until ctx is done (SIGTERM or SIGINT), then
-// stops accepting and lets in-flight requests finish within shutdown_grace.
+// Serve runs the listeners (the proxy's, the admin one, and the decision
+// service's HTTP and gRPC ones where configured) until ctx is done (SIGTERM
+// or SIGINT), then stops accepting and lets in-flight requests finish
+// within shutdown_grace.
 func (g *Gateway) Serve(ctx context.Context) error {
 	cfg := g.Config()
 	s := cfg.Server
@@ -33,6 +37,17 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			proxyLn.Close()
 			adminLn.Close()
 			return fmt.Errorf("decision.listen: %w", err)
+		}
+	}
+	var grpcLn net.Listener
+	if d := cfg.Decision.GRPCListen; d != "" {
+		if grpcLn, err = net.Listen("tcp", d); err != nil {
+			proxyLn.Close()
+			adminLn.Close()
+			if decisionLn != nil {
+				decisionLn.Close()
+			}
+			return fmt.Errorf("decision.grpc_listen: %w", err)
 		}
 	}
 	errLog := zap.NewStdLog(g.log.Named("http"))
@@ -74,6 +89,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			if decisionLn != nil {
 				decisionLn.Close()
 			}
+			if grpcLn != nil {
+				grpcLn.Close()
+			}
 			return fmt.Errorf("server.tls: %w", err)
 		}
 		proxySrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -84,7 +102,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	defer stopKeys()
 	g.Start(keysCtx)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	decisionAddr := ""
@@ -92,10 +110,20 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		decisionAddr = decisionLn.Addr().String()
 		go func() { errc <- decisionSrv.Serve(decisionLn) }()
 	}
+	// The gRPC decision service (Envoy's ext_authz) decides with the same
+	// handler, so a reload applies to it at once.
+	var grpcSrv *decision.GRPCServer
+	grpcAddr := ""
+	if grpcLn != nil {
+		grpcSrv = decision.NewGRPCServer(g.handler)
+		grpcAddr = grpcLn.Addr().String()
+		go func() { errc <- grpcSrv.Serve(grpcLn) }()
+	}
 	g.log.Info("serving",
 		zap.String("listen", proxyLn.Addr().String()),
 		zap.String("admin_listen", adminLn.Addr().String()),
 		zap.String("decision_listen", decisionAddr),
+		zap.String("decision_grpc_listen", grpcAddr),
 		zap.Int("routes", len(g.handler.Runtime().Table().Routes())),
 		zap.Int("issuers", len(cfg.Issuers)),
 		zap.Bool("tls", s.TLS.Enabled()),
@@ -107,6 +135,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		return fmt.Errorf("listener failed: %w", err)
 	}
 	g.draining.Store(true)
+	if grpcSrv != nil {
+		// The gRPC health service says NOT_SERVING as /readyz says 503.
+		grpcSrv.Drain()
+	}
 	if d := s.DrainDelay.D(); d > 0 {
 		// /readyz already says 503; new requests are still served
 		// while load balancers take this replica out of rotation.
@@ -124,9 +156,25 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	// watched; /readyz is what load balancers use to stop sending.
 	derr := make(chan error, 1)
 	go func() { derr <- decisionSrv.Shutdown(shutdownCtx) }()
+	gerr := make(chan error, 1)
+	go func() {
+		if grpcSrv == nil {
+			gerr <- nil
+			return
+		}
+		// Past the grace, Shutdown has closed its connections itself.
+		gerr <- grpcSrv.Shutdown(shutdownCtx)
+	}()
 	perr := proxySrv.Shutdown(shutdownCtx)
 	_ = adminSrv.Shutdown(shutdownCtx)
-	if errors.Is(perr, context.DeadlineExceeded) || errors.Is(<-derr, context.DeadlineExceeded) {
+	expired := errors.Is(perr, context.DeadlineExceeded)
+	if errors.Is(<-derr, context.DeadlineExceeded) {
+		expired = true
+	}
+	if errors.Is(<-gerr, context.DeadlineExceeded) {
+		expired = true
+	}
+	if expired {
 		g.log.Warn("shutdown grace expired; closing remaining connections")
 		_ = proxySrv.Close()
 		_ = decisionSrv.Close()

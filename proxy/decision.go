@@ -41,21 +41,30 @@ func (h *Handler) RefuseCall(w http.ResponseWriter, r *http.Request, reason outc
 
 // HeadersToRemoveHeader is the response header of an allowed decision
 // that lists, comma-separated, every claim header name (lower case, '-'
-// for '_'): Envoy's ext_authz HTTP service removes the headers it names from
-// the request it forwards, so that a client's own copy of a claim header
-// the token does not set cannot reach the upstream.
+// for '_') that the decision does not set: Envoy's ext_authz HTTP service
+// removes the headers it names from the request it forwards, so that a
+// client's own copy of a claim header the token does not set cannot reach
+// the upstream. The headers the decision sets are not listed: they replace
+// the client's copies, and Envoy applies the removals after the headers it
+// copies, so listing them would remove the claims themselves.
 const HeadersToRemoveHeader = "X-Envoy-Auth-Headers-To-Remove"
+
+// DecisionOwnHeaders are the headers of an allowed decision that are not
+// claim headers: the list of those to remove, the request id and
+// Cache-Control. Everything else it carries is a claim header to set.
+var DecisionOwnHeaders = []string{HeadersToRemoveHeader, RequestIDHeader, "Cache-Control"}
 
 // allow answers an allowed decision. tok is nil for an anonymous request
 // (an optional route without a token, a public route, or an audit-mode
 // refusal), which gets no claim headers.
 func (rt *Runtime) allow(w *recorder, tok *token.Token, ex *exchange) {
 	h := w.Header()
-	for name, vals := range rt.ClaimHeaders(ex.route, tok) {
+	set := rt.ClaimHeaders(ex.route, tok)
+	for name, vals := range set {
 		h[name] = vals
 	}
-	if rt.stripList != "" {
-		h[HeadersToRemoveHeader] = []string{rt.stripList}
+	if remove := rt.unset(set); remove != "" {
+		h[HeadersToRemoveHeader] = []string{remove}
 	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -91,6 +100,28 @@ func setClaimHeaders(dst http.Header, route *policy.Route, tok *token.Token) {
 			dst[h.Name] = vals[i : i+1 : i+1]
 		}
 	}
+}
+
+// unset lists, comma-separated, the claim header names (folded) that set
+// does not hold: what a proxy must remove from the request it forwards.
+func (rt *Runtime) unset(set http.Header) string {
+	if len(set) == 0 {
+		return rt.stripList
+	}
+	var out []string
+	for _, name := range rt.strip {
+		held := false
+		for h := range set {
+			if len(h) == len(name) && foldEqual(h, name) {
+				held = true
+				break
+			}
+		}
+		if !held {
+			out = append(out, name)
+		}
+	}
+	return joinNames(out)
 }
 
 // ClaimHeaderNames are the folded names (lower case, '-' for '_') of every

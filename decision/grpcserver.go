@@ -1,0 +1,96 @@
+package decision
+
+import (
+	"context"
+	"net"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/portcullis/portcullis/proxy"
+)
+
+// MaxCheckRequestBytes bounds one CheckRequest. A request described by its
+// headers is far smaller (server.max_header_bytes is 32 KiB by default);
+// the bound leaves room for Envoy's with_request_body, whose
+// max_request_bytes must stay under it. A larger message is refused by
+// gRPC with RESOURCE_EXHAUSTED, which Envoy treats as a failure of the
+// service (status_on_error: fail closed unless failure_mode_allow).
+const MaxCheckRequestBytes = 1 << 20
+
+// GRPCServer is the decision.grpc_listen listener's server: the ext_authz
+// Authorization service and the gRPC health service (grpc.health.v1),
+// which answers SERVING for the whole server ("") and for the
+// Authorization service by name until Drain.
+type GRPCServer struct {
+	srv    *grpc.Server
+	health *health.Server
+}
+
+// NewGRPCServer returns the server deciding with h.
+//
+// Its callers are sidecars and ingress proxies that keep one connection
+// open and multiplex every check on it, so the keepalive enforcement lets
+// them ping as often as every 10 seconds, even between calls (Envoy's
+// connection_keepalive, a health checker's), instead of grpc-go's
+// default of 5 minutes and only during calls, past which a client is sent
+// GOAWAY (too_many_pings) and every check waits for a new connection. The
+// server pings a connection idle for a minute, and closes it when the
+// ping is not answered within 20 seconds, so that a peer that vanished
+// does not hold a connection forever.
+func NewGRPCServer(h *proxy.Handler) *GRPCServer {
+	s := &GRPCServer{
+		srv: grpc.NewServer(
+			grpc.MaxRecvMsgSize(MaxCheckRequestBytes),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+				MinTime:             10 * time.Second,
+				PermitWithoutStream: true,
+			}),
+			grpc.KeepaliveParams(keepalive.ServerParameters{
+				Time:    time.Minute,
+				Timeout: 20 * time.Second,
+			}),
+		),
+		health: health.NewServer(),
+	}
+	authv3.RegisterAuthorizationServer(s.srv, NewGRPC(h))
+	healthpb.RegisterHealthServer(s.srv, s.health)
+	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown; it returns nil then.
+func (s *GRPCServer) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Drain makes the health service answer NOT_SERVING (and tells its
+// watchers), while checks are still answered: the gRPC counterpart of
+// /readyz answering 503 during server.drain_delay.
+func (s *GRPCServer) Drain() { s.health.Shutdown() }
+
+// Shutdown stops accepting connections and calls, waits for the calls in
+// flight to end, and returns nil; when ctx ends first (shutdown_grace),
+// it closes every connection, cancelling what is still running, and
+// returns ctx's error. A client watching the health service holds its
+// stream open until then.
+func (s *GRPCServer) Shutdown(ctx context.Context) error {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		// Stop may be called while GracefulStop waits: it closes the
+		// connections, and GracefulStop returns.
+		s.srv.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
