@@ -5,6 +5,7 @@
 //	prometheus/alerts.yaml          alerting rules, with alerts_test.yaml for promtool test rules
 //	prometheus/prometheus.example.yml  scrape configurations (static, Kubernetes pods)
 //	kubernetes/                     Deployment, Service, ConfigMap, PodDisruptionBudget, HPA, kustomization
+//	helm/portcullis/                the Helm chart of the same objects (helm_test.go renders and checks it)
 //
 // The tests check that every PromQL expression in the dashboard and the
 // rules names only metrics the gateway exposes (so neither can drift from
