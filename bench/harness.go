@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/portcullis/portcullis/config"
 )
 
 // bench is one harness run: its settings and what it has set up.
@@ -284,7 +286,9 @@ func (b *bench) startBackends() error {
 // target is a proxy under test, started and ready.
 type target struct {
 	*child
-	url   string // the proxy port
+	url   string // the port the load goes to: the proxy's, or the decision endpoint's
+	path  string // what the load asks for there
+	host  string // the requests' Host; "" for wrk's default, the URL's authority
 	admin string // portcullis only: the admin port
 }
 
@@ -293,15 +297,25 @@ type target struct {
 // for the baselines.
 func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewayRole bool, extra ...string) (*target, error) {
 	switch name {
-	case Portcullis:
+	case Portcullis, DecisionEndpoint:
 		listen, err1 := freeAddr()
 		admin, err2 := freeAddr()
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
+		// Both targets of a decision scenario run this configuration,
+		// decision endpoint included: they differ only in where the load
+		// goes.
+		spec := gatewaySpec{Listen: listen, AdminListen: admin, JWKSURL: b.jwksURL,
+			Upstream: b.upstream, Routes: s.Routes, Headers: s.Headers, AccessLog: s.AccessLog}
+		if s.Decision {
+			var err error
+			if spec.DecisionListen, err = freeAddr(); err != nil {
+				return nil, err
+			}
+		}
 		cfgPath := filepath.Join(b.out, "config-"+s.Name()+".yaml")
-		cfg := gatewayConfig(gatewaySpec{Listen: listen, AdminListen: admin, JWKSURL: b.jwksURL,
-			Upstream: b.upstream, Routes: s.Routes, Headers: s.Headers, AccessLog: s.AccessLog})
+		cfg := gatewayConfig(spec)
 		if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 			return nil, err
 		}
@@ -318,7 +332,15 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 		if err != nil {
 			return nil, err
 		}
-		t := &target{child: c, url: "http://" + listen, admin: "http://" + admin}
+		t := &target{child: c, url: "http://" + listen, path: requestPath, admin: "http://" + admin}
+		if s.Decision {
+			t.host = requestHost
+		}
+		if name == DecisionEndpoint {
+			// Envoy's ext_authz http_service appends the original path
+			// to its path_prefix, and keeps the method and authority.
+			t.url, t.path = "http://"+spec.DecisionListen, config.DefaultDecision.EnvoyPathPrefix+requestPath
+		}
 		if err := waitHTTP(ctx, c, t.admin+"/readyz", 60*time.Second); err != nil {
 			c.stop(5 * time.Second)
 			return nil, err
@@ -335,21 +357,25 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 			c.stop(5 * time.Second)
 			return nil, err
 		}
-		return &target{child: c, url: "http://" + kv["listen"]}, nil
+		return &target{child: c, url: "http://" + kv["listen"], path: requestPath}, nil
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
 }
 
 // smoke sends one request and checks that it went through: 200, and the
-// claim header at the upstream exactly when the scenario forwards headers.
-// A benchmark of 401s would be fast and worthless.
+// claim header at the upstream exactly when the scenario forwards headers
+// (for the decision endpoint: in its answer, which has no body). A
+// benchmark of 401s would be fast and worthless.
 func (b *bench) smoke(t *target, s Scenario, name string) error {
 	tok, err := firstLine(b.reused[s.Alg])
 	if err != nil {
 		return err
 	}
-	req, _ := http.NewRequest(http.MethodGet, t.url+requestPath, nil)
+	req, _ := http.NewRequest(http.MethodGet, t.url+t.path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
+	if t.host != "" {
+		req.Host = t.host
+	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("smoke request: %w", err)
@@ -360,8 +386,14 @@ func (b *bench) smoke(t *target, s Scenario, name string) error {
 		return fmt.Errorf("smoke request: %d %s", resp.StatusCode, body)
 	}
 	want := ""
-	if name == Portcullis && s.Headers {
+	if (name == Portcullis || name == DecisionEndpoint) && s.Headers {
 		want = "user-0"
+	}
+	if name == DecisionEndpoint {
+		if got := resp.Header.Get("X-User-Id"); got != want || len(body) != 0 {
+			return fmt.Errorf("smoke request: the decision gave X-User-Id %q and %d bytes of body, want %q and none", got, len(body), want)
+		}
+		return nil
 	}
 	if got := resp.Header.Get("X-Seen-User-Id"); got != want {
 		return fmt.Errorf("smoke request: the upstream saw X-User-Id %q, want %q", got, want)
@@ -378,16 +410,20 @@ func firstLine(path string) (string, error) {
 	return line, nil
 }
 
-// load runs wrk against url for d; mode is "cycle" (the reused tokens) or
+// load runs wrk against t for d; mode is "cycle" (the reused tokens) or
 // "once" (the fresh ones). It returns wrk's result and wrk's CPU time.
-func (b *bench) load(ctx context.Context, url string, s Scenario, tokens, mode string, d time.Duration) (wrkResult, time.Duration, string, error) {
+func (b *bench) load(ctx context.Context, t *target, s Scenario, tokens, mode string, d time.Duration) (wrkResult, time.Duration, string, error) {
 	secs := max(1, int(d.Round(time.Second).Seconds()))
-	args := pinned(b.loadCPU, []string{b.wrk,
+	argv := []string{b.wrk,
 		"-t", strconv.Itoa(min(b.threads, s.Connections)),
 		"-c", strconv.Itoa(s.Connections),
 		"-d", strconv.Itoa(secs) + "s",
 		"--timeout", "5s", "--latency",
-		"-s", b.script, url, "--", tokens, mode, requestPath, strconv.Itoa(min(b.threads, s.Connections))})
+		"-s", b.script, t.url, "--", tokens, mode, t.path, strconv.Itoa(min(b.threads, s.Connections))}
+	if t.host != "" {
+		argv = append(argv, t.host)
+	}
+	args := pinned(b.loadCPU, argv)
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(wctx, args[0], args[1:]...)
@@ -542,7 +578,7 @@ func (b *bench) runOnce(ctx context.Context, s Scenario, name string, round int)
 	if err := b.smoke(t, s, name); err != nil {
 		return r, err
 	}
-	if _, _, out, err := b.load(ctx, t.url, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {
+	if _, _, out, err := b.load(ctx, t, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	} else if wr, err := parseWrk(out); err == nil && wr.Errors > 0 {
 		return r, fmt.Errorf("warm-up: %d errors: %s", wr.Errors, out)
@@ -563,7 +599,7 @@ func (b *bench) runOnce(ctx context.Context, s Scenario, name string, round int)
 		return r, err
 	}
 	start := time.Now()
-	wr, wrkCPU, out, err := b.load(ctx, t.url, s, tokens, mode, b.duration)
+	wr, wrkCPU, out, err := b.load(ctx, t, s, tokens, mode, b.duration)
 	wall := time.Since(start)
 	if err != nil {
 		return r, err
@@ -583,7 +619,7 @@ func (b *bench) runOnce(ctx context.Context, s Scenario, name string, round int)
 	r.Requests, r.Seconds, r.RPS = wr.Requests, wr.Duration.Seconds(), wr.RPS()
 	r.P50, r.P99, r.P999 = wr.P50, wr.P99, wr.P999
 	r.Errors, r.Wrapped = wr.Errors, wr.Wrapped
-	if mode == "cycle" || name != Portcullis {
+	if mode == "cycle" || (name != Portcullis && name != DecisionEndpoint) {
 		// Cycling is the point of the reused mode, and the baselines
 		// have no cache for a token sent twice to hit.
 		r.Wrapped = 0
@@ -640,18 +676,20 @@ func (b *bench) scrape(t *target) map[string]float64 {
 
 // profile runs portcullis's request path inside this binary (see
 // serveGateway) under the scenario's load, with a CPU profile of the
-// measured part, and returns `go tool pprof -top` of it.
+// measured part, and returns `go tool pprof -top` of it. In a decision
+// scenario the load goes to the decision endpoint.
 func (b *bench) profile(ctx context.Context, s Scenario) (string, error) {
 	prof := filepath.Join(b.out, "cpu-"+s.Name()+".pprof")
-	t, err := b.startTarget(ctx, s, Portcullis, true, "-cpuprofile", prof)
+	name := s.Targets()[0]
+	t, err := b.startTarget(ctx, s, name, true, "-cpuprofile", prof)
 	if err != nil {
 		return "", err
 	}
 	defer t.stop(10 * time.Second)
-	if err := b.smoke(t, s, Portcullis); err != nil {
+	if err := b.smoke(t, s, name); err != nil {
 		return "", err
 	}
-	if _, _, _, err := b.load(ctx, t.url, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {
+	if _, _, _, err := b.load(ctx, t, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {
 		return "", err
 	}
 	if err := t.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
@@ -661,7 +699,7 @@ func (b *bench) profile(ctx context.Context, s Scenario) (string, error) {
 	if s.Tokens == Fresh {
 		tokens, mode = b.fresh[s.Alg], "once"
 	}
-	wr, _, _, err := b.load(ctx, t.url, s, tokens, mode, b.duration)
+	wr, _, _, err := b.load(ctx, t, s, tokens, mode, b.duration)
 	if err != nil {
 		return "", err
 	}

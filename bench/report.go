@@ -239,7 +239,7 @@ func render(m Machine, scenarios []Scenario, runs []Run) string {
 	// reused ones; bare ignores tokens), so they are not paired by round.
 	var jwx []string
 	for _, s := range scenarios {
-		if s.Tokens != Fresh {
+		if s.Tokens != Fresh || s.Decision {
 			continue
 		}
 		r := s
@@ -255,6 +255,8 @@ func render(m Machine, scenarios []Scenario, runs []Run) string {
 		b.WriteString("| alg | bare+jwx req/s | bare req/s | × req/s | × CPU/req |\n|---|---:|---:|---:|---:|\n")
 		b.WriteString(strings.Join(jwx, "\n") + "\n")
 	}
+
+	b.WriteString(renderDecisions(res, scenarios))
 
 	if vs := verdicts(res); len(vs) > 0 {
 		b.WriteString("\n## Targets (issue 4)\n\n| target | measured | verdict |\n|---|---|---|\n")
@@ -362,7 +364,7 @@ func verdicts(res results) []Verdict {
 	for _, s := range slices.Sorted(maps.Keys(res)) {
 		rs := res[s]
 		sc, err := ParseScenario(s)
-		if err != nil || sc.Routes < 10_000 || sc.Tokens != Fresh || len(rs[Portcullis]) == 0 {
+		if err != nil || sc.Decision || sc.Routes < 10_000 || sc.Tokens != Fresh || len(rs[Portcullis]) == 0 {
 			continue
 		}
 		// The target is read in decimal megabytes, the stricter reading:
@@ -382,4 +384,36 @@ func verdicts(res results) []Verdict {
 			atMost(rss, 64, " MB")})
 	}
 	return out
+}
+
+// renderDecisions reads the decision scenarios: what a decision costs
+// against portcullis proxying the same request, paired by round. The
+// saving is the proxied request's forwarding (the upstream round trip and
+// the answer it relays) less whatever describing the request and answering
+// with headers adds; the target, a decision costing no more than a proxied
+// request less its upstream round trip, is a saving at least as large as
+// that round trip, which this harness cannot measure apart (the
+// micro-benchmarks can: BenchmarkDecide against
+// BenchmarkHandlerAllowed/RS256/cached).
+func renderDecisions(res results, scenarios []Scenario) string {
+	var rows []string
+	for _, s := range scenarios {
+		name := s.Name()
+		if !s.Decision || len(res[name][DecisionEndpoint]) == 0 || len(res[name][Portcullis]) == 0 {
+			continue
+		}
+		saved := spread(differences(byRound(res[name][Portcullis], cpuOf), byRound(res[name][DecisionEndpoint], cpuOf)))
+		rows = append(rows, fmt.Sprintf("| %s | %.1f | %.1f | %.1f (%.1f to %.1f) | %s | %s | %s |", name,
+			res.median(name, DecisionEndpoint, cpuOf), res.median(name, Portcullis, cpuOf),
+			saved.Median, saved.Min, saved.Max,
+			res.ratio(name, DecisionEndpoint, Portcullis, cpuOf).ratio(),
+			res.ratio(name, DecisionEndpoint, Portcullis, rpsOf).ratio(),
+			res.ratio(name, DecisionEndpoint, Portcullis, p99Of).ratio()))
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	return "\nWhat a decision (the Envoy ext_authz HTTP call) costs against portcullis proxying the same request, upstream round trip included (per round: median (min–max)). The saving is the proxied request's forwarding less what describing the request adds:\n\n" +
+		"| scenario | decision CPU µs/req | proxied CPU µs/req | saved CPU µs/req | × CPU | × req/s | × p99 |\n|---|---:|---:|---:|---|---|---|\n" +
+		strings.Join(rows, "\n") + "\n"
 }

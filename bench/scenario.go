@@ -12,6 +12,13 @@ const (
 	Portcullis = "portcullis" // the built binary, generated configuration
 	Bare       = "bare"       // httputil.ReverseProxy, no auth
 	BareJWX    = "bare+jwx"   // the same plus one jwx jwt.Parse per request
+	// DecisionEndpoint is the same binary and configuration as Portcullis,
+	// called on its decision endpoint (decision.listen) in the Envoy
+	// ext_authz HTTP shape: GET /envoy<path> with the original Host and
+	// the client's bearer token, answered 200 with the claim headers and
+	// no body. It forwards nothing, so its yardstick is Portcullis
+	// proxying the same request (upstream round trip included).
+	DecisionEndpoint = "decision"
 )
 
 // Token modes: how the load presents tokens.
@@ -29,12 +36,16 @@ const reusedTokens = 1000
 
 // Scenario is one measured situation. Its name is its definition:
 //
-//	<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
+//	[decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
 //
-// for example "rs256-reused", "es256-fresh-10000routes" or
-// "rs256-reused-c1". Defaults: 10 routes, three claim headers forwarded,
-// 32 connections, access log on (portcullis's own default).
+// for example "rs256-reused", "es256-fresh-10000routes",
+// "rs256-reused-c1" or "decision-rs256-reused". Defaults: 10 routes, three
+// claim headers forwarded, 32 connections, access log on (portcullis's own
+// default).
 type Scenario struct {
+	// Decision compares portcullis's decision endpoint with portcullis
+	// proxying the same request, instead of portcullis with a baseline.
+	Decision    bool
 	Alg         string // RS256, ES256 or EdDSA
 	Tokens      string // Reused or Fresh
 	Routes      int
@@ -49,8 +60,12 @@ var algNames = map[string]string{"rs256": "RS256", "es256": "ES256", "eddsa": "E
 func ParseScenario(name string) (Scenario, error) {
 	parts := strings.Split(strings.ToLower(strings.TrimSpace(name)), "-")
 	s := Scenario{Routes: 10, Headers: true, Connections: 32, AccessLog: true}
+	if parts[0] == DecisionEndpoint {
+		s.Decision = true
+		parts = parts[1:]
+	}
 	if len(parts) < 2 {
-		return s, fmt.Errorf("scenario %q: want <alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]", name)
+		return s, fmt.Errorf("scenario %q: want [decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]", name)
 	}
 	alg, ok := algNames[parts[0]]
 	if !ok {
@@ -99,6 +114,9 @@ func ParseScenario(name string) (Scenario, error) {
 // Name is the canonical name: ParseScenario(s.Name()) == s.
 func (s Scenario) Name() string {
 	var b strings.Builder
+	if s.Decision {
+		b.WriteString(DecisionEndpoint + "-")
+	}
 	b.WriteString(strings.ToLower(s.Alg))
 	b.WriteString("-" + s.Tokens)
 	if s.Routes != 10 {
@@ -119,8 +137,14 @@ func (s Scenario) Name() string {
 // Targets are the processes measured, baseline second. Reused tokens are
 // compared with the bare proxy; a fresh token per request with the bare
 // proxy doing one jwx parse per request (the issue's yardstick). What jwx
-// costs over the bare proxy is read across the two (see render).
+// costs over the bare proxy is read across the two (see render). A
+// decision scenario compares the decision endpoint with portcullis
+// proxying the same request: a decision should cost no more than a
+// proxied request less its upstream round trip.
 func (s Scenario) Targets() []string {
+	if s.Decision {
+		return []string{DecisionEndpoint, Portcullis}
+	}
 	if s.Tokens == Fresh {
 		return []string{Portcullis, BareJWX}
 	}
@@ -156,6 +180,9 @@ var (
 	}
 	quickScenarios = []string{"rs256-reused", "es256-fresh", "rs256-reused-c1"}
 	fullProfiles   = []string{"rs256-reused", "rs256-fresh", "es256-fresh-10000routes"}
+	// decisionScenarios are in neither set (they would add a quarter to
+	// -quick): run them by name.
+	decisionScenarios = []string{"decision-rs256-reused"}
 )
 
 // parseScenarios reads a comma-separated list; duplicates are dropped.
@@ -184,8 +211,11 @@ func parseScenarios(list string) ([]Scenario, error) {
 func scenarioHelp() string {
 	return `Scenarios are named by what they measure:
 
-  <alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
+  [decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
 
+  decision   measure the decision endpoint (Envoy ext_authz HTTP shape) against
+             portcullis proxying the same request (instead of portcullis against
+             a baseline)
   alg        rs256, es256 or eddsa (tokens signed with RS256, ES256, EdDSA)
   reused     1,000 distinct tokens, each sent many times (compared with "bare")
   fresh      a token never sent before on every request (compared with "bare+jwx")
@@ -196,5 +226,6 @@ func scenarioHelp() string {
 
 Full set:  ` + strings.Join(fullScenarios, " ") + `
 Quick set: ` + strings.Join(quickScenarios, " ") + `
+Decisions: ` + strings.Join(decisionScenarios, " ") + ` (by name only: -scenarios)
 `
 }

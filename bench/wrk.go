@@ -10,7 +10,7 @@ import (
 
 // wrkScript is the Lua script wrk runs: every request carries one bearer
 // token from a file of tokens, one per line. Its arguments, after "--" on
-// wrk's command line, are FILE MODE PATH THREADS:
+// wrk's command line, are FILE MODE PATH THREADS [HOST]:
 //
 //   - MODE "cycle": each thread cycles over all tokens from its own offset
 //     (clients that reuse their tokens). The requests are formatted once.
@@ -18,6 +18,8 @@ import (
 //     each token once (a new token per request). A slice that runs out
 //     starts again; the wraps are counted and reported, because a token
 //     sent twice may be answered from a cache.
+//   - HOST, when given, is every request's Host header (else wrk's, the
+//     URL's authority).
 //
 // done() prints one line, "BENCH key=value ...", that parseWrk reads:
 // requests, errors by kind, latency percentiles in microseconds, and the
@@ -32,7 +34,7 @@ end
 
 function init(args)
    local file, nthreads = args[1], tonumber(args[4])
-   mode, path = args[2], args[3]
+   mode, path, host = args[2], args[3], args[5]
    sent, wrapped = 0, 0
    local total = 0
    for _ in io.lines(file) do total = total + 1 end
@@ -48,7 +50,7 @@ function init(args)
       if n >= lo and n <= hi then
          count = count + 1
          if mode == "cycle" then
-            toks[count] = wrk.format("GET", path, {["Authorization"] = "Bearer " .. line})
+            toks[count] = wrk.format("GET", path, headers(line))
          else
             toks[count] = line
          end
@@ -59,6 +61,12 @@ function init(args)
    if mode == "cycle" then idx = math.floor(tid * count / nthreads) end
 end
 
+function headers(tok)
+   local h = {["Authorization"] = "Bearer " .. tok}
+   if host and host ~= "" then h["Host"] = host end
+   return h
+end
+
 function request()
    idx = idx + 1
    if idx > count then
@@ -67,7 +75,7 @@ function request()
    end
    sent = sent + 1
    if mode == "cycle" then return toks[idx] end
-   return wrk.format("GET", path, {["Authorization"] = "Bearer " .. toks[idx]})
+   return wrk.format("GET", path, headers(toks[idx]))
 end
 
 function done(summary, latency, requests)
