@@ -26,31 +26,8 @@ import (
 // path cleaning, route match, token, authorization and the 200 with three
 // claim headers that the calling proxy sets upstream.
 func BenchmarkDecide(b *testing.B) {
-	key := tokentest.RSA("bench-rs", 2048)
-	iss := tokentest.NewIssuer(key)
-	b.Cleanup(iss.Close)
-	g := gatewaytest.Options{DiscardLogs: true}.StartYAML(b, fmt.Sprintf(`
-server:
-  trusted_proxies: ["127.0.0.1/32"]
-decision:
-  listen: "127.0.0.1:0"
-issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    audiences: [orders-api]
-    algorithms: [RS256, ES256, EdDSA]
-    required_claims: [sub, exp]
-routes:
-  - name: orders
-    match: {path_prefix: /orders, methods: [GET]}
-    upstream: "http://127.0.0.1:9"
-    auth: {scopes: {all_of: ["orders:read"]}}
-    forward: {claims_to_headers: {X-User-Id: sub, X-User-Scopes: scope, X-Tenant: org.tenant_id}}
-`, iss.URL(), iss.JWKSURL()))
+	g, auth := benchGateway(b)
 	decisions := g.Decisions()
-	auth := tokentest.Bearer(key.Sign(tokentest.Standard(iss.URL(), "orders-api", "alice", "orders:read", time.Hour).
-		With("org", map[string]any{"tenant_id": "acme"})))
 
 	decide := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/envoy/orders/42", nil)
@@ -73,4 +50,37 @@ routes:
 			b.Fatalf("status %d, want 200", w.Code)
 		}
 	}
+}
+
+// benchGateway is the gateway of the decision benchmarks (the proxy's
+// BenchmarkHandlerAllowed route, claim headers and cached RS256 token),
+// with both decision transports configured, and the token's
+// Authorization value.
+func benchGateway(b *testing.B) (*gatewaytest.Gateway, string) {
+	key := tokentest.RSA("bench-rs", 2048)
+	iss := tokentest.NewIssuer(key)
+	b.Cleanup(iss.Close)
+	g := gatewaytest.Options{DiscardLogs: true}.StartYAML(b, fmt.Sprintf(`
+server:
+  trusted_proxies: ["127.0.0.1/32"]
+decision:
+  listen: "127.0.0.1:0"
+  grpc_listen: "127.0.0.1:0"
+issuers:
+  - name: corp
+    issuer: %q
+    jwks_uri: %q
+    audiences: [orders-api]
+    algorithms: [RS256, ES256, EdDSA]
+    required_claims: [sub, exp]
+routes:
+  - name: orders
+    match: {path_prefix: /orders, methods: [GET]}
+    upstream: "http://127.0.0.1:9"
+    auth: {scopes: {all_of: ["orders:read"]}}
+    forward: {claims_to_headers: {X-User-Id: sub, X-User-Scopes: scope, X-Tenant: org.tenant_id}}
+`, iss.URL(), iss.JWKSURL()))
+	auth := tokentest.Bearer(key.Sign(tokentest.Standard(iss.URL(), "orders-api", "alice", "orders:read", time.Hour).
+		With("org", map[string]any{"tenant_id": "acme"})))
+	return g, auth
 }

@@ -3,7 +3,6 @@ package decision_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -407,31 +406,8 @@ func TestGRPCShutdownEndsWithinTheGrace(t *testing.T) {
 //
 //	go test ./decision -run '^$' -bench 'Decide|GRPCCheck' -benchmem
 func BenchmarkGRPCCheck(b *testing.B) {
-	key := tokentest.RSA("bench-rs", 2048)
-	iss := tokentest.NewIssuer(key)
-	b.Cleanup(iss.Close)
-	g := gatewaytest.Options{DiscardLogs: true}.StartYAML(b, fmt.Sprintf(`
-server:
-  trusted_proxies: ["127.0.0.1/32"]
-decision:
-  grpc_listen: "127.0.0.1:0"
-issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    audiences: [orders-api]
-    algorithms: [RS256, ES256, EdDSA]
-    required_claims: [sub, exp]
-routes:
-  - name: orders
-    match: {path_prefix: /orders, methods: [GET]}
-    upstream: "http://127.0.0.1:9"
-    auth: {scopes: {all_of: ["orders:read"]}}
-    forward: {claims_to_headers: {X-User-Id: sub, X-User-Scopes: scope, X-Tenant: org.tenant_id}}
-`, iss.URL(), iss.JWKSURL()))
+	g, auth := benchGateway(b)
 	svc := decision.NewGRPC(g.ProxyHandler())
-	auth := tokentest.Bearer(key.Sign(tokentest.Standard(iss.URL(), "orders-api", "alice", "orders:read", time.Hour).
-		With("org", map[string]any{"tenant_id": "acme"})))
 	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 		Http: envoyRequest("GET", "api.example.com", "/orders/42", map[string]string{"authorization": auth}),
