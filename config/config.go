@@ -9,7 +9,10 @@
 // anything, open a socket or read a key: it only reads and checks the file.
 //
 // One concern a file: config.go is the schema (every type and key, with
-// what it means to an operator); defaults.go the values of absent keys;
+// what it means to an operator; it is the longest file of the package on
+// purpose, since those comments are the operator documentation that
+// config.schema.json's descriptions are generated from, and splitting the
+// types would only scatter one concern); defaults.go the values of absent keys;
 // load.go reads the file (Load, Parse) and turns YAML syntax errors into
 // problems; problem.go is Problem, what every mistake is reported as, and
 // the stable Codes that say which rule fired.
@@ -97,11 +100,23 @@ type Server struct {
 	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-For is
 	// kept and appended to; from anyone else it is replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// TLS terminates TLS on the proxy port when both files are set.
+	// TLS terminates TLS on the proxy port when both files are set. The
+	// port then offers HTTP/2 and HTTP/1.1 by ALPN.
 	TLS TLS `yaml:"tls"`
+	// H2C also accepts cleartext HTTP/2 on the proxy port, by prior
+	// knowledge only (RFC 9113 §3.3): a connection that opens with the
+	// HTTP/2 preface. It is for a load balancer that terminates TLS and
+	// speaks HTTP/2 to the gateway over a private network; never expose
+	// it to clients directly. The HTTP/1.1 "Upgrade: h2c" path is never
+	// taken, on or off: that header is removed like any other Upgrade.
+	// Off by default, and refused together with tls, which offers HTTP/2
+	// by ALPN already.
+	H2C bool `yaml:"h2c"`
 }
 
-// TLS names a PEM certificate chain and key.
+// TLS names a PEM certificate chain and key. Both are read at start and
+// again on SIGHUP and whenever either file changes (a rotated Secret): a
+// pair that does not load keeps the one being served.
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
@@ -330,6 +345,10 @@ type Defaults struct {
 	Enforce bool `yaml:"enforce"`
 	// Resource is the default of routes[].resource ("": none).
 	Resource string `yaml:"resource"`
+	// CORS is the routes[].cors of routes that have none of their own
+	// (absent: none). It also answers for requests that match no route,
+	// so that browser code reads their 404 instead of a network error.
+	CORS *CORS `yaml:"cors"`
 }
 
 // Route is one entry of the route table; the first that matches wins.
@@ -340,6 +359,18 @@ type Route struct {
 	Match Match `yaml:"match"`
 	// Upstream is the base URL requests are forwarded to (http or https).
 	Upstream string `yaml:"upstream"`
+	// UpstreamProtocol is how requests travel to the upstream: auto
+	// (default) speaks HTTP/1.1, or HTTP/2 to an https upstream that offers
+	// it (TLS ALPN); http1 speaks HTTP/1.1 only; h2c speaks cleartext
+	// HTTP/2 with prior knowledge to an http upstream, as gRPC servers
+	// without TLS expect. Routes with the same protocol and tls share
+	// their connections.
+	UpstreamProtocol string `yaml:"upstream_protocol"`
+	// TLS configures the connections to an https upstream: the CAs that
+	// verify it, the client certificate shown to it and the name it is
+	// verified as. Absent: the system's CAs, no client certificate, the
+	// upstream URL's host.
+	TLS UpstreamTLS `yaml:"tls"`
 	// StripPrefix removes Match.PathPrefix from the forwarded path.
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Timeout bounds the wait for the upstream's response headers, counted
@@ -374,10 +405,59 @@ type Route struct {
 	// never need one. No other upgrade (h2c, TLS/1.0, ...) is ever
 	// forwarded: past a tunnel the gateway checks nothing.
 	WebSocket bool `yaml:"websocket"`
+	// CORS lets browser code on the origins it lists call this route
+	// (Cross-Origin Resource Sharing, the Fetch standard). Absent:
+	// defaults.cors; without either, no CORS header is ever written and
+	// OPTIONS is routed like any method. A route's own block replaces
+	// defaults.cors whole; `cors: {enabled: false}` turns it off.
+	CORS *CORS `yaml:"cors"`
 
 	// Line is the line of this route's entry.
 	Line int `yaml:"-"`
 }
+
+// CORS is one Cross-Origin Resource Sharing policy. A preflight (OPTIONS
+// with Origin and Access-Control-Request-Method) that it allows is
+// answered by the gateway, without a token and without reaching the
+// upstream; every other response to an allowed origin, the gateway's own
+// refusals included, carries Access-Control-Allow-Origin, so that browser
+// code can read a 401's challenge. An origin it does not list gets no CORS
+// header: the browser then hides the response from the page.
+type CORS struct {
+	// Enabled false turns CORS off for a route that defaults.cors would
+	// give it; no other key may be set then. Absent: true.
+	Enabled *bool `yaml:"enabled"`
+	// AllowedOrigins are the origins whose pages may read responses:
+	// exact ("https://app.example.com", "http://127.0.0.1:3000"), one
+	// leading wildcard label ("https://*.example.com": any subdomain,
+	// never the apex; scheme and port still exact), or "*" alone (any
+	// origin, only without allow_credentials). Written as browsers send
+	// them: scheme://host[:port], no path, no default port. "null" is
+	// refused: sandboxed frames and file:// pages of anyone send it.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedMethods are the methods a preflight may ask for. Absent: the
+	// route's match.methods, or GET, HEAD and POST when it has none.
+	AllowedMethods []string `yaml:"allowed_methods"`
+	// AllowedHeaders are the request headers a preflight may ask for,
+	// compared case-insensitively. Absent: Authorization and
+	// Content-Type.
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	// ExposedHeaders are the response headers browser code may read
+	// besides the CORS-safelisted ones. Absent: WWW-Authenticate (a
+	// 401's challenge) and X-Request-Id.
+	ExposedHeaders []string `yaml:"exposed_headers"`
+	// AllowCredentials lets pages send cookies and client certificates
+	// (fetch's credentials: "include") and read the answers. A bearer
+	// token in Authorization needs no credentials.
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long a browser may reuse a preflight's answer; at
+	// most 24h (browsers cap it lower: Chromium at 2h). Absent: 10m.
+	MaxAge *Duration `yaml:"max_age"`
+}
+
+// On reports whether c is a policy that is in force: present and not
+// turned off.
+func (c *CORS) On() bool { return c != nil && (c.Enabled == nil || *c.Enabled) }
 
 // Match selects requests by host, path and method.
 type Match struct {
@@ -439,6 +519,42 @@ type Forward struct {
 	// StripAuthorization drops the Authorization header before forwarding.
 	StripAuthorization bool `yaml:"strip_authorization"`
 }
+
+// Upstream protocols (Route.UpstreamProtocol).
+const (
+	ProtocolAuto  = "auto"
+	ProtocolHTTP1 = "http1"
+	ProtocolH2C   = "h2c"
+)
+
+// UpstreamTLS configures TLS to a route's https upstream. The files are
+// read when the configuration is loaded into a gateway (and at each
+// reload); the client certificate again at each new connection, so that a
+// pair rotated in place is picked up without a reload.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of the CAs to trust for this upstream,
+	// instead of the system's (a private PKI).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and its key (PEM),
+	// for upstreams that require mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the upstream's certificate is verified as,
+	// and the SNI sent, when it is not the upstream URL's host (an
+	// upstream addressed by IP, or through a tunnel).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate the upstream shows:
+	// anyone on the network path can then read and change every request,
+	// tokens and claim headers included. It is refused unless
+	// InsecureSkipVerifyAcknowledged is true too, and warned at every load.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// InsecureSkipVerifyAcknowledged says that insecure_skip_verify is
+	// meant: the second key that such a setting needs.
+	InsecureSkipVerifyAcknowledged bool `yaml:"insecure_skip_verify_acknowledged"`
+}
+
+// Enabled reports whether any TLS setting is made.
+func (t UpstreamTLS) Enabled() bool { return t != UpstreamTLS{} }
 
 // Duration is a time.Duration written as "30s", "15m" or "1h30m" in YAML.
 type Duration time.Duration

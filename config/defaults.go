@@ -71,6 +71,25 @@ var (
 	// resource.
 	DefaultDefaults = Defaults{Enforce: true}
 
+	// DefaultCORS holds the values of the keys a cors block leaves out
+	// (its allowed_methods default is the route's match.methods, or
+	// DefaultCORSMethods). Authorization is allowed because a bearer token
+	// is what every call through the gateway carries; WWW-Authenticate is
+	// exposed so that browser code can read why a 401 was refused.
+	// MaxAge spares a preflight before most calls while keeping a changed
+	// policy in force within minutes.
+	DefaultCORS = CORS{
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		ExposedHeaders: []string{"WWW-Authenticate", "X-Request-Id"},
+		MaxAge:         new(Duration(10 * time.Minute)),
+	}
+	// DefaultCORSMethods are the allowed_methods of a cors block on a
+	// route that matches any method: the CORS-safelisted methods.
+	DefaultCORSMethods = []string{"GET", "HEAD", "POST"}
+	// MaxCORSMaxAge is the longest cors.max_age accepted: Firefox's own
+	// cap; Chromium caps at 2h.
+	MaxCORSMaxAge = Duration(24 * time.Hour)
+
 	// DefaultIntrospection suits an authorization server on the same
 	// network: a call that takes longer than 2s is an outage, an active
 	// answer is reused for a minute (a revoked token lives at most that
@@ -99,6 +118,7 @@ var (
 	// stream that sends a heartbeat now and then, short enough that a dead
 	// one does not hold a connection for long.
 	DefaultRoute = Route{
+		UpstreamProtocol:  ProtocolAuto,
 		Timeout:           Duration(30 * time.Second),
 		StreamIdleTimeout: Duration(60 * time.Second),
 		Auth:              Auth{Mode: ModeRequired},

@@ -121,6 +121,9 @@ const (
 	CodeBadScope Code = "bad_scope"
 	// CodeBadHeader: a claims_to_headers name that is not a header name.
 	CodeBadHeader Code = "bad_header"
+	// CodeBadOrigin: a cors.allowed_origins entry that is not an origin
+	// as browsers send it (scheme://host[:port]) or a wildcard of one.
+	CodeBadOrigin Code = "bad_origin"
 	// CodeBadClaimPath: a malformed claim path (scope_claims, auth.claims,
 	// claims_to_headers) or claim name (audience_claim).
 	CodeBadClaimPath Code = "bad_claim_path"
@@ -156,6 +159,10 @@ const (
 	// CodeShadowedRoute: a route that an earlier one keeps from ever
 	// matching.
 	CodeShadowedRoute Code = "shadowed_route"
+	// CodeInsecureTLS: a route's upstream certificate is not verified
+	// (tls.insecure_skip_verify). An error unless the route acknowledges
+	// it (tls.insecure_skip_verify_acknowledged), then a warning.
+	CodeInsecureTLS Code = "insecure_tls"
 )
 
 // codedError is an error that knows the Code of the problem it becomes:

@@ -38,6 +38,7 @@ func TestProblemCodesAreStable(t *testing.T) {
 		config.CodeBadMethod:          "bad_method",
 		config.CodeBadScope:           "bad_scope",
 		config.CodeBadHeader:          "bad_header",
+		config.CodeBadOrigin:          "bad_origin",
 		config.CodeBadClaimPath:       "bad_claim_path",
 		config.CodeRefusedAlgorithm:   "refused_algorithm",
 		config.CodeRefusedMethod:      "refused_method",

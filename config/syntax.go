@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -49,6 +50,50 @@ func CheckHost(h string) error {
 				return fmt.Errorf("%q is not a host name: use letters, digits, hyphens and dots", h)
 			}
 		}
+	}
+	return nil
+}
+
+// CheckOrigin checks one cors.allowed_origins entry, in lower case, as a
+// browser serializes an origin (RFC 6454 §6.2, the Fetch standard):
+// "http" or "https", "://", a host (CheckHost's syntax, so that one
+// leading "*." label is the wildcard) and a port only when it is not the
+// scheme's default. "*" is checked by the caller (it has rules of its
+// own); "null" is refused, since any sandboxed frame or file:// page
+// sends it.
+func CheckOrigin(o string) error {
+	if o == "" {
+		return errors.New("must not be empty")
+	}
+	if o == "null" {
+		return errors.New(`"null" is refused: sandboxed iframes, file:// pages and some redirects send it, so allowing it allows any page that chooses to be sandboxed`)
+	}
+	scheme, rest, ok := strings.Cut(o, "://")
+	if !ok {
+		return fmt.Errorf("%q is not an origin: write scheme://host[:port], e.g. \"https://app.example.com\"", o)
+	}
+	if scheme != "http" && scheme != "https" {
+		return fmt.Errorf("%q: only http:// and https:// origins can be listed", o)
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return fmt.Errorf("%q: an origin has no path, query or fragment (nor a trailing slash): write %q", o, scheme+"://"+rest[:i])
+	}
+	if strings.Contains(rest, "@") {
+		return fmt.Errorf("%q: an origin has no user info", o)
+	}
+	host, port := rest, ""
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.HasSuffix(rest, "]") {
+		host, port = rest[:i], rest[i+1:]
+		n, err := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil || n == 0 || port[0] == '0':
+			return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
+		case scheme == "http" && n == 80, scheme == "https" && n == 443:
+			return fmt.Errorf("%q: browsers leave the scheme's default port out of an origin, so it would never match: write %q", o, scheme+"://"+host)
+		}
+	}
+	if err := CheckHost(host); err != nil {
+		return fmt.Errorf("%q: %w", o, err)
 	}
 	return nil
 }

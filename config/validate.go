@@ -80,6 +80,9 @@ func (v *validator) config(c *Config) {
 	v.decision(&c.Decision, &c.Server)
 	names := v.issuers(c.Issuers)
 	resources := v.resources(c.Resources)
+	if c.Defaults.CORS != nil {
+		v.cors("defaults.cors", c.Defaults.CORS, nil)
+	}
 	v.routes(c.Routes, names)
 
 	for i := range c.Routes {

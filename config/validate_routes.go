@@ -42,6 +42,7 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 
 		v.match(p+".match", r.Match)
 		v.upstream(p+".upstream", r.Upstream)
+		v.upstreamTransport(p, r)
 		if r.StripPrefix && r.Match.PathPrefix == "" && r.Match.Path != "" {
 			v.errorf(p+".strip_prefix", CodeConflict, "needs match.path_prefix: with an exact path there is no prefix to strip")
 		}
@@ -56,6 +57,9 @@ func (v *validator) routes(rs []Route, issuers map[string]bool) {
 		}
 		v.auth(p+".auth", &r.Auth, issuers)
 		v.forward(p+".forward", r)
+		if r.CORS != nil && v.present(p+".cors") {
+			v.cors(p+".cors", r.CORS, r.Match.Methods)
+		}
 	}
 	v.shadowed(rs)
 }

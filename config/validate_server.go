@@ -65,6 +65,9 @@ func (v *validator) server(s *Server) {
 	case s.TLS.CertFile == "" && s.TLS.KeyFile != "":
 		v.errorf("server.tls.cert_file", CodeRequired, "key_file is set but cert_file is not: set both to terminate TLS, or neither")
 	}
+	if s.H2C && s.TLS.Enabled() {
+		v.errorf("server.h2c", CodeConflict, "h2c (cleartext HTTP/2) cannot be used with tls: a TLS listener offers HTTP/2 by ALPN already; set h2c only on a plain listener behind a TLS-terminating load balancer")
+	}
 }
 
 // decision checks the decision service's listeners and headers.

@@ -271,37 +271,9 @@ func (a *answer) denied() *authv3.CheckResponse {
 // grpcCode is the CheckResponse status of a refusal with HTTP status s.
 // Envoy denies on any code but OK and answers the client with the denied
 // response's own HTTP status, so the code is for Envoy's logs and for
-// other clients of the service: the google.rpc.Code that the status
-// means (google/rpc/code.proto gives each code's HTTP status).
-func grpcCode(s int) codes.Code {
-	switch {
-	case s == http.StatusBadRequest: // bad_path, bad_description: the description is malformed
-		return codes.InvalidArgument
-	case s == http.StatusUnauthorized: // no token, or a bad one
-		return codes.Unauthenticated
-	case s == http.StatusForbidden: // insufficient scope or claim, untrusted_caller
-		return codes.PermissionDenied
-	case s == http.StatusNotFound: // no route
-		return codes.NotFound
-	case s == http.StatusMethodNotAllowed: // CONNECT: the gateway opens no tunnels
-		return codes.Unimplemented
-	case s == http.StatusTooManyRequests:
-		return codes.ResourceExhausted
-	case s == http.StatusServiceUnavailable: // keys or introspection unavailable, overloaded: retry later
-		return codes.Unavailable
-	case s == http.StatusGatewayTimeout:
-		return codes.DeadlineExceeded
-	case s == outcome.ClientClosedRequest:
-		return codes.Canceled
-	case s >= 400 && s < 500: // another refusal of the request as described
-		return codes.FailedPrecondition
-	case s >= 500:
-		return codes.Internal
-	}
-	// A status that is neither 200 nor an error (a 204, a 3xx) is no
-	// decision the table makes: still a refusal.
-	return codes.Unknown
-}
+// other clients of the service: the code that the status means, from the
+// one table that the proxy's gRPC-shaped refusals use too.
+func grpcCode(s int) codes.Code { return codes.Code(outcome.GRPCCode(s)) }
 
 // splitNames splits a comma-separated list of header names.
 func splitNames(list string) []string {

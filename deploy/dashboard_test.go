@@ -51,6 +51,7 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	in.CacheMiss()
 	in.CacheEntries(1)
 	m.Revocation.Refreshed("corp", nil, 3, time.Now())
+	m.TLS.Serving(time.Now().Add(time.Hour))
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {
@@ -78,6 +79,10 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	}
 	for _, c := range m.Revocation.Collectors() {
 		fields = append(fields, fmt.Sprintf("Revocation.%T", c))
+	}
+	// The proxy listener's certificate (server.tls).
+	for _, c := range m.TLS.Collectors() {
+		fields = append(fields, fmt.Sprintf("TLS.%T", c))
 	}
 	var ours []string
 	for name := range families {

@@ -57,6 +57,10 @@ type Gateway struct {
 	// be forwarded instead. noVerify (explain's too) skips signatures.
 	transport http.RoundTripper
 	noVerify  bool
+	// transports are the routes' own transports (upstream_protocol, tls),
+	// for the gateway's life as transport is; nil for explain, whose
+	// transport captures every route's requests.
+	transports *proxy.Transports
 
 	// readTimeout and writeTimeout are the proxy listener's, from the
 	// configuration the gateway was built with. A forwarded exchange takes
@@ -68,6 +72,11 @@ type Gateway struct {
 	// draining is set on SIGTERM: /readyz answers 503 from then on, so
 	// that load balancers stop sending while in-flight requests finish.
 	draining atomic.Bool
+
+	// cert is the proxy listener's certificate (server.tls), set by Serve
+	// once loaded and swapped in place by ReloadCertificate; nil without
+	// TLS.
+	cert atomic.Pointer[certificate]
 }
 
 // state is one configuration and the key sets that serve it.
@@ -104,6 +113,7 @@ func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 		// the idle upstream connections (a new one per runtime dropped
 		// them all and left the old ones open until their idle timeout).
 		g.transport = proxy.NewTransport()
+		g.transports = proxy.NewTransports()
 	}
 	g.readTimeout, g.writeTimeout = cfg.Server.ReadTimeout.D(), cfg.Server.WriteTimeout.D()
 	st, rt, _, err := g.build(cfg, nil)
@@ -196,6 +206,14 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Before anything starts: a route whose TLS files cannot be read
+	// fails the load (a reload keeps the old configuration).
+	var upstreams []http.RoundTripper
+	if g.transports != nil {
+		if upstreams, err = g.transports.Routes(table); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	var issuers []token.Issuer
 	for _, is := range cfg.Issuers {
 		var keySet token.Keys
@@ -272,6 +290,7 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 		MaxInFlight:    cfg.Server.MaxInFlight,
 		AccessLog:      cfg.Log.AccessLog,
 		Transport:      g.transport,
+		Upstreams:      upstreams,
 		ReadTimeout:    g.readTimeout,
 		WriteTimeout:   g.writeTimeout,
 	})
@@ -336,8 +355,9 @@ func (g *Gateway) startKeys(k *keys) {
 // the new one. Issuers whose key source did not change keep their key sets;
 // new ones are fetched first, and if they do not load within ReloadTimeout
 // (or ctx), nothing changes. Settings that only a restart can apply
-// (listeners, TLS, server timeouts, log level and format) are logged and
-// otherwise ignored. The outcome is counted in
+// (listeners, the TLS files' names and h2c, server timeouts, log level and
+// format) are logged and otherwise ignored; the certificate those files
+// hold is reloaded by ReloadCertificate. The outcome is counted in
 // portcullis_config_reloads_total.
 func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	err := g.reload(ctx, cfg)
@@ -474,6 +494,7 @@ func needsRestart(old, new *config.Config) []string {
 	diff("server.listen", o.Listen, n.Listen)
 	diff("server.admin_listen", o.AdminListen, n.AdminListen)
 	diff("server.tls", o.TLS, n.TLS)
+	diff("server.h2c", o.H2C, n.H2C)
 	diff("server.read_header_timeout", o.ReadHeaderTimeout, n.ReadHeaderTimeout)
 	diff("server.read_timeout", o.ReadTimeout, n.ReadTimeout)
 	diff("server.write_timeout", o.WriteTimeout, n.WriteTimeout)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
@@ -31,8 +32,14 @@ func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req 
 		return checks, nil
 	}
 	add("path", true, "%s", o.Path)
+	if o.CORS.Kind == cors.Preflight {
+		return renderPreflight(checks, o, table, req), nil
+	}
 	if o.Route == nil {
 		add("route", false, "no route matches host %q, path %q, method %s", req.Host, o.Path, req.Method)
+		if o.CORS.Kind == cors.Actual {
+			add("cors", o.CORS.Allowed(), "origin %q under defaults.cors: %s", req.Header.Get(cors.HeaderOrigin), corsVerdict(o.CORS))
+		}
 		return checks, nil
 	}
 	mode := "enforced"
@@ -40,6 +47,9 @@ func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req 
 		mode = "AUDIT: a refusal is recorded, and the request forwarded anyway without claim headers"
 	}
 	add("route", true, "%s (auth mode %s; %s)", o.Route.Name, o.Route.Mode, mode)
+	if o.CORS.Kind == cors.Actual {
+		add("cors", o.CORS.Allowed(), "origin %q: %s", req.Header.Get(cors.HeaderOrigin), corsVerdict(o.CORS))
+	}
 	// In audit mode a refusal does not end the request: it is forwarded.
 	refused := func() ([]policy.Line, []string) {
 		if o.Route.Audit {
@@ -129,4 +139,34 @@ func passed(c token.Check, tok *token.Token) string {
 		return fmt.Sprintf("expires %s (in %s)", tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
 	}
 	return "passed"
+}
+
+// renderPreflight is explain's view of a CORS preflight that the gateway
+// answered itself: which policy answered it, and what it said.
+func renderPreflight(checks []policy.Line, o proxy.Outcome, table *policy.Table, req *http.Request) []policy.Line {
+	asked := req.Header.Get(cors.HeaderRequestMethod)
+	pol, whose := table.UnmatchedCORS(), fmt.Sprintf("no route takes %s here: defaults.cors", asked)
+	if o.Route != nil {
+		pol, whose = o.Route.CORS, fmt.Sprintf("route %s (the one that takes %s)", o.Route.Name, asked)
+	}
+	detail := fmt.Sprintf("preflight from %q for %s, answered by the gateway without a token and never forwarded, under %s: %s (%d)",
+		req.Header.Get(cors.HeaderOrigin), asked, whose, corsVerdict(o.CORS), o.Status)
+	if o.CORS.Refusal == cors.HeaderNotAllowed && pol != nil {
+		detail += fmt.Sprintf("; header %q is not in allowed_headers", pol.RefusedHeader(req.Header))
+	}
+	if o.CORS.Refusal == cors.MethodNotAllowed && pol != nil {
+		detail += fmt.Sprintf("; allowed_methods are %v", pol.Methods())
+	}
+	return append(checks, policy.Line{Stage: "cors", OK: o.CORS.Allowed(), Detail: detail})
+}
+
+// corsVerdict says in words what a cors policy made of a request.
+func corsVerdict(res cors.Result) string {
+	if res.Allowed() {
+		if res.Kind == cors.Preflight {
+			return "allowed: 204 with the policy's Access-Control-Allow-* headers"
+		}
+		return "allowed: the answer carries Access-Control-Allow-Origin, whatever its status"
+	}
+	return res.Refusal.String() + ": no Access-Control-* header, so the browser keeps the answer from the page"
 }

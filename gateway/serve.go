@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/decision"
 )
 
@@ -81,8 +81,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          errLog,
 	}
+	proxySrv.Protocols = proxyProtocols(s)
 	if s.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
+		cert, err := loadCertificate(s.TLS.CertFile, s.TLS.KeyFile)
 		if err != nil {
 			proxyLn.Close()
 			adminLn.Close()
@@ -94,8 +95,13 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("server.tls: %w", err)
 		}
-		proxySrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		proxyLn = tls.NewListener(proxyLn, proxySrv.TLSConfig)
+		// ServeTLS, not tls.NewListener: it sets the ALPN protocols
+		// (h2, http/1.1) from Protocols on a copy of this configuration,
+		// whose GetCertificate still reads the pair ReloadCertificate
+		// swaps.
+		proxySrv.TLSConfig = cert.tlsConfig()
+		g.cert.Store(cert)
+		g.metrics.TLS.Serving(cert.current.Load().Leaf.NotAfter)
 	}
 
 	keysCtx, stopKeys := context.WithCancel(context.Background())
@@ -103,7 +109,13 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	g.Start(keysCtx)
 
 	errc := make(chan error, 4)
-	go func() { errc <- proxySrv.Serve(proxyLn) }()
+	go func() {
+		if proxySrv.TLSConfig != nil {
+			errc <- proxySrv.ServeTLS(proxyLn, "", "")
+			return
+		}
+		errc <- proxySrv.Serve(proxyLn)
+	}()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	decisionAddr := ""
 	if decisionLn != nil {
@@ -127,6 +139,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		zap.Int("routes", len(g.handler.Runtime().Table().Routes())),
 		zap.Int("issuers", len(cfg.Issuers)),
 		zap.Bool("tls", s.TLS.Enabled()),
+		zap.Bool("h2c", s.H2C),
 		zap.Int("pid", os.Getpid()))
 
 	select {
@@ -182,4 +195,19 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// proxyProtocols are what the proxy port speaks: HTTP/1.1 always; HTTP/2
+// with TLS, offered by ALPN; and cleartext HTTP/2 with server.h2c, by prior
+// knowledge only (net/http has no HTTP/1.1 "Upgrade: h2c" path: such a
+// request reaches the proxy as HTTP/1.1, which removes the Upgrade). A
+// WebSocket over HTTP/2 would need extended CONNECT (RFC 8441), which
+// net/http does not advertise: browsers open an HTTP/1.1 connection for
+// it, and a CONNECT over HTTP/2 is refused like any other.
+func proxyProtocols(s config.Server) *http.Protocols {
+	p := &http.Protocols{}
+	p.SetHTTP1(true)
+	p.SetHTTP2(s.TLS.Enabled())
+	p.SetUnencryptedHTTP2(s.H2C)
+	return p
 }

@@ -72,6 +72,7 @@ type Metrics struct {
 
 	Introspection *Introspection // opaque tokens (RFC 7662)
 	Revocation    *Revocation    // revocation lists
+	TLS           *TLS           // the proxy listener's certificate (tls.go)
 
 	// The series the request path has resolved (series.go).
 	routesMu sync.Mutex
@@ -140,9 +141,11 @@ func New() *Metrics {
 		}, []string{"issuer"}),
 		Introspection: NewIntrospection(),
 		Revocation:    NewRevocation(),
+		TLS:           NewTLS(),
 	}
 	m.Registry.MustRegister(m.Introspection.Collectors()...)
 	m.Registry.MustRegister(m.Revocation.Collectors()...)
+	m.Registry.MustRegister(m.TLS.Collectors()...)
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

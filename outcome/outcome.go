@@ -77,6 +77,11 @@ const (
 	// StreamIdle ends a response already under way: nothing more is
 	// written, and the status sent stays the one logged.
 	StreamIdle Reason = "stream_idle"
+	// CORSRefused: a CORS preflight that the route's cors policy does not
+	// allow (its origin, method or a header). It is answered 403 without
+	// any Access-Control-* header, which makes the browser fail the call
+	// it was asking about; nothing is forwarded.
+	CORSRefused Reason = "cors_refused"
 )
 
 // Reasons of the decision service: the call itself, not the request it
@@ -193,6 +198,8 @@ var rows = map[Reason]Row{
 	BadDescription: {Status: http.StatusBadRequest, Error: "invalid_request",
 		Description: "the call does not describe one request"},
 	StreamIdle: {Silent: true},
+	CORSRefused: {Status: http.StatusForbidden, Error: "cors_refused",
+		Description: "the cross-origin request this preflight asks about is not allowed"},
 }
 
 // Of returns the row of r. An unknown reason gets the malformed-token row

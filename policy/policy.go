@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/resource"
 )
@@ -63,6 +64,7 @@ type Route struct {
 	Index int    // position in the file, 0-based
 
 	Upstream    *url.URL      // base URL; its path is prepended by ForwardPath
+	Transport   Transport     // upstream_protocol and tls: the zero value is the shared transport
 	StripPrefix bool          // ForwardPath removes Prefix
 	Prefix      string        // match.path_prefix, "" for an exact-path route
 	Path        string        // match.path, "" for a prefix route
@@ -85,6 +87,9 @@ type Route struct {
 	// ResourceParam is the resource_metadata parameter of this route's
 	// challenges (RFC 9728 §5.1), "" when it names no resource.
 	ResourceParam string
+	// CORS is the route's cors policy (its own block or defaults.cors);
+	// nil when it has none, and then no CORS header is ever written.
+	CORS *cors.Policy
 
 	hosts   []string // lower case, no port, no trailing dot; "*.x" kept as is
 	methods []string // upper case; nil = any
@@ -186,6 +191,7 @@ type Table struct {
 	claimHeaders []string
 	scopeClaims  map[string][]ClaimPath // issuer name -> where its scopes are
 	index        index
+	unmatched    *cors.Policy // defaults.cors, for requests no route takes
 }
 
 // Compile builds the table from a validated configuration. It still checks
@@ -245,8 +251,18 @@ func Compile(cfg *config.Config) (*Table, error) {
 	}
 	slices.Sort(t.claimHeaders)
 	t.index = buildIndex(t.routes)
+	unmatched, err := cors.Compile(cfg.Defaults.CORS, nil)
+	if err != nil {
+		return nil, fmt.Errorf("policy: defaults.cors.%w", err)
+	}
+	t.unmatched = unmatched
 	return t, nil
 }
+
+// UnmatchedCORS is the cors policy of requests that match no route
+// (defaults.cors), so that browser code reads their 404; nil when there is
+// none.
+func (t *Table) UnmatchedCORS() *cors.Policy { return t.unmatched }
 
 // shared hands out one copy of what routes hold alike, their upstream URL and
 // their claim headers, which Match and the forwarder only read: a table of
@@ -327,6 +343,9 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, resour
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	r.Upstream = u
+	if r.Transport, err = compileTransport(c); err != nil {
+		return nil, err
+	}
 
 	if err := compileMatch(r, &c.Match); err != nil {
 		return nil, err
@@ -395,6 +414,9 @@ func compileRoute(i int, c *config.Route, issuers map[string][]ClaimPath, resour
 	}
 	slices.SortFunc(headers, func(a, b HeaderRule) int { return strings.Compare(a.Name, b.Name) })
 	r.Headers = sh.headerRules(headers)
+	if r.CORS, err = cors.Compile(c.CORS, r.methods); err != nil {
+		return nil, fmt.Errorf("cors.%w", err)
+	}
 	return r, nil
 }
 

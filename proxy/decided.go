@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 
+	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
@@ -43,6 +44,12 @@ type Outcome struct {
 	// Upgrade is what became of an Upgrade header: "" for none, else the
 	// access log's upgrade value; UpgradeWhy says why one was removed.
 	Upgrade, UpgradeWhy string
+
+	// CORS is what the route's cors policy (or defaults.cors, for a
+	// request no route takes) made of the request; its Kind is NotCORS
+	// without an Origin or without a policy. A preflight it answered has
+	// Kind Preflight, and Route is the route of the method it asked about.
+	CORS cors.Result
 }
 
 // Serve handles r exactly as ServeHTTP does, metrics and access log
@@ -67,5 +74,6 @@ func (ex *exchange) outcome() Outcome {
 		Decision:   ex.decision,
 		Upgrade:    ex.upgrade.String(),
 		UpgradeWhy: ex.upgrade.why(),
+		CORS:       ex.cors,
 	}
 }

@@ -89,7 +89,11 @@ func (rt *Runtime) forward(r *http.Request, tok *token.Token, ex *exchange) {
 	}
 	f.timer = time.AfterFunc(min(ex.route.Timeout, rt.tick(ex.route)), f.watch)
 	defer f.stop()
-	rt.proxy.ServeHTTP(&ex.rec, out)
+	p := rt.proxy
+	if i := ex.route.Index; i < len(rt.byRoute) && rt.byRoute[i] != nil {
+		p = rt.byRoute[i]
+	}
+	p.ServeHTTP(&ex.rec, out)
 }
 
 // rewrite builds the outgoing request. ReverseProxy has already removed the
@@ -234,6 +238,9 @@ func responded(resp *http.Response) error {
 	// The client gets the gateway's request id, already set; an upstream
 	// that echoes it (or sets its own) must not make it appear twice.
 	resp.Header.Del(RequestIDHeader)
+	// Likewise its Access-Control-* headers, on a route whose cors
+	// policy the gateway applies (cors.go).
+	removeUpstreamCORS(f.ex.route, resp.Header)
 	return nil
 }
 

@@ -17,24 +17,29 @@
 // (upgrade.go).
 //
 // One concern a file: proxy.go is the runtime, the handler and the pipeline
-// (serve) with its metrics and access-log line (finish); auth.go is bearer
+// (serve); finish.go records each request's metrics and access-log line,
+// and the response recorder they read; auth.go is bearer
 // extraction, verification and authorization for a matched route;
 // refuse.go writes a refusal from its outcome row; forward.go rewrites and
 // forwards; stream.go keeps a forwarded exchange's deadlines; upgrade.go
-// admits WebSocket upgrades and nothing else; decided.go is the Outcome
-// that Serve returns for explain; requestid.go the request id.
+// admits WebSocket upgrades and nothing else; cors.go answers CORS
+// preflights and sets the CORS headers that package cors decides;
+// transport.go holds the upstream transports (per protocol and TLS
+// settings); decision.go answers decisions for another proxy (Decide);
+// decided.go is the Outcome that Serve returns for explain; requestid.go
+// the request id.
 package proxy
 
 import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
@@ -50,7 +55,11 @@ type Runtime struct {
 	verifier *token.Verifier
 	// proxy serves every route: what differs between routes travels with
 	// the request (forwarding), so one per route would only cost memory.
+	// byRoute are the reverse proxies of routes with a transport of their
+	// own (upstream_protocol, tls), by policy.Route.Index; nil (or past
+	// the end) for a route on proxy's shared transport.
 	proxy          *httputil.ReverseProxy
+	byRoute        []*httputil.ReverseProxy
 	strip          []string // folded claim header names (lower case, '-')
 	stripList      string   // strip, comma-separated, for decisions (HeadersToRemoveHeader)
 	trustedProxies []netip.Prefix
@@ -68,6 +77,7 @@ type Runtime struct {
 func (rt *Runtime) WithTransport(transport http.RoundTripper) *Runtime {
 	c := *rt
 	c.proxy = c.reverseProxy(transport)
+	c.byRoute = nil // every route's requests are captured
 	return &c
 }
 
@@ -82,6 +92,9 @@ type Options struct {
 	AccessLog bool
 	// Transport carries requests to upstreams; nil means NewTransport().
 	Transport http.RoundTripper
+	// Upstreams are the transports of routes that do not use Transport,
+	// by policy.Route.Index (nil for one that does): Transports.Routes.
+	Upstreams []http.RoundTripper
 	// Resources are the protected resource metadata documents (RFC 9728)
 	// served at their well-known paths; nil: none.
 	Resources *resource.Set
@@ -113,6 +126,14 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 		transport = NewTransport()
 	}
 	rt.proxy = rt.reverseProxy(transport)
+	if len(opts.Upstreams) > 0 {
+		rt.byRoute = make([]*httputil.ReverseProxy, len(opts.Upstreams))
+		for i, t := range opts.Upstreams {
+			if t != nil {
+				rt.byRoute[i] = rt.reverseProxy(t)
+			}
+		}
+	}
 	return rt
 }
 
@@ -185,6 +206,7 @@ type exchange struct {
 	bearer   Bearer  // what the Authorization header held, when it was read
 	metadata bool    // a protected resource's metadata document was asked for
 	decide   bool    // a decision for another proxy (Decide), not a forward
+	cors     cors.Result
 	decision string
 	reason   outcome.Reason
 	issuer   string
@@ -217,6 +239,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	rt := h.cur.Load()
 	ex := &exchange{start: time.Now(), decide: decide}
 	ex.rec.ResponseWriter = w
+	// A gRPC client is refused in gRPC's terms; a decision is answered to
+	// the proxy that asked, in HTTP's, whatever request it describes.
+	ex.rec.grpc = !decide && isGRPC(r)
 	rec := &ex.rec
 	defer h.finish(rt, r, ex)
 
@@ -249,13 +274,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		return ex
 	}
 	ex.path = clean
+	// A CORS preflight is answered by the route that would take the
+	// method it asks about, before any token is looked for: a browser
+	// sends none with it (cors.go).
+	if asked, ok := cors.PreflightMethod(r.Method, r.Header); ok && !decide {
+		if rt.preflight(rec, r, asked, ex) {
+			return ex
+		}
+	}
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
 		ex.reason = outcome.NoRoute
+		if !decide {
+			rt.allowOrigin(rec, r, rt.table.UnmatchedCORS(), ex)
+		}
 		refuse(rec, outcome.NoRoute, "", "")
 		return ex
 	}
 	ex.route = route
+	// An allowed origin reads whatever this route answers, the gateway's
+	// own refusals included: a 401's challenge is how browser code learns
+	// that it needs a token.
+	if route.CORS != nil && !decide {
+		rt.allowOrigin(rec, r, route.CORS, ex)
+	}
 
 	// The cap is checked after the (allocation-free) match so that the
 	// refusal is counted under its route, and before any verification, so
@@ -304,137 +346,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	rt.forward(r, tok, ex)
 	return ex
 }
-
-// finalStatus is the status the client got, as metrics and logs record it.
-func (ex *exchange) finalStatus() int {
-	status := ex.rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if ex.status != 0 {
-		status = int(ex.status)
-	}
-	if ex.rec.status == 0 && ex.upgrade == upgradeSwitched {
-		// ReverseProxy wrote the 101 to the hijacked connection, past
-		// the recorder; the request ends when the tunnel closes.
-		status = http.StatusSwitchingProtocols
-	}
-	return status
-}
-
-// finish records the request's metrics and access-log line.
-func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
-	status := ex.finalStatus()
-	elapsed := time.Since(ex.start)
-	route, series, mode := metrics.Unmatched, rt.unmatched, metrics.ModeEnforce
-	switch {
-	case ex.route != nil:
-		route, series = ex.route.Name, rt.series[ex.route.Index]
-		if ex.route.Audit {
-			mode = metrics.ModeAudit
-		}
-	case ex.metadata:
-		route, series = metrics.ResourceMetadata, rt.metadata
-	}
-	via := metrics.ViaProxy
-	if ex.decide {
-		via = metrics.ViaDecision
-	}
-	series.Request(r.Method, status, via).Inc()
-	series.Duration(via).Observe(elapsed.Seconds())
-	if ex.route != nil && ex.decision != "" {
-		series.Decision(ex.decision, mode, via).Inc()
-	}
-	// Only a refused token is an authentication failure: an allowed
-	// request keeps its decision when its exchange fails afterwards
-	// (upstream_timeout, client_timeout, stream_idle...), and those
-	// reasons are the access log's, never this metric's.
-	if ex.route != nil && ex.reason != "" && outcome.Of(ex.reason).AuthFailure {
-		issuer := ex.issuer
-		if issuer == "" {
-			issuer = metrics.UnknownIssuer
-		}
-		h.metrics.AuthFailure(issuer, string(ex.reason)).Inc()
-	}
-	if ex.upstream > 0 {
-		series.Upstream().Observe(ex.upstream.Seconds())
-	}
-	if !rt.accessLog {
-		return
-	}
-	fp := logFields.Get().(*[]zap.Field)
-	fields := append((*fp)[:0],
-		zap.String("request_id", ex.id),
-		zap.String("route", route),
-		zap.String("method", r.Method),
-		zap.String("host", r.Host),
-		zap.String("path", ex.path),
-		zap.Int("status", status),
-		zap.Duration("duration", elapsed),
-		zap.String("decision", ex.decision),
-		zap.String("reason", string(ex.reason)),
-		zap.String("issuer", ex.issuer),
-		zap.String("remote", r.RemoteAddr),
-		zap.Int64("bytes", ex.rec.bytes.Load()),
-	)
-	if ex.upstream > 0 {
-		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))
-	}
-	if ex.upgrade != noUpgrade {
-		fields = append(fields, zap.String("upgrade", ex.upgrade.String()))
-	}
-	if mode == metrics.ModeAudit {
-		fields = append(fields, zap.String("mode", mode))
-	}
-	if ex.decide {
-		fields = append(fields, zap.String("via", via))
-	}
-	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
-		fields = append(fields, zap.String("sub", ex.subject))
-	}
-	h.log.Info("request", fields...)
-	clear(fields) // no request's strings outlive it in the pool
-	*fp = fields[:0]
-	logFields.Put(fp)
-}
-
-// logFields lends finish its field slices: a new one per request was the
-// largest allocation the gateway itself made (1.5 KiB once grown). Lending
-// is safe because zap's cores encode the fields before Info returns and keep
-// nothing of the slice (the observer core used by tests copies it).
-var logFields = sync.Pool{New: func() any {
-	f := make([]zap.Field, 0, 14)
-	return &f
-}}
-
-// recorder remembers the status and size of a response. bytes is atomic
-// because the watchdog of a forwarded exchange reads it to see the
-// response move (stream.go).
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  atomic.Int64
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 && code >= 200 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes.Add(int64(n))
-	return n, err
-}
-
-// Unwrap lets http.ResponseController (used by ReverseProxy to flush
-// streamed responses) reach the real writer.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Verifier returns the verifier this runtime's requests go through.
 func (rt *Runtime) Verifier() *token.Verifier { return rt.verifier }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/portcullis/portcullis/outcome"
 )
@@ -46,7 +48,63 @@ func refuseAs(w http.ResponseWriter, reason outcome.Reason, description, scope, 
 		}
 		h.Set("WWW-Authenticate", c)
 	}
+	if rec, ok := w.(*recorder); ok && rec.grpc {
+		writeGRPC(rec, row.Status, description)
+		return
+	}
 	writeError(w, row.Status, row.Error, description)
+}
+
+// isGRPC reports whether a request is a gRPC call (application/grpc,
+// application/grpc+proto, application/grpc-web...): a client that reads
+// its status from grpc-status, not from the HTTP status or a JSON body.
+func isGRPC(r *http.Request) bool {
+	if r.Method != http.MethodPost { // every gRPC call is a POST
+		return false
+	}
+	ct := r.Header.Get("Content-Type")
+	const prefix = "application/grpc"
+	if len(ct) < len(prefix) || !strings.EqualFold(ct[:len(prefix)], prefix) {
+		return false
+	}
+	rest := ct[len(prefix):]
+	return rest == "" || rest[0] == '+' || rest[0] == ';' || rest[0] == '-'
+}
+
+// writeGRPC writes a refusal as a gRPC client reads one: a trailers-only
+// response (HTTP 200, headers and no body, PROTOCOL-HTTP2.md) whose
+// grpc-status is the code of the row's status (outcome.GRPCCode, the one
+// table) and grpc-message its fixed description. The headers set before
+// (WWW-Authenticate, Retry-After) go with it. The recorder keeps the row's
+// status, not the 200, for the metrics and the access log: a refused call
+// is counted as the 401 or 403 it is, whatever shape it was written in.
+func writeGRPC(rec *recorder, status int, description string) {
+	h := rec.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", strconv.FormatUint(uint64(outcome.GRPCCode(status)), 10))
+	h.Set("Grpc-Message", grpcMessage(description))
+	if rec.status == 0 {
+		rec.status = status
+	}
+	rec.WriteHeader(http.StatusOK)
+}
+
+// grpcMessage percent-encodes s as grpc-message is (PROTOCOL-HTTP2.md):
+// every byte outside printable ASCII, and '%' itself, as %XX.
+func grpcMessage(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // writeError writes a JSON error body. The description is always one of

@@ -33,6 +33,16 @@ import (
 //     client that reads nothing (nginx's proxy_read_timeout and
 //     send_timeout).
 //
+// A gRPC call (Content-Type application/grpc...) is a stream from its first
+// byte: a bidirectional or server stream may send its response headers
+// only with its first reply, and its request body is messages sent at the
+// application's pace. So neither the route's timeout nor read_timeout
+// bounds it; the route's stream_idle_timeout does, from the request on:
+// the call is cut (DEADLINE_EXCEEDED, as a 504, before any response) when
+// nothing moved either way for that long. A call's own deadline is the
+// client's grpc-timeout, which is forwarded: the upstream enforces it, and
+// the client ends the call when it passes.
+//
 // A WebSocket tunnel (101) is left alone: net/http clears the deadlines of
 // a hijacked connection, and its liveness is the application's (ping and
 // pong).
@@ -199,6 +209,28 @@ func (f *forwarding) watch() {
 	next := tick
 	switch f.phase.Load() {
 	case waiting:
+		if f.ex.rec.grpc && route.StreamIdle > 0 {
+			// A gRPC call is a stream from its first byte: its body
+			// is messages that may come at any pace, and its response
+			// headers may wait for the first reply. Only a pause of
+			// both directions bounds it, as a response stream's does.
+			f.bodyEnded()
+			if f.arriving() {
+				f.keepReading(tick)
+			}
+			if now-f.lastMove >= route.StreamIdle {
+				if f.phase.CompareAndSwap(waiting, upstreamLate) {
+					f.cancel(errUpstreamTimeout)
+					return
+				}
+				break
+			}
+			if rt.writeTimeout > 0 {
+				f.setWriteDeadline(f.sent.Add(now + rt.writeTimeout + 2*tick))
+			}
+			next = min(next, f.lastMove+route.StreamIdle-now)
+			break
+		}
 		if f.arriving() {
 			if rt.readTimeout > 0 && now-f.lastMove >= rt.readTimeout {
 				// Whoever holds the body up: the client, or an
@@ -269,7 +301,12 @@ func (f *forwarding) watch() {
 // upstream's fault).
 func (f *forwarding) keepReading(tick time.Duration) {
 	if f.rt.readTimeout > 0 {
-		f.setReadDeadline(f.sent.Add(f.lastMove + f.rt.readTimeout + 2*tick))
+		pause := f.rt.readTimeout
+		if f.ex.rec.grpc {
+			// A gRPC call's messages may pause as long as the stream may.
+			pause = max(pause, f.ex.route.StreamIdle)
+		}
+		f.setReadDeadline(f.sent.Add(f.lastMove + pause + 2*tick))
 		f.readUntil = true
 	}
 }

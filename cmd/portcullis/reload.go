@@ -8,12 +8,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 
+	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
 )
 
@@ -31,24 +33,37 @@ func notifyHangup() chan os.Signal {
 const reloadDebounce = 250 * time.Millisecond
 
 // watchConfig reloads the gateway's configuration on SIGHUP and whenever
-// the file's contents change, until ctx ends.
+// the file's contents change, until ctx ends; and likewise the proxy
+// listener's certificate and key (certs, the server.tls the listener is
+// opened with), which a cert-manager Secret rotates in place.
 //
-// The directory is watched rather than the file: an editor that saves by
-// writing a new file and renaming it over the old one, and a Kubernetes
-// ConfigMap update (which swaps a ..data symlink), both replace the inode a
-// file watch would follow. Any event in the directory schedules a check, and
-// a reload happens only if the file's bytes differ from those last loaded,
-// so unrelated files and no-op saves cost nothing.
-func watchConfig(ctx context.Context, g *gateway.Gateway, path string, hup <-chan os.Signal, log *zap.Logger) {
+// The directories are watched rather than the files: an editor that saves
+// by writing a new file and renaming it over the old one, and a Kubernetes
+// ConfigMap or Secret update (which swaps a ..data symlink), both replace
+// the inode a file watch would follow. Any event in a watched directory
+// schedules a check, and a reload happens only if the files' bytes differ
+// from those last loaded, so unrelated files and no-op saves cost nothing.
+// The configuration and the certificate are reloaded apart: a change to one
+// does not reload the other, and SIGHUP reloads both.
+func watchConfig(ctx context.Context, g *gateway.Gateway, path string, certs config.TLS, hup <-chan os.Signal, log *zap.Logger) {
 	last := fileHash(path)
+	lastPair := pairHash(certs)
+	dirs := []string{filepath.Dir(path)}
+	if certs.Enabled() {
+		dirs = append(dirs, filepath.Dir(certs.CertFile), filepath.Dir(certs.KeyFile))
+	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
-		err = w.Add(filepath.Dir(path))
+		for _, dir := range slices.Compact(slices.Sorted(slices.Values(dirs))) {
+			if err = w.Add(dir); err != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
-		log.Warn("not watching the configuration file; reload with SIGHUP", zap.Error(err))
+		log.Warn("not watching the configuration and certificate files; reload with SIGHUP", zap.Error(err))
 	} else {
 		defer w.Close()
 		events, errs = w.Events, w.Errors
@@ -62,12 +77,21 @@ func watchConfig(ctx context.Context, g *gateway.Gateway, path string, hup <-cha
 			debug.FreeOSMemory() // the old configuration's garbage
 		}
 	}
+	reloadCertificate := func(why string) {
+		if !certs.Enabled() {
+			return
+		}
+		log.Info("reloading the TLS certificate", zap.String("trigger", why), zap.String("cert_file", certs.CertFile))
+		lastPair = pairHash(certs)
+		_ = g.ReloadCertificate() // logged and counted there
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			reload("SIGHUP")
+			reloadCertificate("SIGHUP")
 		case <-events:
 			debounce = time.After(reloadDebounce)
 		case err := <-errs:
@@ -76,6 +100,9 @@ func watchConfig(ctx context.Context, g *gateway.Gateway, path string, hup <-cha
 			debounce = nil
 			if h := fileHash(path); h != nil && !bytes.Equal(h, last) {
 				reload("file changed")
+			}
+			if h := pairHash(certs); h != nil && !bytes.Equal(h, lastPair) {
+				reloadCertificate("file changed")
 			}
 		}
 	}
@@ -89,5 +116,19 @@ func fileHash(path string) []byte {
 		return nil
 	}
 	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// pairHash is the SHA-256 of a certificate file's bytes followed by its key
+// file's, nil without TLS or when either cannot be read.
+func pairHash(certs config.TLS) []byte {
+	if !certs.Enabled() {
+		return nil
+	}
+	c, k := fileHash(certs.CertFile), fileHash(certs.KeyFile)
+	if c == nil || k == nil {
+		return nil
+	}
+	h := sha256.Sum256(append(c, k...))
 	return h[:]
 }

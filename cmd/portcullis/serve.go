@@ -51,7 +51,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	debug.FreeOSMemory()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go watchConfig(watchCtx, g, *path, hup, log)
+	go watchConfig(watchCtx, g, *path, cfg.Server.TLS, hup, log)
 	return g.Serve(ctx)
 }
 

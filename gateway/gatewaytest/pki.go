@@ -58,6 +58,18 @@ func (p *PKI) write(t testing.TB, name, typ string, der []byte) string {
 // Issue signs a certificate for cn; a server one is for 127.0.0.1.
 func (p *PKI) Issue(t testing.TB, cn string, server bool) tls.Certificate {
 	t.Helper()
+	return p.issue(t, cn, server, nil)
+}
+
+// IssueFor signs a server certificate for the host name dns only (not for
+// 127.0.0.1): for tests of a name verified other than the address dialled.
+func (p *PKI) IssueFor(t testing.TB, dns string) tls.Certificate {
+	t.Helper()
+	return p.issue(t, dns, true, []string{dns})
+}
+
+func (p *PKI) issue(t testing.TB, cn string, server bool, dns []string) tls.Certificate {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p.serial++
 	tmpl := &x509.Certificate{
@@ -67,7 +79,9 @@ func (p *PKI) Issue(t testing.TB, cn string, server bool) tls.Certificate {
 	}
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		if tmpl.DNSNames = dns; dns == nil {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
 	} else {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}

@@ -65,6 +65,7 @@ var (
 		"Log.format":                {"json", "console"},
 		"Auth.mode":                 {config.ModeRequired, config.ModeOptional, config.ModePublic},
 		"Introspection.auth_method": {config.ClientSecretBasic, config.ClientSecretPost, config.PrivateKeyJWT},
+		"Route.upstream_protocol":   {config.ProtocolAuto, config.ProtocolHTTP1, config.ProtocolH2C},
 	}
 	// elementDefaults are the templates that list entries start from.
 	elementDefaults = map[reflect.Type]any{

@@ -1,0 +1,261 @@
+package proxy_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/token/tokentest"
+)
+
+const appOrigin = "https://app.example.com"
+
+// corsGateway serves three routes behind one recording upstream: one with
+// a cors block, one that turns defaults.cors off, and one without any.
+type corsGateway struct {
+	gw   *gatewaytest.Gateway
+	up   *gatewaytest.Upstream
+	key  *tokentest.Key
+	iss  *tokentest.Issuer
+	good string // a token with orders:read
+	weak string // a valid token without it
+}
+
+func newCORSGateway(t *testing.T, withDefaults bool) *corsGateway {
+	t.Helper()
+	c := &corsGateway{key: tokentest.RSA("rsa-1", 2048)}
+	c.iss = tokentest.NewIssuer(c.key)
+	t.Cleanup(c.iss.Close)
+	c.up = gatewaytest.NewUpstream(t)
+	defaults := ""
+	if withDefaults {
+		defaults = "defaults:\n  cors: {allowed_origins: [\"https://*.example.net\"]}\n"
+	}
+	yaml := fmt.Sprintf(`
+issuers:
+  - {name: corp, issuer: %q, jwks_uri: %q, audiences: [orders-api], algorithms: [RS256]}
+%sroutes:
+  - name: orders
+    match: {path_prefix: /orders, methods: [GET, DELETE]}
+    upstream: %q
+    auth: {scopes: {all_of: ["orders:read"]}}
+    cors:
+      allowed_origins: [%q, "https://*.example.org"]
+      allowed_headers: [Authorization, X-Trace]
+      allow_credentials: true
+      max_age: 2m
+  - name: closed
+    match: {path_prefix: /closed}
+    upstream: %q
+    auth: {mode: public}
+    cors: {enabled: false}
+  - name: plain
+    match: {path_prefix: /}
+    upstream: %q
+    auth: {mode: public}
+`, c.iss.URL(), c.iss.JWKSURL(), defaults, c.up.URL, appOrigin, c.up.URL, c.up.URL)
+	c.gw = gatewaytest.StartYAML(t, yaml)
+	c.good = "Bearer " + c.key.Sign(tokentest.Standard(c.iss.URL(), "orders-api", "alice", "orders:read", 5*time.Minute))
+	c.weak = "Bearer " + c.key.Sign(tokentest.Standard(c.iss.URL(), "orders-api", "alice", "profile", 5*time.Minute))
+	return c
+}
+
+func (c *corsGateway) do(method, path string, kv ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://gw"+path, nil)
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Add(kv[i], kv[i+1])
+	}
+	w := httptest.NewRecorder()
+	c.gw.Handler().ServeHTTP(w, r)
+	return w
+}
+
+func noCORSHeaders(t *testing.T, h http.Header) {
+	t.Helper()
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			t.Errorf("unexpected %s: %q", k, h.Get(k))
+		}
+	}
+}
+
+func TestCORSPreflight(t *testing.T) {
+	c := newCORSGateway(t, false)
+	cases := []struct {
+		name    string
+		path    string
+		headers []string
+		status  int
+		allowed bool
+	}{
+		{"an allowed preflight is answered 204 without a token", "/orders/1",
+			[]string{"Origin", appOrigin, "Access-Control-Request-Method", "DELETE", "Access-Control-Request-Headers", "authorization,x-trace"}, 204, true},
+		{"a preflight from a wildcard subdomain is answered", "/orders/1",
+			[]string{"Origin", "https://a.example.org", "Access-Control-Request-Method", "GET"}, 204, true},
+		{"a preflight from an origin not listed is 403 without CORS headers", "/orders/1",
+			[]string{"Origin", "https://evil.example", "Access-Control-Request-Method", "GET"}, 403, false},
+		{"a preflight for a header not listed is 403", "/orders/1",
+			[]string{"Origin", appOrigin, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "x-other"}, 403, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := c.up.Count()
+			w := c.do("OPTIONS", tc.path, tc.headers...)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d; body %s", w.Code, tc.status, w.Body)
+			}
+			if c.up.Count() != before {
+				t.Fatal("a preflight reached the upstream")
+			}
+			if !tc.allowed {
+				noCORSHeaders(t, w.Header())
+				return
+			}
+			h := w.Header()
+			if h.Get("Access-Control-Allow-Origin") != tc.headers[1] || h.Get("Access-Control-Allow-Credentials") != "true" ||
+				h.Get("Access-Control-Allow-Methods") != "GET, DELETE" || h.Get("Access-Control-Allow-Headers") != "Authorization, X-Trace" ||
+				h.Get("Access-Control-Max-Age") != "120" || h.Get("WWW-Authenticate") != "" {
+				t.Fatalf("headers %v", h)
+			}
+		})
+	}
+	t.Run("a preflight for a method its route does not take is routed as OPTIONS", func(t *testing.T) {
+		// No route with cors takes PUT on /orders: the plain catch-all
+		// does, and has no policy, so the OPTIONS is forwarded as today.
+		before := c.up.Count()
+		w := c.do("OPTIONS", "/orders/1", "Origin", appOrigin, "Access-Control-Request-Method", "PUT")
+		if w.Code != 200 || c.up.Count() != before+1 {
+			t.Fatalf("status %d, upstream calls %d", w.Code, c.up.Count()-before)
+		}
+		noCORSHeaders(t, w.Header())
+	})
+}
+
+// The gateway's own refusals carry the CORS headers of an allowed origin,
+// so that browser code can read a 401's challenge and a 403.
+func TestCORSActualRequests(t *testing.T) {
+	c := newCORSGateway(t, false)
+	cases := []struct {
+		name   string
+		auth   string
+		origin string
+		status int
+		want   bool
+	}{
+		{"a forwarded answer to an allowed origin carries ACAO", c.good, appOrigin, 200, true},
+		{"a 401 to an allowed origin carries ACAO and exposes WWW-Authenticate", "", appOrigin, 401, true},
+		{"a 403 to an allowed origin carries ACAO", c.weak, appOrigin, 403, true},
+		{"a 200 to an origin not listed carries no CORS header", c.good, "https://evil.example", 200, false},
+		{"a 401 to an origin not listed carries no CORS header", "", "https://evil.example", 401, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := []string{"Origin", tc.origin}
+			if tc.auth != "" {
+				kv = append(kv, "Authorization", tc.auth)
+			}
+			w := c.do("GET", "/orders/1", kv...)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d", w.Code, tc.status)
+			}
+			h := w.Header()
+			if h.Get("Vary") != "Origin" {
+				t.Errorf("Vary %q", h.Values("Vary"))
+			}
+			if !tc.want {
+				noCORSHeaders(t, h)
+				return
+			}
+			if h.Get("Access-Control-Allow-Origin") != tc.origin || h.Get("Access-Control-Allow-Credentials") != "true" ||
+				h.Get("Access-Control-Expose-Headers") != "WWW-Authenticate, X-Request-Id" || h.Get("Access-Control-Allow-Methods") != "" {
+				t.Fatalf("headers %v", h)
+			}
+		})
+	}
+	t.Run("the upstream's own Access-Control-* headers never reach the browser", func(t *testing.T) {
+		c.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.Header().Set("Access-Control-Allow-Methods", "PATCH")
+		})
+		w := c.do("GET", "/orders/1", "Origin", appOrigin, "Authorization", c.good)
+		if got := w.Header().Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != appOrigin || w.Header().Get("Access-Control-Allow-Methods") != "" {
+			t.Fatalf("headers %v", w.Header())
+		}
+		w = c.do("GET", "/orders/1", "Origin", "https://evil.example", "Authorization", c.good)
+		noCORSHeaders(t, w.Header())
+	})
+}
+
+// Without a cors block nothing changes: OPTIONS is routed and
+// authenticated like any method, and no header is added.
+func TestNoCORSBlockIsUnchanged(t *testing.T) {
+	c := newCORSGateway(t, false)
+	for _, path := range []string{"/plain", "/closed"} {
+		w := c.do("OPTIONS", path, "Origin", appOrigin, "Access-Control-Request-Method", "GET")
+		if w.Code != 200 || c.up.Last().Method != "OPTIONS" {
+			t.Fatalf("%s: status %d, upstream saw %s", path, w.Code, c.up.Last().Method)
+		}
+		noCORSHeaders(t, w.Header())
+		if w.Header().Get("Vary") != "" {
+			t.Errorf("%s: Vary %q", path, w.Header().Get("Vary"))
+		}
+		w = c.do("GET", path, "Origin", appOrigin)
+		noCORSHeaders(t, w.Header())
+	}
+}
+
+// defaults.cors gives routes without a block their policy, never to a
+// route that turned it off, and makes an unmatched request's 404 readable.
+func TestDefaultsCORS(t *testing.T) {
+	c := newCORSGateway(t, true)
+	const origin = "https://a.example.net"
+	if w := c.do("GET", "/plain", "Origin", origin); w.Header().Get("Access-Control-Allow-Origin") != origin {
+		t.Errorf("a route without a block: %v", w.Header())
+	}
+	if w := c.do("GET", "/closed", "Origin", origin); w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a route with enabled: false: %v", w.Header())
+	}
+	if w := c.do("GET", "/orders/1", "Origin", origin); w.Code != 401 || w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a route with its own block took the default's origins: %d %v", w.Code, w.Header())
+	}
+	if w := c.do("OPTIONS", "/plain", "Origin", origin, "Access-Control-Request-Method", "POST"); w.Code != 204 {
+		t.Errorf("a preflight on a route without a block: %d", w.Code)
+	}
+}
+
+func TestDefaultsCORSCoversUnmatched(t *testing.T) {
+	k := tokentest.RSA("rsa-1", 2048)
+	iss := tokentest.NewIssuer(k)
+	t.Cleanup(iss.Close)
+	up := gatewaytest.NewUpstream(t)
+	gw := gatewaytest.StartYAML(t, fmt.Sprintf(`
+issuers:
+  - {name: corp, issuer: %q, jwks_uri: %q, audiences: [orders-api], algorithms: [RS256]}
+defaults:
+  cors: {allowed_origins: [%q]}
+routes:
+  - {name: orders, match: {path_prefix: /orders}, upstream: %q}
+`, iss.URL(), iss.JWKSURL(), appOrigin, up.URL))
+	serve := func(method string, kv ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, "http://gw/nowhere", nil)
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Add(kv[i], kv[i+1])
+		}
+		w := httptest.NewRecorder()
+		gw.Handler().ServeHTTP(w, r)
+		return w
+	}
+	if w := serve("GET", "Origin", appOrigin); w.Code != 404 || w.Header().Get("Access-Control-Allow-Origin") != appOrigin {
+		t.Errorf("unmatched: %d %v", w.Code, w.Header())
+	}
+	if w := serve("OPTIONS", "Origin", appOrigin, "Access-Control-Request-Method", "GET"); w.Code != 204 {
+		t.Errorf("unmatched preflight: %d %v", w.Code, w.Header())
+	}
+	if up.Count() != 0 {
+		t.Error("the upstream was called")
+	}
+}

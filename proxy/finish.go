@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/cors"
+	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/outcome"
+)
+
+// finalStatus is the status the client got, as metrics and logs record it.
+func (ex *exchange) finalStatus() int {
+	status := ex.rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if ex.status != 0 {
+		status = int(ex.status)
+	}
+	if ex.rec.status == 0 && ex.upgrade == upgradeSwitched {
+		// ReverseProxy wrote the 101 to the hijacked connection, past
+		// the recorder; the request ends when the tunnel closes.
+		status = http.StatusSwitchingProtocols
+	}
+	return status
+}
+
+// finish records the request's metrics and access-log line.
+func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
+	status := ex.finalStatus()
+	elapsed := time.Since(ex.start)
+	route, series, mode := metrics.Unmatched, rt.unmatched, metrics.ModeEnforce
+	switch {
+	case ex.route != nil:
+		route, series = ex.route.Name, rt.series[ex.route.Index]
+		if ex.route.Audit {
+			mode = metrics.ModeAudit
+		}
+	case ex.metadata:
+		route, series = metrics.ResourceMetadata, rt.metadata
+	}
+	via := metrics.ViaProxy
+	if ex.decide {
+		via = metrics.ViaDecision
+	}
+	series.Request(r.Method, status, via).Inc()
+	series.Duration(via).Observe(elapsed.Seconds())
+	if ex.route != nil && ex.decision != "" {
+		series.Decision(ex.decision, mode, via).Inc()
+	}
+	// Only a refused token is an authentication failure: an allowed
+	// request keeps its decision when its exchange fails afterwards
+	// (upstream_timeout, client_timeout, stream_idle...), and those
+	// reasons are the access log's, never this metric's.
+	if ex.route != nil && ex.reason != "" && outcome.Of(ex.reason).AuthFailure {
+		issuer := ex.issuer
+		if issuer == "" {
+			issuer = metrics.UnknownIssuer
+		}
+		h.metrics.AuthFailure(issuer, string(ex.reason)).Inc()
+	}
+	if ex.upstream > 0 {
+		series.Upstream().Observe(ex.upstream.Seconds())
+	}
+	if !rt.accessLog {
+		return
+	}
+	fp := logFields.Get().(*[]zap.Field)
+	fields := append((*fp)[:0],
+		zap.String("request_id", ex.id),
+		zap.String("route", route),
+		zap.String("method", r.Method),
+		zap.String("host", r.Host),
+		zap.String("path", ex.path),
+		zap.Int("status", status),
+		zap.Duration("duration", elapsed),
+		zap.String("decision", ex.decision),
+		zap.String("reason", string(ex.reason)),
+		zap.String("issuer", ex.issuer),
+		zap.String("remote", r.RemoteAddr),
+		zap.Int64("bytes", ex.rec.bytes.Load()),
+	)
+	if ex.upstream > 0 {
+		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))
+	}
+	if ex.upgrade != noUpgrade {
+		fields = append(fields, zap.String("upgrade", ex.upgrade.String()))
+	}
+	if mode == metrics.ModeAudit {
+		fields = append(fields, zap.String("mode", mode))
+	}
+	if ex.decide {
+		fields = append(fields, zap.String("via", via))
+	}
+	if ex.cors.Kind != cors.NotCORS {
+		fields = append(fields, zap.String("cors", corsLogValue(ex.cors)))
+	}
+	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
+		fields = append(fields, zap.String("sub", ex.subject))
+	}
+	h.log.Info("request", fields...)
+	clear(fields) // no request's strings outlive it in the pool
+	*fp = fields[:0]
+	logFields.Put(fp)
+}
+
+// logFields lends finish its field slices: a new one per request was the
+// largest allocation the gateway itself made (1.5 KiB once grown). Lending
+// is safe because zap's cores encode the fields before Info returns and keep
+// nothing of the slice (the observer core used by tests copies it).
+var logFields = sync.Pool{New: func() any {
+	f := make([]zap.Field, 0, 14)
+	return &f
+}}
+
+// recorder remembers the status and size of a response. bytes is atomic
+// because the watchdog of a forwarded exchange reads it to see the
+// response move (stream.go).
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  atomic.Int64
+	// grpc: the request is a gRPC call, so a refusal is written as a gRPC
+	// status (refuse.go) and the exchange is a stream from its first byte
+	// (stream.go).
+	grpc bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes.Add(int64(n))
+	return n, err
+}
+
+// Unwrap lets http.ResponseController (used by ReverseProxy to flush
+// streamed responses) reach the real writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/portcullis/portcullis/outcome"
+)
+
+func TestGRPCMessageIsPercentEncoded(t *testing.T) {
+	for in, want := range map[string]string{
+		"the token has expired": "the token has expired",
+		"100% sure":             "100%25 sure",
+		"café\n":                "caf%C3%A9%0A",
+	} {
+		if got := grpcMessage(in); got != want {
+			t.Errorf("grpcMessage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIsGRPC(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/grpc":           true,
+		"application/grpc+proto":     true,
+		"application/GRPC;charset=x": true,
+		"application/grpc-web+proto": true,
+		"application/json":           false,
+		"application/grpcx":          false,
+		"":                           false,
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Header.Set("Content-Type", ct)
+		if got := isGRPC(r); got != want {
+			t.Errorf("isGRPC(POST %q) = %v, want %v", ct, got, want)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Content-Type", "application/grpc")
+	if isGRPC(r) {
+		t.Errorf("a GET is no gRPC call")
+	}
+}
+
+// A refused gRPC call is a trailers-only response with the row's code,
+// the challenge, and the row's status kept for the metrics.
+func TestRefusalOfAGRPCCall(t *testing.T) {
+	w := httptest.NewRecorder()
+	rec := &recorder{ResponseWriter: w, grpc: true}
+	refuse(rec, outcome.InsufficientScope, "orders:read", "")
+	h := w.Result().Header
+	if w.Code != http.StatusOK || w.Body.Len() != 0 {
+		t.Errorf("wrote %d with %d bytes, want 200 with headers only", w.Code, w.Body.Len())
+	}
+	if h.Get("Content-Type") != "application/grpc" || h.Get("Grpc-Status") != "7" || h.Get("Grpc-Message") != "the token lacks a required scope" {
+		t.Errorf("headers %v", h)
+	}
+	if h.Get("WWW-Authenticate") == "" {
+		t.Errorf("no challenge")
+	}
+	if rec.status != http.StatusForbidden {
+		t.Errorf("recorded status %d, want 403", rec.status)
+	}
+}
