@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ type bench struct {
 	proxyCPU  string
 	loadCPU   string
 	wrk       string
+	h2load    string
 	threads   int // wrk threads
 	ticks     int64
 
@@ -50,15 +53,19 @@ type bench struct {
 	script     string            // the wrk script
 	reused     map[string]string // token files by algorithm
 	fresh      map[string]string
+	// The h2 scenarios' certificate and key, and the pool that trusts it.
+	certFile, keyFile string
+	certPool          *x509.CertPool
 
 	backends *child
 	upstream string
+	grpcUp   string // the gRPC upstream, http://host:port (h2c)
 	jwksURL  string
 	log      io.Writer
 }
 
 func harness(ctx context.Context, o options, stdout, stderr io.Writer) error {
-	b := &bench{rounds: o.rounds, duration: o.duration, warmup: o.warmup, wrk: o.wrk, log: stderr,
+	b := &bench{rounds: o.rounds, duration: o.duration, warmup: o.warmup, wrk: o.wrk, h2load: o.h2load, log: stderr,
 		maxNoise: o.maxNoise, retries: o.retries, quietWait: o.quietWait,
 		reused: map[string]string{}, fresh: map[string]string{}}
 	names, profiles := strings.Join(fullScenarios, ","), strings.Join(fullProfiles, ",")
@@ -190,12 +197,27 @@ func (b *bench) checkTools() error {
 	if _, err := exec.LookPath(b.wrk); err != nil {
 		return fmt.Errorf("%s not found: install it (Debian: apt-get install -y wrk)", b.wrk)
 	}
+	if b.needs(H2) {
+		if _, err := exec.LookPath(b.h2load); err != nil {
+			return fmt.Errorf("%s not found, and the h2 scenarios need it: install it (Debian: apt-get install -y nghttp2-client)", b.h2load)
+		}
+	}
 	if b.proxyCPU != "" || b.loadCPU != "" {
 		if _, err := exec.LookPath("taskset"); err != nil {
 			return errors.New("taskset not found (util-linux): install it, or pass -proxy-cpu= -load-cpu= empty to run unpinned")
 		}
 	}
 	return nil
+}
+
+// needs reports whether a scenario to measure or profile speaks protocol.
+func (b *bench) needs(protocol string) bool {
+	for _, s := range slices.Concat(b.scenarios, b.profiles) {
+		if s.Protocol == protocol {
+			return true
+		}
+	}
+	return false
 }
 
 // cpuCount counts the CPUs in a taskset list such as "0", "2-3" or "0,2";
@@ -245,6 +267,13 @@ func (b *bench) prepareTokens() error {
 	if err := os.WriteFile(b.script, []byte(wrkScript), 0o644); err != nil {
 		return err
 	}
+	if b.needs(H2) {
+		b.certFile, b.keyFile = filepath.Join(b.out, "tls-cert.pem"), filepath.Join(b.out, "tls-key.pem")
+		var err error
+		if b.certPool, err = writeCertificate(b.certFile, b.keyFile); err != nil {
+			return err
+		}
+	}
 	for _, s := range slices.Concat(b.scenarios, b.profiles) {
 		lower := strings.ToLower(s.Alg)
 		if b.reused[s.Alg] == "" {
@@ -279,14 +308,14 @@ func (b *bench) startBackends() error {
 		c.stop(time.Second)
 		return err
 	}
-	b.backends, b.upstream, b.jwksURL = c, kv["upstream"], kv["jwks"]
+	b.backends, b.upstream, b.jwksURL, b.grpcUp = c, kv["upstream"], kv["jwks"], kv["grpc"]
 	return nil
 }
 
 // target is a proxy under test, started and ready.
 type target struct {
 	*child
-	url   string // the port the load goes to: the proxy's, or the decision endpoint's
+	url   string // the port the load goes to: the proxy's, or the decision endpoint's (https:// in h2 scenarios)
 	path  string // what the load asks for there
 	host  string // the requests' Host; "" for wrk's default, the URL's authority
 	admin string // portcullis only: the admin port
@@ -308,6 +337,13 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 		// goes.
 		spec := gatewaySpec{Listen: listen, AdminListen: admin, JWKSURL: b.jwksURL,
 			Upstream: b.upstream, Routes: s.Routes, Headers: s.Headers, AccessLog: s.AccessLog}
+		scheme := "http://"
+		switch s.Protocol {
+		case H2:
+			spec.TLSCert, spec.TLSKey, scheme = b.certFile, b.keyFile, "https://"
+		case GRPC:
+			spec.GRPCUpstream = b.grpcUp
+		}
 		if s.Decision {
 			var err error
 			if spec.DecisionListen, err = freeAddr(); err != nil {
@@ -332,7 +368,7 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 		if err != nil {
 			return nil, err
 		}
-		t := &target{child: c, url: "http://" + listen, path: requestPath, admin: "http://" + admin}
+		t := &target{child: c, url: scheme + listen, path: requestPath, admin: "http://" + admin}
 		if s.Decision {
 			t.host = requestHost
 		}
@@ -346,9 +382,16 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 			return nil, err
 		}
 		return t, nil
-	case Bare, BareJWX:
-		c, stdout, err := startChild(name, b.proxyCPU, false, b.self, "-serve", name,
-			"-upstream", b.upstream, "-jwks-url", b.jwksURL)
+	case Bare, BareJWX, TunedBare:
+		upstream, scheme, extra := b.upstream, "http://", []string(nil)
+		switch s.Protocol {
+		case H2:
+			scheme, extra = "https://", []string{"-tls-cert", b.certFile, "-tls-key", b.keyFile}
+		case GRPC:
+			upstream, extra = b.grpcUp, []string{"-h2c"}
+		}
+		argv := append([]string{b.self, "-serve", name, "-upstream", upstream, "-jwks-url", b.jwksURL}, extra...)
+		c, stdout, err := startChild(name, b.proxyCPU, false, argv...)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +400,7 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 			c.stop(5 * time.Second)
 			return nil, err
 		}
-		return &target{child: c, url: "http://" + kv["listen"], path: requestPath}, nil
+		return &target{child: c, url: scheme + kv["listen"], path: requestPath}, nil
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
 }
@@ -366,17 +409,36 @@ func (b *bench) startTarget(ctx context.Context, s Scenario, name string, gatewa
 // claim header at the upstream exactly when the scenario forwards headers
 // (for the decision endpoint: in its answer, which has no body). A
 // benchmark of 401s would be fast and worthless.
-func (b *bench) smoke(t *target, s Scenario, name string) error {
+func (b *bench) smoke(ctx context.Context, t *target, s Scenario, name string) error {
 	tok, err := firstLine(b.reused[s.Alg])
 	if err != nil {
 		return err
 	}
-	req, _ := http.NewRequest(http.MethodGet, t.url+t.path, nil)
+	want := ""
+	if (name == Portcullis || name == DecisionEndpoint) && s.Headers {
+		want = "user-0"
+	}
+	if s.Protocol == GRPC {
+		got, err := grpcSmoke(ctx, strings.TrimPrefix(t.url, "http://"), tok)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("smoke call: the upstream saw x-user-id %q, want %q", got, want)
+		}
+		return nil
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+t.path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	if t.host != "" {
 		req.Host = t.host
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	client := &http.Client{Timeout: 5 * time.Second}
+	if s.Protocol == H2 {
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: b.certPool}, ForceAttemptHTTP2: true}
+		defer client.CloseIdleConnections()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("smoke request: %w", err)
 	}
@@ -385,9 +447,8 @@ func (b *bench) smoke(t *target, s Scenario, name string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("smoke request: %d %s", resp.StatusCode, body)
 	}
-	want := ""
-	if (name == Portcullis || name == DecisionEndpoint) && s.Headers {
-		want = "user-0"
+	if s.Protocol == H2 && resp.ProtoMajor != 2 {
+		return fmt.Errorf("smoke request: answered in %s, want HTTP/2", resp.Proto)
 	}
 	if name == DecisionEndpoint {
 		if got := resp.Header.Get("X-User-Id"); got != want || len(body) != 0 {
@@ -410,10 +471,43 @@ func firstLine(path string) (string, error) {
 	return line, nil
 }
 
-// load runs wrk against t for d; mode is "cycle" (the reused tokens) or
-// "once" (the fresh ones). It returns wrk's result and wrk's CPU time.
+// load runs the scenario's load generator against t for d: wrk for
+// HTTP/1.1, where mode is "cycle" (the reused tokens) or "once" (the fresh
+// ones); h2load for h2, with the first token of the file; bench -serve
+// grpc-load for gRPC, cycling over the file's tokens. It returns the
+// generator's result, its CPU time and its output.
 func (b *bench) load(ctx context.Context, t *target, s Scenario, tokens, mode string, d time.Duration) (wrkResult, time.Duration, string, error) {
 	secs := max(1, int(d.Round(time.Second).Seconds()))
+	switch s.Protocol {
+	case H2:
+		tok, err := firstLine(tokens)
+		if err != nil {
+			return wrkResult{}, 0, "", err
+		}
+		logFile := filepath.Join(b.out, "h2load-requests.tsv")
+		defer os.Remove(logFile)
+		cpu, out, err := b.runLoad(ctx, secs, h2loadArgs(b.h2load, t.url+t.path, tok, logFile, s.Connections, secs))
+		if err != nil {
+			return wrkResult{}, 0, out, fmt.Errorf("h2load: %v\n%s", err, out)
+		}
+		f, err := os.Open(logFile)
+		if err != nil {
+			return wrkResult{}, 0, out, err
+		}
+		defer f.Close()
+		r, err := parseH2load(out, f)
+		return r, cpu, out, err
+	case GRPC:
+		cpu, out, err := b.runLoad(ctx, secs, []string{b.self, "-serve", roleGRPCLoad,
+			"-grpc-target", strings.TrimPrefix(t.url, "http://"), "-tokens", tokens,
+			"-calls", strconv.Itoa(s.Connections), "-conns", strconv.Itoa(h2Conns),
+			"-load-for", (time.Duration(secs) * time.Second).String()})
+		if err != nil {
+			return wrkResult{}, 0, out, fmt.Errorf("grpc-load: %v\n%s", err, out)
+		}
+		r, err := parseWrk(out)
+		return r, cpu, out, err
+	}
 	argv := []string{b.wrk,
 		"-t", strconv.Itoa(min(b.threads, s.Connections)),
 		"-c", strconv.Itoa(s.Connections),
@@ -423,20 +517,30 @@ func (b *bench) load(ctx context.Context, t *target, s Scenario, tokens, mode st
 	if t.host != "" {
 		argv = append(argv, t.host)
 	}
+	cpu, out, err := b.runLoad(ctx, secs, argv)
+	if err != nil {
+		return wrkResult{}, 0, out, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	r, err := parseWrk(out)
+	return r, cpu, out, err
+}
+
+// runLoad runs a load generator on the load CPUs, bounded by its duration
+// and a minute more, and returns its CPU time and its output.
+func (b *bench) runLoad(ctx context.Context, secs int, argv []string) (time.Duration, string, error) {
 	args := pinned(b.loadCPU, argv)
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(wctx, args[0], args[1:]...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return wrkResult{}, 0, string(out), fmt.Errorf("wrk: %v\n%s", err, out)
+		return 0, string(out), err
 	}
 	var cpu time.Duration
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	r, err := parseWrk(string(out))
-	return r, cpu, string(out), err
+	return cpu, string(out), nil
 }
 
 // Run is one measured run of one target.
@@ -575,12 +679,12 @@ func (b *bench) runOnce(ctx context.Context, s Scenario, name string, round int)
 		return r, err
 	}
 	defer t.stop(5 * time.Second)
-	if err := b.smoke(t, s, name); err != nil {
+	if err := b.smoke(ctx, t, s, name); err != nil {
 		return r, err
 	}
-	if _, _, out, err := b.load(ctx, t, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {
+	if wr, _, out, err := b.load(ctx, t, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
-	} else if wr, err := parseWrk(out); err == nil && wr.Errors > 0 {
+	} else if wr.Errors > 0 {
 		return r, fmt.Errorf("warm-up: %d errors: %s", wr.Errors, out)
 	}
 
@@ -612,7 +716,8 @@ func (b *bench) runOnce(ctx context.Context, s Scenario, name string, round int)
 		return r, err
 	}
 	after := b.scrape(t)
-	_ = os.WriteFile(filepath.Join(b.out, fmt.Sprintf("wrk-%s-%s-r%d.txt", s.Name(), strings.ReplaceAll(name, "+", "-"), round)), []byte(out), 0o644)
+	tool := map[string]string{HTTP1: "wrk", H2: "h2load", GRPC: roleGRPCLoad}[s.Protocol]
+	_ = os.WriteFile(filepath.Join(b.out, fmt.Sprintf("%s-%s-%s-r%d.txt", tool, s.Name(), strings.ReplaceAll(name, "+", "-"), round)), []byte(out), 0o644)
 
 	proxyCPU := (p1 - p0).Seconds()
 	loadCPU := (l1 - l0 + wrkCPU).Seconds()
@@ -686,7 +791,7 @@ func (b *bench) profile(ctx context.Context, s Scenario) (string, error) {
 		return "", err
 	}
 	defer t.stop(10 * time.Second)
-	if err := b.smoke(t, s, name); err != nil {
+	if err := b.smoke(ctx, t, s, name); err != nil {
 		return "", err
 	}
 	if _, _, _, err := b.load(ctx, t, s, b.reused[s.Alg], "cycle", b.warmup); err != nil {

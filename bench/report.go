@@ -19,6 +19,7 @@ type Machine struct {
 	Kernel    string
 	Go        string
 	Wrk       string
+	H2load    string
 	Commit    string
 	ProxyCPU  string
 	LoadCPU   string
@@ -47,6 +48,10 @@ func describeMachine(root string, b *bench) Machine {
 	// wrk --version exits 1 after printing its version.
 	out, _ := exec.Command(b.wrk, "--version").CombinedOutput()
 	m.Wrk, _, _ = strings.Cut(strings.TrimSpace(string(out)), " [")
+	if b.needs(H2) {
+		out, _ := exec.Command(b.h2load, "--version").CombinedOutput()
+		m.H2load = strings.TrimSpace(string(out))
+	}
 	cmd := exec.Command("git", "describe", "--always", "--dirty")
 	cmd.Dir = root
 	if out, err := cmd.Output(); err == nil {
@@ -184,6 +189,15 @@ func render(m Machine, scenarios []Scenario, runs []Run) string {
 		m.CPUs, m.Model, m.Kernel, m.Go, m.Wrk, m.Commit, m.Date)
 	fmt.Fprintf(&b, "Method: proxy on CPU %q, wrk (%d thread) and upstream on CPU %q; %d rounds of %v after %v of warm-up, targets alternated in each round, a new process per run.\n",
 		m.ProxyCPU, m.WrkThread, m.LoadCPU, m.Rounds, m.Duration, m.Warmup)
+	if m.H2load != "" {
+		fmt.Fprintf(&b, "h2 scenarios: %s, %d connections, one token throughout. ", m.H2load, h2Conns)
+	}
+	for _, s := range scenarios {
+		if s.Protocol == GRPC {
+			fmt.Fprintf(&b, "gRPC scenarios: bench -serve grpc-load (grpc-go, h2c, %d connections), unary calls in a closed loop. ", h2Conns)
+			break
+		}
+	}
 	fmt.Fprintf(&b, "Ratios are target/baseline per round: median (min–max). Absolute figures are medians, valid for this machine only.\n\n")
 
 	b.WriteString("| scenario | target | req/s | × req/s | p50 ms | × p50 | p99 ms | × p99 | CPU µs/req | × CPU | RSS MiB | notes |\n")
@@ -257,14 +271,101 @@ func render(m Machine, scenarios []Scenario, runs []Run) string {
 	}
 
 	b.WriteString(renderDecisions(res, scenarios))
+	b.WriteString(renderTuned(res, scenarios))
 
 	if vs := verdicts(res); len(vs) > 0 {
-		b.WriteString("\n## Targets (issue 4)\n\n| target | measured | verdict |\n|---|---|---|\n")
+		b.WriteString("\n## Targets (issue 4: against bare and bare+jwx)\n\n| target | measured | verdict |\n|---|---|---|\n")
+		for _, v := range vs {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", v.Target, v.Measured, v.Verdict)
+		}
+	}
+	if vs := tunedVerdicts(res); len(vs) > 0 {
+		b.WriteString("\n## Targets (issue 13: against tuned-bare)\n\n| target | measured | verdict |\n|---|---|---|\n")
 		for _, v := range vs {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", v.Target, v.Measured, v.Verdict)
 		}
 	}
 	return b.String()
+}
+
+// renderTuned reads every scenario that ran the tuned bare proxy against
+// it, paired by round: portcullis, and the scenario's own baseline (so
+// that bare/tuned-bare shows what the BufferPool is worth).
+func renderTuned(res results, scenarios []Scenario) string {
+	var rows []string
+	for _, s := range scenarios {
+		name := s.Name()
+		if !s.Tuned() || len(res[name][TunedBare]) == 0 {
+			continue
+		}
+		for _, t := range s.Targets() {
+			if t == TunedBare || len(res[name][t]) == 0 {
+				continue
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %.0f | %.0f | %s | %s | %s | %.1f | %.1f | %s |", name, t,
+				res.median(name, t, rpsOf), res.median(name, TunedBare, rpsOf), res.ratio(name, t, TunedBare, rpsOf).ratio(),
+				res.ratio(name, t, TunedBare, p50Of).ratio(), res.ratio(name, t, TunedBare, p99Of).ratio(),
+				res.median(name, t, cpuOf), res.median(name, TunedBare, cpuOf), res.ratio(name, t, TunedBare, cpuOf).ratio()))
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	return "\nAgainst tuned-bare (a ReverseProxy with a BufferPool over portcullis's transport; in h2 and gRPC scenarios it speaks the same protocol), per round: median (min–max):\n\n" +
+		"| scenario | target | req/s | tuned-bare req/s | × req/s | × p50 | × p99 | CPU µs/req | tuned-bare CPU µs/req | × CPU |\n|---|---|---:|---:|---|---|---|---:|---:|---|\n" +
+		strings.Join(rows, "\n") + "\n"
+}
+
+// tunedVerdicts checks issue 13's targets, against the tuned bare proxy
+// of the same run, for whichever of their scenarios were run: RS256
+// reused tokens at 32 connections in HTTP/1.1 and in h2 (32 streams), and
+// unary gRPC calls.
+func tunedVerdicts(res results) []Verdict {
+	var out []Verdict
+	for _, c := range []struct {
+		scenario, label string
+		rps, cpu        float64 // the targets; 0: none
+	}{
+		{"rs256-reused", "rs256-reused (HTTP/1.1, 32 connections)", 0.90, 1.15},
+		{"rs256-reused-h2", "rs256-reused-h2 (h2 over TLS, 32 streams)", 0.90, 1.15},
+		{"rs256-reused-grpc", "rs256-reused-grpc (unary gRPC, h2c, 32 calls in flight)", 0.85, 0},
+	} {
+		if len(res[c.scenario][Portcullis]) == 0 || len(res[c.scenario][TunedBare]) == 0 {
+			continue
+		}
+		unit := "req/s"
+		if strings.HasSuffix(c.scenario, "-"+GRPC) {
+			unit = "calls/s"
+		}
+		r := res.ratio(c.scenario, Portcullis, TunedBare, rpsOf)
+		out = append(out, Verdict{fmt.Sprintf("%s: %s ≥ %.2fx tuned-bare", c.label, unit, c.rps), r.ratio(), atLeast(r.Median, c.rps, "x")})
+		if c.cpu > 0 {
+			cpu := res.ratio(c.scenario, Portcullis, TunedBare, cpuOf)
+			out = append(out, Verdict{fmt.Sprintf("%s: CPU/request ≤ %.2fx tuned-bare", c.label, c.cpu), cpu.ratio(), atMost(cpu.Median, c.cpu, "x")})
+		}
+	}
+	return out
+}
+
+// atLeast and atMost are a verdict: met, or missed by how much.
+func atLeast(got, want float64, unit string) string {
+	if math.IsNaN(got) {
+		return "not measured"
+	}
+	if got >= want {
+		return "met"
+	}
+	return fmt.Sprintf("**missed** by %.2f%s", want-got, unit)
+}
+
+func atMost(got, want float64, unit string) string {
+	if math.IsNaN(got) {
+		return "not measured"
+	}
+	if got <= want {
+		return "met"
+	}
+	return fmt.Sprintf("**missed** by %.2f%s", got-want, unit)
 }
 
 // notes flags what makes a figure suspect, and the cache's behaviour.
@@ -310,24 +411,6 @@ type Verdict struct{ Target, Measured, Verdict string }
 // scenarios were run.
 func verdicts(res results) []Verdict {
 	var out []Verdict
-	atLeast := func(got, want float64, unit string) string {
-		if math.IsNaN(got) {
-			return "not measured"
-		}
-		if got >= want {
-			return "met"
-		}
-		return fmt.Sprintf("**missed** by %.2f%s", want-got, unit)
-	}
-	atMost := func(got, want float64, unit string) string {
-		if math.IsNaN(got) {
-			return "not measured"
-		}
-		if got <= want {
-			return "met"
-		}
-		return fmt.Sprintf("**missed** by %.2f%s", got-want, unit)
-	}
 	for _, alg := range []string{"rs256", "es256", "eddsa"} {
 		s := alg + "-reused"
 		if len(res[s][Portcullis]) > 0 && len(res[s][Bare]) > 0 {

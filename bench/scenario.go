@@ -12,6 +12,14 @@ const (
 	Portcullis = "portcullis" // the built binary, generated configuration
 	Bare       = "bare"       // httputil.ReverseProxy, no auth
 	BareJWX    = "bare+jwx"   // the same plus one jwx jwt.Parse per request
+	// TunedBare is "bare" as a careful operator would write it: the same
+	// ReverseProxy and transport (proxy.NewTransport) plus a BufferPool of
+	// 32 KiB buffers, as portcullis has. Without the pool ReverseProxy
+	// allocates a 32 KiB buffer per response, which "bare" pays and
+	// portcullis does not: a ratio to "bare" flatters portcullis, a ratio
+	// to TunedBare does not (issue 13). In h2 and gRPC scenarios it speaks
+	// what portcullis speaks there (h2 over TLS; h2c both sides).
+	TunedBare = "tuned-bare"
 	// DecisionEndpoint is the same binary and configuration as Portcullis,
 	// called on its decision endpoint (decision.listen) in the Envoy
 	// ext_authz HTTP shape: GET /envoy<path> with the original Host and
@@ -34,14 +42,38 @@ const (
 // reusedTokens is how many distinct tokens the reused mode cycles over.
 const reusedTokens = 1000
 
+// Protocols: what the load speaks to the proxy under test.
+const (
+	// HTTP1 (the default, no part in the name): HTTP/1.1 keep-alive, wrk.
+	HTTP1 = ""
+	// H2 is HTTP/2 over TLS (ALPN h2), driven by h2load: the proxy listens
+	// with TLS (server.tls), and Connections is the number of concurrent
+	// streams, spread over h2Conns connections. h2load sends the same
+	// headers on every request, so one token (the first reused one) is
+	// sent throughout: every request after the first is a cache hit, as in
+	// the reused mode.
+	H2 = "h2"
+	// GRPC is a unary gRPC call (grpc.testing.TestService/UnaryCall, a
+	// small payload echoed) in cleartext HTTP/2 both sides: the load
+	// (bench -serve grpc-load, grpc-go) to the proxy (server.h2c), the
+	// proxy to a grpc-go upstream (upstream_protocol: h2c). Each call
+	// carries one of the reused tokens in its metadata; Connections is the
+	// number of calls in flight, spread over h2Conns connections.
+	GRPC = "grpc"
+)
+
+// h2Conns is how many connections an h2 or gRPC load opens: the streams
+// are multiplexed over them (32 streams: 4 connections of 8).
+const h2Conns = 4
+
 // Scenario is one measured situation. Its name is its definition:
 //
-//	[decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
+//	[decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog][-h2|-grpc]
 //
 // for example "rs256-reused", "es256-fresh-10000routes",
-// "rs256-reused-c1" or "decision-rs256-reused". Defaults: 10 routes, three
-// claim headers forwarded, 32 connections, access log on (portcullis's own
-// default).
+// "rs256-reused-c1", "decision-rs256-reused" or "rs256-reused-h2".
+// Defaults: 10 routes, three claim headers forwarded, 32 connections (or
+// streams), access log on (portcullis's own default), HTTP/1.1.
 type Scenario struct {
 	// Decision compares portcullis's decision endpoint with portcullis
 	// proxying the same request, instead of portcullis with a baseline.
@@ -52,6 +84,7 @@ type Scenario struct {
 	Headers     bool // the route forwards three claims as headers
 	Connections int
 	AccessLog   bool
+	Protocol    string // HTTP1, H2 or GRPC
 }
 
 var algNames = map[string]string{"rs256": "RS256", "es256": "ES256", "eddsa": "EdDSA"}
@@ -65,7 +98,7 @@ func ParseScenario(name string) (Scenario, error) {
 		parts = parts[1:]
 	}
 	if len(parts) < 2 {
-		return s, fmt.Errorf("scenario %q: want [decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]", name)
+		return s, fmt.Errorf("scenario %q: want [decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog][-h2|-grpc]", name)
 	}
 	alg, ok := algNames[parts[0]]
 	if !ok {
@@ -86,6 +119,9 @@ func ParseScenario(name string) (Scenario, error) {
 			s.Headers = false
 		case p == "nolog":
 			s.AccessLog = false
+		case p == H2 || p == GRPC:
+			kind = "protocol"
+			s.Protocol = p
 		case strings.HasSuffix(p, "routes"):
 			kind = "routes"
 			n, err := strconv.Atoi(strings.TrimSuffix(p, "routes"))
@@ -107,6 +143,16 @@ func ParseScenario(name string) (Scenario, error) {
 			return s, fmt.Errorf("scenario %q: %q given twice", name, kind)
 		}
 		seen[kind] = true
+	}
+	if s.Protocol != HTTP1 {
+		// h2load cannot vary a header per request, and the decision
+		// endpoint is an HTTP/1.1 call in Envoy's shape.
+		if s.Tokens != Reused || s.Decision {
+			return s, fmt.Errorf("scenario %q: %s is measured with reused tokens only, and not for the decision endpoint", name, s.Protocol)
+		}
+		if s.Connections < h2Conns || s.Connections%h2Conns != 0 {
+			return s, fmt.Errorf("scenario %q: %s spreads its streams over %d connections: c<N> must be a multiple of %d", name, s.Protocol, h2Conns, h2Conns)
+		}
 	}
 	return s, nil
 }
@@ -131,25 +177,37 @@ func (s Scenario) Name() string {
 	if !s.AccessLog {
 		b.WriteString("-nolog")
 	}
+	if s.Protocol != HTTP1 {
+		b.WriteString("-" + s.Protocol)
+	}
 	return b.String()
 }
 
 // Targets are the processes measured, baseline second. Reused tokens are
 // compared with the bare proxy; a fresh token per request with the bare
-// proxy doing one jwx parse per request (the issue's yardstick). What jwx
-// costs over the bare proxy is read across the two (see render). A
-// decision scenario compares the decision endpoint with portcullis
-// proxying the same request: a decision should cost no more than a
-// proxied request less its upstream round trip.
+// proxy doing one jwx parse per request (issue 4's yardstick). What jwx
+// costs over the bare proxy is read across the two (see render). Both
+// also run the tuned bare proxy, third, which every ratio is read against
+// as well (issue 13's yardstick). h2 and gRPC scenarios compare with the
+// tuned bare proxy only, speaking the same protocol. A decision scenario
+// compares the decision endpoint with portcullis proxying the same
+// request: a decision should cost no more than a proxied request less its
+// upstream round trip.
 func (s Scenario) Targets() []string {
-	if s.Decision {
+	switch {
+	case s.Decision:
 		return []string{DecisionEndpoint, Portcullis}
+	case s.Protocol != HTTP1:
+		return []string{Portcullis, TunedBare}
+	case s.Tokens == Fresh:
+		return []string{Portcullis, BareJWX, TunedBare}
 	}
-	if s.Tokens == Fresh {
-		return []string{Portcullis, BareJWX}
-	}
-	return []string{Portcullis, Bare}
+	return []string{Portcullis, Bare, TunedBare}
 }
+
+// Tuned reports whether the scenario runs the tuned bare proxy, so that
+// its ratios are read against it too.
+func (s Scenario) Tuned() bool { return slices.Contains(s.Targets(), TunedBare) }
 
 // roundOrder is the order the targets run in a round: as given in odd
 // rounds, reversed in even ones (A B, B A, A B, ...), so that whatever the
@@ -183,6 +241,9 @@ var (
 	// decisionScenarios are in neither set (they would add a quarter to
 	// -quick): run them by name.
 	decisionScenarios = []string{"decision-rs256-reused"}
+	// protocolScenarios are in neither set either (they need h2load, and
+	// the gRPC one a second load generator): run them by name.
+	protocolScenarios = []string{"rs256-reused-h2", "rs256-reused-grpc"}
 )
 
 // parseScenarios reads a comma-separated list; duplicates are dropped.
@@ -211,7 +272,7 @@ func parseScenarios(list string) ([]Scenario, error) {
 func scenarioHelp() string {
 	return `Scenarios are named by what they measure:
 
-  [decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog]
+  [decision-]<alg>-<reused|fresh>[-<N>routes][-noheaders][-c<N>][-nolog][-h2|-grpc]
 
   decision   measure the decision endpoint (Envoy ext_authz HTTP shape) against
              portcullis proxying the same request (instead of portcullis against
@@ -219,13 +280,20 @@ func scenarioHelp() string {
   alg        rs256, es256 or eddsa (tokens signed with RS256, ES256, EdDSA)
   reused     1,000 distinct tokens, each sent many times (compared with "bare")
   fresh      a token never sent before on every request (compared with "bare+jwx")
+             (both are read against "tuned-bare" too: bare with a BufferPool)
   Nroutes    the size of the route table (default 10); the request matches the last route
   noheaders  the route forwards no claim headers (default: three)
   cN         N connections (default 32); c1 is the latency case
   nolog      access_log: false (default true, as in portcullis)
+  h2         HTTP/2 over TLS with h2load, N streams over 4 connections (reused
+             only; one token throughout), against tuned-bare serving h2 too
+  grpc       unary gRPC calls in h2c both sides with bench's own load
+             generator, N calls in flight over 4 connections (reused only),
+             against tuned-bare in h2c too
 
 Full set:  ` + strings.Join(fullScenarios, " ") + `
 Quick set: ` + strings.Join(quickScenarios, " ") + `
 Decisions: ` + strings.Join(decisionScenarios, " ") + ` (by name only: -scenarios)
+Protocols: ` + strings.Join(protocolScenarios, " ") + ` (by name only: -scenarios)
 `
 }

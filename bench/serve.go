@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,20 +34,23 @@ import (
 // the baselines are separate processes, pinned and measured exactly like
 // the gateway, and the upstream's CPU time is not the harness's.
 const (
-	roleBackends = "backends" // the upstream and the JWKS server
-	roleGateway  = "gateway"  // portcullis in this binary, for CPU profiles
+	roleBackends = "backends"  // the upstreams (HTTP/1.1 and gRPC) and the JWKS server
+	roleGateway  = "gateway"   // portcullis in this binary, for CPU profiles
+	roleGRPCLoad = "grpc-load" // the gRPC scenarios' load generator (grpc.go)
 )
 
 func serveChild(ctx context.Context, o options, stdout io.Writer) error {
 	switch o.serve {
 	case roleBackends:
 		return serveBackends(ctx, o, stdout)
-	case Bare, BareJWX:
+	case Bare, BareJWX, TunedBare:
 		return serveBaseline(ctx, o, stdout)
 	case roleGateway:
 		return serveGateway(ctx, o)
+	case roleGRPCLoad:
+		return grpcLoad(ctx, o, stdout)
 	}
-	return fmt.Errorf("-serve %q: want %s, %s, %s or %s", o.serve, roleBackends, Bare, BareJWX, roleGateway)
+	return fmt.Errorf("-serve %q: want %s, %s, %s, %s, %s or %s", o.serve, roleBackends, Bare, BareJWX, TunedBare, roleGateway, roleGRPCLoad)
 }
 
 // upstreamBody is the upstream's whole answer: small, like most API
@@ -65,7 +69,8 @@ func upstream(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(upstreamBody)
 }
 
-// serveBackends serves the upstream and, on a second port, the JWKS.
+// serveBackends serves the upstream, on a second port the JWKS, and on a
+// third the gRPC upstream (cleartext HTTP/2, see grpc.go).
 func serveBackends(ctx context.Context, o options, stdout io.Writer) error {
 	doc, err := os.ReadFile(o.jwksFile)
 	if err != nil {
@@ -88,7 +93,14 @@ func serveBackends(ctx context.Context, o options, stdout io.Writer) error {
 		{Handler: http.HandlerFunc(upstream), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute},
 		{Handler: jwksMux, ReadHeaderTimeout: 5 * time.Second},
 	}
-	fmt.Fprintf(stdout, "ready upstream=http://%s jwks=http://%s/jwks\n", upLn.Addr(), jwksLn.Addr())
+	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	grpcSrv := newGRPCUpstream()
+	go func() { _ = grpcSrv.Serve(grpcLn) }()
+	defer grpcSrv.Stop()
+	fmt.Fprintf(stdout, "ready upstream=http://%s jwks=http://%s/jwks grpc=http://%s\n", upLn.Addr(), jwksLn.Addr(), grpcLn.Addr())
 	return serveUntil(ctx, servers, []net.Listener{upLn, jwksLn})
 }
 
@@ -97,6 +109,11 @@ func serveBackends(ctx context.Context, o options, stdout io.Writer) error {
 // jwt.Parse per request with the issuer's key set, fetched once at start,
 // and the issuer and audience checked. It has no cache, no route table and
 // no headers: it is the cost of a proxy and of jwx, nothing more.
+// "tuned-bare" is "bare" with a BufferPool: the fastest proxy of the same
+// shape, the real limit for portcullis. With -tls-cert and -tls-key the
+// baseline serves TLS with HTTP/2 by ALPN (as server.tls does); with -h2c
+// it speaks cleartext HTTP/2 both to its clients, by prior knowledge (as
+// server.h2c does), and to its upstream (as upstream_protocol: h2c does).
 func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
 	target, err := url.Parse(o.upstream)
 	if err != nil || target.Host == "" {
@@ -112,6 +129,17 @@ func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
 		// default of two idle connections per host, 32 clients would make
 		// the bare proxy dial).
 		Transport: proxy.NewTransport(),
+	}
+	if o.serve == TunedBare {
+		rp.BufferPool = &bufferPool{}
+	}
+	if o.h2c {
+		// portcullis's transport with an h2c route's protocol, as
+		// proxy.newRouteTransport sets it: prior knowledge, no Upgrade.
+		tr := proxy.NewTransport()
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		rp.Transport = tr
 	}
 	var h http.Handler = rp
 	if o.serve == BareJWX {
@@ -152,17 +180,58 @@ func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    32 << 10,
+		// What the gateway's port speaks (gateway.proxyProtocols).
+		Protocols: new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(o.h2c)
+	if o.tlsCert != "" {
+		srv.Protocols.SetHTTP2(true)
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return err
+		}
+		// Served with ServeTLS (see serveUntil), as the gateway is: it
+		// sets the ALPN protocols from srv.Protocols.
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	fmt.Fprintf(stdout, "ready listen=%s\n", ln.Addr())
 	return serveUntil(ctx, []*http.Server{srv}, []net.Listener{ln})
 }
 
+// bufferPool is the tuned bare proxy's httputil.BufferPool: 32 KiB copy
+// buffers, kept as array pointers so that returning one allocates nothing
+// (the recipe of proxy's own pool, which is unexported).
+type bufferPool struct{ p sync.Pool }
+
+const bufferSize = 32 << 10
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[bufferSize]byte); ok {
+		return buf[:]
+	}
+	return new([bufferSize]byte)[:]
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) == bufferSize {
+		b.p.Put((*[bufferSize]byte)(buf))
+	}
+}
+
 // serveUntil serves until ctx ends (SIGTERM), then closes at once: nothing
-// a bench child serves needs a graceful drain.
+// a bench child serves needs a graceful drain. A server with a TLSConfig
+// serves TLS.
 func serveUntil(ctx context.Context, servers []*http.Server, lns []net.Listener) error {
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
-		go func() { errc <- s.Serve(lns[i]) }()
+		go func() {
+			if s.TLSConfig != nil {
+				errc <- s.ServeTLS(lns[i], "", "")
+				return
+			}
+			errc <- s.Serve(lns[i])
+		}()
 	}
 	select {
 	case <-ctx.Done():
