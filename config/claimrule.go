@@ -114,7 +114,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 		d.failed[path] = true
 		return
 	}
-	d.lines[fp] = e.k.Line
+	d.setLine(fp, e.k.Line)
 	v := d.resolve(e.v)
 	if v == nil {
 		return
@@ -143,7 +143,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 	ok := true
 	for i, el := range v.Content {
 		ep := fmt.Sprintf("%s[%d]", fp, i)
-		d.lines[ep] = el.Line
+		d.setLine(ep, el.Line)
 		if el = d.resolve(el); el == nil {
 			return
 		}
@@ -159,7 +159,7 @@ func (d *decoder) claimRule(n *yaml.Node, r *ClaimRule, path string) {
 // failKey is fail for a value that is wrong as a whole, reported at the
 // line of its key: a block list or mapping starts on the line after it.
 func (d *decoder) failKey(n *yaml.Node, path string, code Code, format string, args ...any) {
-	if line, ok := d.lines[path]; ok {
+	if line, ok := d.lineOf(path); ok {
 		n = &yaml.Node{Line: line}
 	}
 	d.fail(n, path, code, format, args...)

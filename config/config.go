@@ -14,8 +14,10 @@
 // config.schema.json's descriptions are generated from, and splitting the
 // types would only scatter one concern); defaults.go the values of absent keys;
 // load.go reads the file (Load, Parse) and turns YAML syntax errors into
-// problems; problem.go is Problem, what every mistake is reported as, and
-// the stable Codes that say which rule fired.
+// problems; batches.go parses a large route table a batch of routes at a
+// time, so that its YAML nodes are never all in memory at once; problem.go
+// is Problem, what every mistake is reported as, and the stable Codes that
+// say which rule fired.
 // Decoding: decode.go walks the YAML nodes into a Config, strictly and
 // with the line of every key; claimrule.go decodes auth.claims entries and
 // duration.go durations; describe.go words what the decoder found;

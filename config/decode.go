@@ -28,9 +28,12 @@ type decoder struct {
 	file     string
 	problems Problems
 
-	// lines maps a field path ("routes[2].auth.issuers[0]") to the line of
-	// its key (for mapping entries) or of the element (for list entries).
-	lines map[string]int
+	// lines and routeLines map a field path ("routes[2].auth.issuers[0]")
+	// to the line of its key (for mapping entries) or of the element (for
+	// list entries): routeLines the paths inside routes, lines the others.
+	// setLine and lineOf read and write them.
+	lines      map[string]int
+	routeLines routeLines
 	// failed holds the paths whose value could not be decoded, so that
 	// validation does not pile a second, confusing message on top (an
 	// "is required" for a field that was written, but with the wrong type).
@@ -71,6 +74,10 @@ func countNodes(n *yaml.Node) int {
 	}
 	return c
 }
+
+func (d *decoder) setLine(p string, line int) { d.routeLines.setLine(d.lines, p, line) }
+
+func (d *decoder) lineOf(p string) (int, bool) { return d.routeLines.lineOf(d.lines, p) }
 
 func (d *decoder) addf(line int, field string, code Code, format string, args ...any) {
 	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Code: code, Msg: fmt.Sprintf(format, args...)})
@@ -193,7 +200,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			d.addf(e.k.Line, fp, CodeUnknownKey, "unknown key %q%s", e.key, suggest(e.key, fields.names))
 			continue
 		}
-		d.lines[fp] = e.k.Line
+		d.setLine(fp, e.k.Line)
 		if val := deref(e.v); val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
 			continue
 		}
@@ -214,18 +221,22 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, e := range n.Content {
-		ep := fmt.Sprintf("%s[%d]", path, i)
-		d.lines[ep] = e.Line
-		elem := s.Index(i)
-		switch elem.Type() {
-		case issuerType:
-			elem.Set(reflect.ValueOf(newIssuer()))
-		case routeType:
-			elem.Set(reflect.ValueOf(newRoute()))
-		}
-		d.value(e, elem, ep)
+		d.element(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 	}
 	v.Set(s)
+}
+
+// element decodes one entry of a list into elem, starting from the
+// defaults of an issuer or a route.
+func (d *decoder) element(e *yaml.Node, elem reflect.Value, path string) {
+	d.setLine(path, e.Line)
+	switch elem.Type() {
+	case issuerType:
+		elem.Set(reflect.ValueOf(newIssuer()))
+	case routeType:
+		elem.Set(reflect.ValueOf(newRoute()))
+	}
+	d.value(e, elem, path)
 }
 
 // mapping decodes a mapping into a map[string]T.
@@ -238,7 +249,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	m := reflect.MakeMapWithSize(v.Type(), len(entries))
 	for _, e := range entries {
 		fp := joinPath(path, e.key)
-		d.lines[fp] = e.k.Line
+		d.setLine(fp, e.k.Line)
 		ev := reflect.New(v.Type().Elem()).Elem()
 		d.value(e.v, ev, fp)
 		m.SetMapIndex(reflect.ValueOf(e.key), ev)

@@ -60,6 +60,16 @@ func Parse(data []byte, name string) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, Problems{{File: name, Code: CodeTooLarge, Msg: fmt.Sprintf("the file is larger than %d bytes (4 MiB); a configuration file is never that big", MaxFileSize)}}
 	}
+	if cfg, err := parseInBatches(data, name); err != errWholeDocument {
+		return cfg, err
+	}
+	return parseWhole(data, name)
+}
+
+// parseWhole is Parse for any file: it parses the document into one node
+// tree, then decodes and checks it. Parse takes it for the files that
+// parseInBatches cannot cut, and for every file with a YAML error.
+func parseWhole(data []byte, name string) (*Config, error) {
 	root, p := parseDocument(data, name)
 	if p != nil {
 		return nil, Problems{*p}
@@ -68,18 +78,25 @@ func Parse(data []byte, name string) (*Config, error) {
 	cfg := newConfig()
 	d := newDecoder(name, root)
 	d.value(root, reflect.ValueOf(cfg).Elem(), "")
+	return check(cfg, d)
+}
+
+// check normalizes and validates what d decoded into cfg, and returns the
+// result as Parse does.
+func check(cfg *Config, d *decoder) (*Config, error) {
+	name := d.file
 	if d.aborted {
 		return nil, tidy(d.problems)
 	}
 	normalize(cfg)
 	for i := range cfg.Issuers {
-		cfg.Issuers[i].Line = d.lines[fmt.Sprintf("issuers[%d]", i)]
+		cfg.Issuers[i].Line, _ = d.lineOf(fmt.Sprintf("issuers[%d]", i))
 	}
 	for i := range cfg.Routes {
-		cfg.Routes[i].Line = d.lines[fmt.Sprintf("routes[%d]", i)]
+		cfg.Routes[i].Line, _ = d.lineOf(fmt.Sprintf("routes[%d]", i))
 	}
 
-	v := &validator{file: name, lines: d.lines, failed: d.failed}
+	v := &validator{file: name, lines: d.lines, routeLines: d.routeLines, failed: d.failed}
 	v.config(cfg)
 	if ps := append(d.problems, v.problems...); len(ps) > 0 {
 		return nil, tidy(ps)

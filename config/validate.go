@@ -14,17 +14,18 @@ import (
 // operator wrote it; a field that is absent is reported at the line of the
 // nearest enclosing entry that is present.
 type validator struct {
-	file     string
-	lines    map[string]int
-	failed   map[string]bool
-	problems Problems
-	warnings Problems
+	file       string
+	lines      map[string]int // with routeLines, the decoder's line table
+	routeLines routeLines
+	failed     map[string]bool
+	problems   Problems
+	warnings   Problems
 }
 
 // line returns the line of path, or of its nearest ancestor in the file.
 func (v *validator) line(p string) int {
 	for {
-		if l, ok := v.lines[p]; ok {
+		if l, ok := v.routeLines.lineOf(v.lines, p); ok {
 			return l
 		}
 		if p == "" {
@@ -67,7 +68,7 @@ func (v *validator) warnf(p string, code Code, format string, args ...any) {
 }
 
 func (v *validator) present(p string) bool {
-	_, ok := v.lines[p]
+	_, ok := v.routeLines.lineOf(v.lines, p)
 	return ok
 }
 
