@@ -30,15 +30,7 @@ func auditConfig(idp *tokentest.Issuer, upstream string) func(listen, admin stri
         X-User-Scopes: scope
 `, name, name, upstream, extra)
 		}
-		return fmt.Sprintf(`server:
-  listen: %q
-  admin_listen: %q
-  shutdown_grace: 2s
-log:
-  level: info
-  format: json
-  access_log: true
-issuers:
+		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
   - name: corp
     issuer: %q
     jwks_uri: %q
@@ -53,7 +45,7 @@ defaults:
   enforce: false
   resource: api
 routes:
-`, listen, admin, idp.URL(), idp.JWKSURL(), listen) + route("audited", "") + route("enforced", "      enforce: true\n")
+`, idp.URL(), idp.JWKSURL(), listen) + route("audited", "") + route("enforced", "      enforce: true\n")
 	}
 }
 

@@ -325,3 +325,18 @@ func TestParseChallengeIsStrict(t *testing.T) {
 		}
 	}
 }
+
+// featureHead is the server and log sections of the feature tests'
+// configurations: the given listeners, a short shutdown grace, and JSON
+// access logs that the tests read back.
+func featureHead(listen, admin string) string {
+	return fmt.Sprintf(`server:
+  listen: %q
+  admin_listen: %q
+  shutdown_grace: 2s
+log:
+  level: info
+  format: json
+  access_log: true
+`, listen, admin)
+}

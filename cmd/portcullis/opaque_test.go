@@ -168,15 +168,7 @@ func randomText(n int) string {
 // either, requires orders:read and forwards sub, client_id and scope.
 func opaqueConfig(idp *tokentest.Issuer, in *introspectionServer, secretFile, upstream string) func(listen, admin string) string {
 	return func(listen, admin string) string {
-		return fmt.Sprintf(`server:
-  listen: %q
-  admin_listen: %q
-  shutdown_grace: 2s
-log:
-  level: info
-  format: json
-  access_log: true
-issuers:
+		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
   - name: corp
     issuer: %q
     jwks_uri: %q
@@ -207,7 +199,7 @@ routes:
         X-User-Id: sub
         X-Client-Id: client_id
         X-User-Scopes: scope
-`, listen, admin, idp.URL(), idp.JWKSURL(), in.URL(), in.Endpoint(), in.clientID, secretFile, upstream)
+`, idp.URL(), idp.JWKSURL(), in.URL(), in.Endpoint(), in.clientID, secretFile, upstream)
 	}
 }
 

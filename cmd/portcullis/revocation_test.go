@@ -67,15 +67,7 @@ func revocationList(jtis map[string]int64, subs map[string]int64) string {
 // one route, orders, that accepts both.
 func revocationConfig(corp, partner *tokentest.Issuer, listFile, listURL, upstream string) func(listen, admin string) string {
 	return func(listen, admin string) string {
-		return fmt.Sprintf(`server:
-  listen: %q
-  admin_listen: %q
-  shutdown_grace: 2s
-log:
-  level: info
-  format: json
-  access_log: true
-issuers:
+		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
   - name: corp
     issuer: %q
     jwks_uri: %q
@@ -105,7 +97,7 @@ routes:
     forward:
       claims_to_headers:
         X-User-Id: sub
-`, listen, admin, corp.URL(), corp.JWKSURL(), listFile, partner.URL(), partner.JWKSURL(), listURL, upstream)
+`, corp.URL(), corp.JWKSURL(), listFile, partner.URL(), partner.JWKSURL(), listURL, upstream)
 	}
 }
 
