@@ -285,9 +285,3 @@ func splitNames(list string) []string {
 	}
 	return names
 }
-
-// foldName is a header name as the proxy lists claim headers: lower case,
-// '-' for '_'.
-func foldName(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
-}

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/portcullis/portcullis/decision"
-	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -27,53 +26,22 @@ import (
 // loopback listener and called, as Envoy calls it, through the generated
 // Authorization client.
 type grpcFixture struct {
-	g      *gatewaytest.Gateway
+	*fixture
 	server *decision.GRPCServer
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
-	key    *tokentest.Key
-	iss    *tokentest.Issuer
 }
-
-const grpcRoutes = `
-routes:
-  - name: public
-    match: {path_prefix: /public}
-    upstream: "http://127.0.0.1:1"
-    auth: {mode: public}
-  - name: orders
-    match: {hosts: [api.example.com], path_prefix: /orders}
-    upstream: "http://127.0.0.1:1"
-    auth:
-      scopes: {all_of: ["orders:read"]}
-    forward:
-      claims_to_headers: {X-User-Id: sub, X-Tenant: tenant}
-`
 
 // newGRPCFixture starts a gateway that trusts the proxies in trusted
 // (127.0.0.1, the test's client, or not) and serves its gRPC service.
 func newGRPCFixture(t *testing.T, trusted string) *grpcFixture {
 	t.Helper()
-	key := tokentest.RSA("k1", 2048)
-	iss := tokentest.NewIssuer(key)
-	t.Cleanup(iss.Close)
-	g := gatewaytest.StartYAML(t, `
-server:
-  trusted_proxies: ["`+trusted+`"]
-decision:
-  grpc_listen: "127.0.0.1:0"
-issuers:
-  - name: corp
-    issuer: "`+iss.URL()+`"
-    jwks_uri: "`+iss.JWKSURL()+`"
-    audiences: [api]
-    algorithms: [RS256]
-`+grpcRoutes)
+	f := newFixture(t, trusted)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := decision.NewGRPCServer(g.ProxyHandler())
+	srv := decision.NewGRPCServer(f.g.ProxyHandler())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -91,11 +59,7 @@ issuers:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &grpcFixture{g: g, server: srv, conn: conn, client: authv3.NewAuthorizationClient(conn), key: key, iss: iss}
-}
-
-func (f *grpcFixture) token(scope string) string {
-	return f.key.Sign(tokentest.Standard(f.iss.URL(), "api", "alice", scope, time.Hour))
+	return &grpcFixture{fixture: f, server: srv, conn: conn, client: authv3.NewAuthorizationClient(conn)}
 }
 
 // check asks about the request http describes, as Envoy does: headers

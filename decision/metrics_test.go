@@ -1,10 +1,7 @@
 package decision_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -16,39 +13,17 @@ import (
 // call (an untrusted caller, a bad description) is no authentication
 // failure, and neither the token nor the description reaches the log.
 func TestDecisionsAreCountedAndLogged(t *testing.T) {
-	key := tokentest.RSA("k1", 2048)
-	iss := tokentest.NewIssuer(key)
-	defer iss.Close()
-	g := gatewaytest.StartYAML(t, `
-server:
-  trusted_proxies: ["127.0.0.1/32"]
-decision:
-  listen: "127.0.0.1:0"
-issuers:
-  - name: corp
-    issuer: "`+iss.URL()+`"
-    jwks_uri: "`+iss.JWKSURL()+`"
-    audiences: [api]
-    algorithms: [RS256]
-routes:
-  - name: orders
-    match: {path_prefix: /orders}
-    upstream: "http://127.0.0.1:1"
-`)
-	tok := key.Sign(tokentest.Standard(iss.URL(), "api", "alice", "", time.Hour))
+	f := newFixture(t, "127.0.0.1/32")
+	g, tok := f.g, f.token("orders:read")
 	call := func(remote, uri, auth string) int {
-		r := httptest.NewRequest(http.MethodGet, "/nginx", nil)
-		r.RemoteAddr = remote
-		r.Header.Set("X-Original-Method", "GET")
+		h := map[string]string{"X-Original-Method": "GET", "X-Original-Host": "api.example.com"}
 		if uri != "" {
-			r.Header.Set("X-Original-URI", uri)
+			h["X-Original-URI"] = uri
 		}
 		if auth != "" {
-			r.Header.Set("Authorization", auth)
+			h["Authorization"] = auth
 		}
-		w := httptest.NewRecorder()
-		g.Decisions().ServeHTTP(w, r)
-		return w.Code
+		return f.call("/nginx", remote, h).Code
 	}
 	for _, c := range []struct {
 		remote, uri, auth string
