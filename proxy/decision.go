@@ -59,27 +59,14 @@ var DecisionOwnHeaders = []string{HeadersToRemoveHeader, RequestIDHeader, "Cache
 // refusal), which gets no claim headers.
 func (rt *Runtime) allow(w *recorder, tok *token.Token, ex *exchange) {
 	h := w.Header()
-	set := rt.ClaimHeaders(ex.route, tok)
-	for name, vals := range set {
-		h[name] = vals
-	}
-	if remove := rt.unset(set); remove != "" {
+	// The claim headers go straight into the answer, as forward puts them
+	// into the outgoing request: no map of their own.
+	setClaimHeaders(h, ex.route, tok)
+	if remove := rt.unset(h, ex.route); remove != "" {
 		h[HeadersToRemoveHeader] = []string{remove}
 	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-}
-
-// ClaimHeaders are the headers route sets from tok's claims, as the
-// forwarded request carries them: a claim that is absent, null or empty
-// sets none. A nil tok sets none.
-func (rt *Runtime) ClaimHeaders(route *policy.Route, tok *token.Token) http.Header {
-	if tok == nil || len(route.Headers) == 0 {
-		return nil
-	}
-	out := make(http.Header, len(route.Headers))
-	setClaimHeaders(out, route, tok)
-	return out
 }
 
 // setClaimHeaders sets in dst the headers route sets from tok's claims.
@@ -102,17 +89,15 @@ func setClaimHeaders(dst http.Header, route *policy.Route, tok *token.Token) {
 	}
 }
 
-// unset lists, comma-separated, the claim header names (folded) that set
-// does not hold: what a proxy must remove from the request it forwards.
-func (rt *Runtime) unset(set http.Header) string {
-	if len(set) == 0 {
-		return rt.stripList
-	}
+// unset lists, comma-separated, the claim header names (folded) that the
+// answer h does not set for route: what a proxy must remove from the
+// request it forwards.
+func (rt *Runtime) unset(h http.Header, route *policy.Route) string {
 	var out []string
 	for _, name := range rt.strip {
 		held := false
-		for h := range set {
-			if len(h) == len(name) && foldEqual(h, name) {
+		for _, hr := range route.Headers {
+			if _, ok := h[hr.Name]; ok && len(hr.Name) == len(name) && foldEqual(hr.Name, name) {
 				held = true
 				break
 			}
@@ -120,6 +105,9 @@ func (rt *Runtime) unset(set http.Header) string {
 		if !held {
 			out = append(out, name)
 		}
+	}
+	if len(out) == len(rt.strip) {
+		return rt.stripList // nothing set: the list built once
 	}
 	return joinNames(out)
 }
