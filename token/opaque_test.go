@@ -184,6 +184,11 @@ func TestOpaqueTokenNeedsAnIntrospectingIssuer(t *testing.T) {
 	if _, err := v.Verify(context.Background(), "opaque", []string{"corp"}); err != nil {
 		t.Errorf("the route's introspecting issuer: %v", err)
 	}
+	// explain -no-verify's copy of the verifier still knows which issuer
+	// introspects.
+	if tok, err := v.WithoutSignatures().Verify(context.Background(), "opaque", nil); err != nil || !tok.Opaque {
+		t.Errorf("WithoutSignatures: %v, %+v; want the opaque token introspected", err, tok)
+	}
 }
 
 // An endpoint that is down or slower than its timeout fails closed for

@@ -235,22 +235,16 @@ func (v *Verifier) WithoutSignatures() *Verifier {
 	// Its issuers have no caches either: a token it passes was never
 	// checked, and must never be put where v (or a verifier given v's
 	// caches by WithCachesOf) would find it.
-	c.byIss, c.names, c.opaque = map[string]*issuer{}, map[string]*issuer{}, nil
-	for _, is := range v.opaque {
-		u := *is
-		u.cache = nil
-		c.byIss[u.Issuer.Issuer] = &u
-		c.names[u.Name] = &u
-		c.opaque = append(c.opaque, &u)
-	}
+	c.byIss, c.names = map[string]*issuer{}, map[string]*issuer{}
 	for iss, is := range v.byIss {
-		if c.byIss[iss] != nil {
-			continue
-		}
 		u := *is
 		u.cache = nil
 		c.byIss[iss] = &u
 		c.names[u.Name] = &u
+	}
+	c.opaque = nil // the copies, in configuration order
+	for _, is := range v.opaque {
+		c.opaque = append(c.opaque, c.names[is.Name])
 	}
 	return &c
 }
