@@ -460,20 +460,7 @@ func TestHelmChart(t *testing.T) {
 			}
 
 			t.Run("termination grace outlasts the preStop sleep plus shutdown_grace", func(t *testing.T) {
-				if pod.Spec.TerminationGracePeriodSeconds == nil {
-					t.Fatal("terminationGracePeriodSeconds is not set")
-				}
-				grace := time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
-				var preStop time.Duration
-				if ps := c.Lifecycle.PreStop; ps != nil && ps.Sleep != nil {
-					preStop = time.Duration(ps.Sleep.Seconds) * time.Second
-				}
-				if preStop == 0 {
-					t.Error("no preStop sleep: endpoints may still send to a pod that stopped accepting")
-				}
-				if need := preStop + cfg.Server.ShutdownGrace.D(); grace <= need {
-					t.Errorf("terminationGracePeriodSeconds %v <= preStop sleep %v + shutdown_grace %v: SIGKILL would cut requests the gateway lets finish", grace, preStop, cfg.Server.ShutdownGrace.D())
-				}
+				checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.ShutdownGrace.D())
 			})
 
 			if hc.autoscaling {

@@ -306,6 +306,28 @@ func isTrue(b *bool) bool  { return b != nil && *b }
 func isFalse(b *bool) bool { return b != nil && !*b }
 
 // subset reports whether every label of sel is in labels.
+// checkTerminationGrace holds a pod's terminationGracePeriodSeconds above
+// its container's preStop sleep plus shutdown_grace, so that SIGKILL never
+// cuts a request the gateway lets finish, and requires the sleep: without
+// it endpoints may still send to a pod that stopped accepting.
+func checkTerminationGrace(t *testing.T, graceSeconds *int, c container, shutdownGrace time.Duration) {
+	t.Helper()
+	if graceSeconds == nil {
+		t.Fatal("terminationGracePeriodSeconds is not set (the default 30s is not derived from shutdown_grace)")
+	}
+	grace := time.Duration(*graceSeconds) * time.Second
+	var preStop time.Duration
+	if ps := c.Lifecycle.PreStop; ps != nil && ps.Sleep != nil {
+		preStop = time.Duration(ps.Sleep.Seconds) * time.Second
+	}
+	if preStop == 0 {
+		t.Error("no preStop sleep: endpoints may still send to a pod that stopped accepting")
+	}
+	if need := preStop + shutdownGrace; grace <= need {
+		t.Errorf("terminationGracePeriodSeconds %v <= preStop sleep %v + shutdown_grace %v: SIGKILL would cut requests the gateway lets finish", grace, preStop, shutdownGrace)
+	}
+}
+
 func subset(sel, labels map[string]string) bool {
 	if len(sel) == 0 {
 		return false
@@ -389,17 +411,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 
 	t.Run("termination grace outlasts the preStop sleep plus shutdown_grace", func(t *testing.T) {
-		if pod.Spec.TerminationGracePeriodSeconds == nil {
-			t.Fatal("terminationGracePeriodSeconds is not set (the default 30s is not derived from shutdown_grace)")
-		}
-		grace := time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
-		var preStop time.Duration
-		if ps := c.Lifecycle.PreStop; ps != nil && ps.Sleep != nil {
-			preStop = time.Duration(ps.Sleep.Seconds) * time.Second
-		}
-		if need := preStop + cfg.Server.ShutdownGrace.D(); grace <= need {
-			t.Errorf("terminationGracePeriodSeconds %v <= preStop sleep %v + shutdown_grace %v: SIGKILL would cut requests the gateway lets finish", grace, preStop, cfg.Server.ShutdownGrace.D())
-		}
+		checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.ShutdownGrace.D())
 	})
 	t.Run("GOMEMLIMIT is below the memory limit", func(t *testing.T) {
 		for _, e := range c.Env {
