@@ -51,7 +51,20 @@ type Config struct {
 	// Decision serves the route table's decisions to an ingress that
 	// already proxies (forward-auth, Envoy ext_authz) instead of proxying.
 	Decision Decision `yaml:"decision"`
-	Routes   []Route  `yaml:"routes"`
+	// Tracing exports OpenTelemetry traces of requests over OTLP. Off
+	// unless enabled; changing it needs a restart.
+	Tracing Tracing `yaml:"tracing"`
+	// RateLimits are named rate limits that routes use by name
+	// (routes[].rate_limit: [{policy: NAME}]). Every route that names one
+	// spends the same counters: one per value of its key, so that a limit
+	// of 100/s per subject on three routes is 100/s per subject across
+	// the three of them together.
+	RateLimits []RateLimitPolicy `yaml:"rate_limits"`
+	// RateLimitStore is where rate-limit counters live. Absent (no url):
+	// in this process's memory, so that each instance of a fleet counts
+	// alone; with a Redis url, every instance spends the same counters.
+	RateLimitStore RateLimitStore `yaml:"rate_limit_store"`
+	Routes         []Route        `yaml:"routes"`
 
 	// Warnings are problems that do not stop the gateway (an issuer with no
 	// audiences, for example). They carry lines and codes like errors do.
@@ -333,6 +346,84 @@ type Decision struct {
 	EnvoyPathPrefix string `yaml:"envoy_path_prefix"`
 }
 
+// The OTLP protocols of tracing.protocol.
+const (
+	TracingGRPC         = "grpc"
+	TracingHTTPProtobuf = "http/protobuf"
+)
+
+// The values of tracing.trust_incoming: whose traceparent a request's span
+// continues.
+const (
+	// TrustTrustedProxies continues the trace of a request whose peer is
+	// one of server.trusted_proxies; anyone else's request starts a trace
+	// of its own that links to the client's.
+	TrustTrustedProxies = "trusted_proxies"
+	// TrustAlways continues every client's trace.
+	TrustAlways = "always"
+	// TrustNever starts every request's trace anew, without a link.
+	TrustNever = "never"
+)
+
+// Tracing configures OpenTelemetry tracing: a server span for every request
+// (proxied or decided), child spans for signature checks that miss the
+// token cache, introspection calls and JWKS fetches, and a client span for
+// the upstream call, exported in batches over OTLP. The standard OTEL_*
+// environment variables fill in what this block leaves empty (its keys win
+// when set); OTEL_SDK_DISABLED=true turns tracing off whatever enabled
+// says. Changing this block needs a restart.
+type Tracing struct {
+	// Enabled turns tracing on. Off by default: with tracing off the
+	// request path does no tracing work at all, and traceparent and
+	// tracestate headers reach upstreams as clients sent them.
+	Enabled bool `yaml:"enabled"`
+	// Protocol is the OTLP transport: grpc or http/protobuf. Empty:
+	// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL,
+	// else grpc.
+	Protocol string `yaml:"protocol"`
+	// Endpoint is where spans are sent. For grpc, host:port (TLS unless
+	// insecure) or a URL whose scheme says (http:// is plaintext); for
+	// http/protobuf, a URL, to which /v1/traces is added when it has no
+	// path. Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT, else the collector on localhost
+	// (localhost:4317, http://localhost:4318/v1/traces).
+	Endpoint string `yaml:"endpoint"`
+	// Insecure sends spans without TLS to a host:port endpoint. False:
+	// OTEL_EXPORTER_OTLP_TRACES_INSECURE or OTEL_EXPORTER_OTLP_INSECURE
+	// decide, else TLS.
+	Insecure bool `yaml:"insecure"`
+	// Headers are sent with every export (a collector's API key). A value
+	// written "@/path/to/file" is read from that file at start, its
+	// surrounding white space trimmed, so that a secret stays out of the
+	// file. Empty: OTEL_EXPORTER_OTLP_TRACES_HEADERS or
+	// OTEL_EXPORTER_OTLP_HEADERS.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one export, retries included. Absent:
+	// OTEL_EXPORTER_OTLP_TRACES_TIMEOUT or OTEL_EXPORTER_OTLP_TIMEOUT,
+	// else 10s.
+	Timeout Duration `yaml:"timeout"`
+	// SampleRatio is the share of new traces recorded, from 0 to 1; a
+	// request that continues a trace follows its parent's decision
+	// (parent-based sampling). Absent: OTEL_TRACES_SAMPLER and
+	// OTEL_TRACES_SAMPLER_ARG, else 1 (every trace).
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute. Empty:
+	// OTEL_SERVICE_NAME, or service.name in OTEL_RESOURCE_ATTRIBUTES, else
+	// "portcullis".
+	ServiceName string `yaml:"service_name"`
+	// TrustIncoming is whose traceparent and tracestate a request's span
+	// continues: trusted_proxies (a peer in server.trusted_proxies; from
+	// anyone else the span starts a new trace with a link to the client's),
+	// always, or never (every request starts a new trace, with no link).
+	// Whatever it says, upstreams receive the gateway's own traceparent.
+	TrustIncoming string `yaml:"trust_incoming"`
+	// QueueSize bounds the spans waiting for export. A full queue drops new
+	// spans (counted in portcullis_tracing_spans_dropped_total) rather than
+	// ever making a request wait. Absent: OTEL_BSP_MAX_QUEUE_SIZE, else
+	// 2048.
+	QueueSize int `yaml:"queue_size"`
+}
+
 // NginxHeaders are the headers that describe the original request to the
 // /nginx decision endpoint.
 type NginxHeaders struct {
@@ -351,6 +442,12 @@ type Defaults struct {
 	// (absent: none). It also answers for requests that match no route,
 	// so that browser code reads their 404 instead of a network error.
 	CORS *CORS `yaml:"cors"`
+	// RateLimit is the routes[].rate_limit of routes that leave it out
+	// (absent: no limit). A route's own list replaces it whole;
+	// `rate_limit: []` on a route turns it off there. An inline entry here
+	// counts each route apart (its counters are the route's own); an entry
+	// naming a policy shares that policy's counters.
+	RateLimit []RateLimit `yaml:"rate_limit"`
 }
 
 // Route is one entry of the route table; the first that matches wins.
@@ -413,10 +510,119 @@ type Route struct {
 	// OPTIONS is routed like any method. A route's own block replaces
 	// defaults.cors whole; `cors: {enabled: false}` turns it off.
 	CORS *CORS `yaml:"cors"`
+	// RateLimit are the limits a request of this route must stay under,
+	// each an inline limit (key, rate, burst) or the name of a shared one
+	// (policy). Every limit must allow a request for it to pass, and a
+	// refused one spends nothing of the others. Limits keyed by client_ip
+	// are checked before the token is verified (a flood is refused
+	// cheaply); the others after authentication and authorization passed
+	// (a forged or under-scoped token spends nobody's quota). Absent:
+	// defaults.rate_limit; `[]`: no limit.
+	RateLimit []RateLimit `yaml:"rate_limit"`
 
 	// Line is the line of this route's entry.
 	Line int `yaml:"-"`
 }
+
+// Rate-limit keys (RateLimit.Key) that are not claim paths.
+const (
+	// KeyClientIP: the client's address: the connection's peer, or the
+	// right-most X-Forwarded-For address that is not one of
+	// server.trusted_proxies when the peer is one.
+	KeyClientIP = "client_ip"
+	// KeyIssuer: the name of the issuer that verified the token.
+	KeyIssuer = "issuer"
+	// KeyRoute: one counter for every request the limit covers: an inline
+	// limit's route as a whole, or every route that names a policy
+	// together.
+	KeyRoute = "route"
+	// KeyClaimPrefix forces a key to be read as a claim path, for a claim
+	// named like one of the words above ("claim:issuer").
+	KeyClaimPrefix = "claim:"
+)
+
+// RateLimit is one entry of routes[].rate_limit or defaults.rate_limit:
+// either policy alone, or key, rate and burst.
+type RateLimit struct {
+	// Policy names an entry of rate_limits, whose counters this route then
+	// shares with every other route that names it. Nothing else may be set
+	// with it.
+	Policy string `yaml:"policy"`
+	// Key is what a counter is kept for: client_ip, issuer, route, or a
+	// claim path read from the verified token ("sub", "org.tenant_id",
+	// with the syntax of claims_to_headers; "claim:" in front forces a
+	// claim named like one of the words). A request without a value for
+	// the key (anonymous, or a token without the claim) is counted under
+	// its client address instead, in counters kept apart from the claim
+	// values'. Values are hashed before they are stored.
+	Key string `yaml:"key"`
+	// Rate is how many requests a key may make in a period, written
+	// N/s, N/m, N/h or N/<duration> ("100/s", "6000/m", "10/15s"); the
+	// period is from 1s to 24h and N from 1 to 1,000,000,000. Requests are
+	// spread evenly (GCRA): 6000/m is one request every 10ms once the
+	// burst is spent.
+	Rate string `yaml:"rate"`
+	// Burst is how many requests a key may make at once after being idle.
+	// Absent: N, the rate's count, so that "10/m" allows 10 requests at
+	// once and then one every 6s.
+	Burst int `yaml:"burst"`
+}
+
+// RateLimitPolicy is a named rate limit (rate_limits), shared by the
+// routes that name it.
+type RateLimitPolicy struct {
+	// Name is how routes refer to it, and the policy label of
+	// portcullis_rate_limit_decisions_total: 1 to 64 letters, digits, '_'
+	// or '-'.
+	Name string `yaml:"name"`
+	// Key, Rate and Burst are as in routes[].rate_limit.
+	Key   string `yaml:"key"`
+	Rate  string `yaml:"rate"`
+	Burst int    `yaml:"burst"`
+}
+
+// Store failure modes (RateLimitStore.OnStoreError).
+const (
+	OnStoreErrorAllow = "allow"
+	OnStoreErrorDeny  = "deny"
+	OnStoreErrorLocal = "local"
+)
+
+// RateLimitStore is the shared store of rate-limit counters. Changing it
+// needs a restart: a reload keeps the counters, and the connection, that
+// the gateway started with.
+type RateLimitStore struct {
+	// URL is the Redis server: redis://[user@]host:port[/db], or
+	// rediss://... over TLS; for Sentinel,
+	// redis+sentinel://sentinel:26379/0?master_name=NAME&addr=sentinel2:26379
+	// (rediss+sentinel over TLS); for a Cluster,
+	// redis+cluster://node:6379?addr=node2:6379 (rediss+cluster over
+	// TLS). Query options are go-redis's (pool_size, client_name...). It
+	// must not carry a password: use password_file. Empty: counters are
+	// kept in this process's memory only.
+	URL string `yaml:"url"`
+	// PasswordFile names the file whose first line is the Redis password
+	// (AUTH), read at start; never the password itself, which would end
+	// up in backups, diffs and ConfigMaps.
+	PasswordFile string `yaml:"password_file"`
+	// TLS is how the connection to Redis verifies the server and presents
+	// a client certificate: the settings of routes[].tls. Setting any of
+	// it turns TLS on, whatever the URL's scheme (rediss:// alone uses the
+	// system's CAs and the URL's host name).
+	TLS UpstreamTLS `yaml:"tls"`
+	// Timeout bounds every call to Redis; past it the decision is taken
+	// as on_store_error says, so a slow Redis costs each request at most
+	// this long.
+	Timeout Duration `yaml:"timeout"`
+	// OnStoreError is what a request gets when Redis cannot answer in
+	// time: local (the default) counts in this process's memory instead,
+	// as if the instance were alone; allow lets it pass unlimited; deny
+	// refuses it with 429.
+	OnStoreError string `yaml:"on_store_error"`
+}
+
+// Enabled reports whether a shared store is configured.
+func (s RateLimitStore) Enabled() bool { return s.URL != "" }
 
 // CORS is one Cross-Origin Resource Sharing policy. A preflight (OPTIONS
 // with Origin and Access-Control-Request-Method) that it allows is

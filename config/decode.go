@@ -178,6 +178,19 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(i))
+	case reflect.Float64:
+		// A ratio (tracing.sample_ratio): 1 and 0 are written as
+		// whole numbers as often as 0.25 is not.
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+			d.fail(n, path, CodeWrongType, "must be a number, not %s", describe(n))
+			return
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			d.fail(n, path, CodeWrongType, "must be a number, not %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
 	default:
 		// Only reachable if a field of an unsupported type is added to
 		// Config; the tests decode every field.

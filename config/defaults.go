@@ -67,6 +67,23 @@ var (
 		EnvoyPathPrefix: "/envoy",
 	}
 
+	// DefaultRateLimitStore keeps counters in memory until a url is set.
+	// Its timeout is short because it is added to every limited request
+	// when Redis is slow; local keeps limits in force, per instance,
+	// while Redis is away.
+	DefaultRateLimitStore = RateLimitStore{
+		Timeout:      Duration(50 * time.Millisecond),
+		OnStoreError: OnStoreErrorLocal,
+	}
+
+	// DefaultTracing is off. Its empty keys are filled from the OTEL_*
+	// environment when tracing starts (package tracing), not here: the
+	// file says what the operator wrote, the environment what the
+	// platform injects. Incoming traces are continued only from
+	// server.trusted_proxies, so that a client cannot choose the trace id
+	// (and sampling) of its own requests.
+	DefaultTracing = Tracing{TrustIncoming: TrustTrustedProxies}
+
 	// DefaultDefaults enforce every route's policy and describe no
 	// resource.
 	DefaultDefaults = Defaults{Enforce: true}
@@ -129,7 +146,7 @@ var (
 // newConfig returns a Config holding the defaults of the sections that are
 // not lists.
 func newConfig() *Config {
-	c := &Config{Server: DefaultServer, Log: DefaultLog, Defaults: DefaultDefaults, Decision: DefaultDecision}
+	c := &Config{Server: DefaultServer, Log: DefaultLog, Defaults: DefaultDefaults, Decision: DefaultDecision, Tracing: DefaultTracing, RateLimitStore: DefaultRateLimitStore}
 	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
 	return c
 }

@@ -30,6 +30,9 @@ func normalize(c *Config) {
 		if r.Resource == "" {
 			r.Resource = c.Defaults.Resource
 		}
+		if r.RateLimit == nil {
+			r.RateLimit = slices.Clone(c.Defaults.RateLimit)
+		}
 		if r.MaxBodyBytes == nil {
 			limit := c.Server.MaxBodyBytes
 			r.MaxBodyBytes = &limit

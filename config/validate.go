@@ -79,12 +79,14 @@ func (v *validator) config(c *Config) {
 	v.server(&c.Server)
 	v.log(&c.Log)
 	v.decision(&c.Decision, &c.Server)
+	v.tracing(&c.Tracing)
 	names := v.issuers(c.Issuers)
 	resources := v.resources(c.Resources)
 	if c.Defaults.CORS != nil {
 		v.cors("defaults.cors", c.Defaults.CORS, nil)
 	}
 	v.routes(c.Routes, names)
+	v.rateLimitsInUse(c)
 
 	for i := range c.Routes {
 		r := &c.Routes[i]

@@ -52,6 +52,11 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	in.CacheEntries(1)
 	m.Revocation.Refreshed("corp", nil, 3, time.Now())
 	m.TLS.Serving(time.Now().Add(time.Hour))
+	m.RateLimitRoute("orders", "per-sub").Allowed.Inc()
+	m.RateLimitStoreCall(time.Millisecond, nil)
+	m.RateLimitFallback("local")
+	m.Tracing.Exported.Inc()
+	m.Tracing.Dropped.WithLabelValues(metrics.SpansQueueFull).Inc()
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {
@@ -83,6 +88,14 @@ func exposedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	// The proxy listener's certificate (server.tls).
 	for _, c := range m.TLS.Collectors() {
 		fields = append(fields, fmt.Sprintf("TLS.%T", c))
+	}
+	// The shared rate-limit store's (rate_limit_store).
+	for _, c := range m.RateLimitStore.Collectors() {
+		fields = append(fields, fmt.Sprintf("RateLimitStore.%T", c))
+	}
+	// OpenTelemetry span export (tracing).
+	for _, c := range m.Tracing.Collectors() {
+		fields = append(fields, fmt.Sprintf("Tracing.%T", c))
 	}
 	var ours []string
 	for name := range families {

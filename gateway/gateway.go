@@ -36,6 +36,7 @@ import (
 	"github.com/portcullis/portcullis/remote"
 	"github.com/portcullis/portcullis/resource"
 	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/tracing"
 )
 
 // Gateway is one running portcullis. Its configuration can be replaced
@@ -69,9 +70,20 @@ type Gateway struct {
 	// cannot change them (needsRestart).
 	readTimeout, writeTimeout time.Duration
 
+	// rateLimits keep the routes' rate-limit counters for the gateway's
+	// life (ratelimit.go): a reload must not reset a quota.
+	rateLimits *rateLimits
+
 	// draining is set on SIGTERM: /readyz answers 503 from then on, so
 	// that load balancers stop sending while in-flight requests finish.
 	draining atomic.Bool
+
+	// tracing is the tracer provider the gateway started with (nil:
+	// tracing off), and traceTrust whose traceparent its spans continue:
+	// the tracing block needs a restart, so every runtime, reloaded ones
+	// included, gets these (needsRestart).
+	tracing    *tracing.Tracing
+	traceTrust proxy.TraceTrust
 
 	// cert is the proxy listener's certificate (server.tls), set by Serve
 	// once loaded and swapped in place by ReloadCertificate; nil without
@@ -104,7 +116,38 @@ const ReloadTimeout = 30 * time.Second
 // New builds everything from a validated configuration. Nothing is fetched
 // or served until Start or Serve.
 func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, error) {
-	return newGateway(&Gateway{log: log, metrics: m}, cfg)
+	var spans *metrics.Tracing // nil m: tracing counts into collectors of its own
+	if m != nil {
+		spans = m.Tracing
+	}
+	t, err := tracing.New(context.Background(), cfg.Tracing, spans, log.Named("tracing"))
+	if err != nil {
+		return nil, err
+	}
+	g, err := newGateway(&Gateway{log: log, metrics: m, tracing: t, traceTrust: traceTrust(cfg.Tracing.TrustIncoming)}, cfg)
+	if err != nil {
+		_ = t.Shutdown(context.Background())
+		return nil, err
+	}
+	if t != nil {
+		s := t.Settings()
+		log.Info("tracing on",
+			zap.String("protocol", s.Protocol), zap.String("endpoint", s.Endpoint),
+			zap.String("service_name", s.ServiceName), zap.String("sampler", s.Sampler),
+			zap.Int("queue_size", s.QueueSize), zap.String("trust_incoming", cfg.Tracing.TrustIncoming))
+	}
+	return g, nil
+}
+
+// traceTrust maps tracing.trust_incoming to the request path's word.
+func traceTrust(s string) proxy.TraceTrust {
+	switch s {
+	case config.TrustAlways:
+		return proxy.TraceAlways
+	case config.TrustNever:
+		return proxy.TraceNever
+	}
+	return proxy.TraceTrustedProxies
 }
 
 func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
@@ -116,8 +159,14 @@ func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 		g.transports = proxy.NewTransports()
 	}
 	g.readTimeout, g.writeTimeout = cfg.Server.ReadTimeout.D(), cfg.Server.WriteTimeout.D()
+	rl, err := g.newRateLimits(cfg.RateLimitStore)
+	if err != nil {
+		return nil, err
+	}
+	g.rateLimits = rl
 	st, rt, _, err := g.build(cfg, nil)
 	if err != nil {
+		rl.close()
 		return nil, err
 	}
 	g.handler = proxy.New(rt, g.metrics, g.log.Named("access"))
@@ -233,6 +282,7 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 				}
 				// The key set labels its own log lines with the issuer.
 				k = &keys{source: src, set: jwks.New(src, client, g.log, g.metrics)}
+				k.set.Trace(g.tracing.Provider())
 				g.metrics.IssuerConfigured(is.Name)
 				added.keys = append(added.keys, k)
 			}
@@ -293,6 +343,9 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 		Upstreams:      upstreams,
 		ReadTimeout:    g.readTimeout,
 		WriteTimeout:   g.writeTimeout,
+		RateLimiter:    g.rateLimits.store,
+		Tracer:         g.tracing.Tracer(),
+		TraceTrust:     g.traceTrust,
 	})
 	return st, rt, added, nil
 }
@@ -332,6 +385,7 @@ func (g *Gateway) Start(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.keysCtx = ctx
+	go g.rateLimits.ping(ctx, g.log)
 	st := g.state.Load()
 	for _, k := range st.issuers {
 		g.startKeys(k)
@@ -503,8 +557,10 @@ func needsRestart(old, new *config.Config) []string {
 	diff("server.drain_delay", o.DrainDelay, n.DrainDelay)
 	diff("server.max_header_bytes", o.MaxHeaderBytes, n.MaxHeaderBytes)
 	diff("decision", old.Decision, new.Decision)
+	diff("rate_limit_store", old.RateLimitStore, new.RateLimitStore)
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)
+	diff("tracing", old.Tracing, new.Tracing)
 	return fields
 }
 

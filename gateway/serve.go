@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/decision"
+	"github.com/portcullis/portcullis/tracing"
 )
 
 // Serve runs the listeners (the proxy's, the admin one, and the decision
@@ -193,6 +194,8 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		_ = decisionSrv.Close()
 		_ = adminSrv.Close()
 	}
+	g.flushTraces(s.ShutdownGrace.D())
+	g.rateLimits.close()
 	g.log.Info("stopped")
 	return nil
 }
@@ -210,4 +213,18 @@ func proxyProtocols(s config.Server) *http.Protocols {
 	p.SetHTTP2(s.TLS.Enabled())
 	p.SetUnencryptedHTTP2(s.H2C)
 	return p
+}
+
+// flushTraces exports the spans still queued once the listeners are shut
+// down, within the smaller of tracing.ShutdownTimeout and grace: a
+// collector that is down costs at most that much of the exit.
+func (g *Gateway) flushTraces(grace time.Duration) {
+	if g.tracing == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(tracing.ShutdownTimeout, grace))
+	defer cancel()
+	if err := g.tracing.Shutdown(ctx); err != nil {
+		g.log.Warn("tracing: spans still queued at shutdown were not all exported", zap.Error(err))
+	}
 }

@@ -88,14 +88,9 @@ func credential(is config.Issuer) (secret string, key jwk.Key, err error) {
 		}
 		return secret, nil, nil
 	}
-	data, err := os.ReadFile(in.ClientSecretFile)
+	secret, err = remote.SecretFile(in.ClientSecretFile)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s.client_secret_file: %w", where, err)
-	}
-	first, _, _ := bytes.Cut(data, []byte("\n"))
-	secret = string(bytes.TrimRight(first, "\r"))
-	if secret == "" {
-		return "", nil, fmt.Errorf("%s.client_secret_file %s: the first line is empty", where, in.ClientSecretFile)
 	}
 	return secret, nil, nil
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 
@@ -112,6 +113,9 @@ type KeySet struct {
 	generation  uint64     // makes each shared fetch's key unique
 
 	started atomic.Bool
+
+	// tracer makes each fetch a span (trace.go); nil: tracing off.
+	tracer trace.Tracer
 }
 
 // snapshot is one fetched key set. It is never modified after it is
@@ -221,7 +225,7 @@ func (k *KeySet) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
 	if keys, ok := k.find(kid); ok {
 		return keys, nil
 	}
-	err := k.refetch(ctx, context.Background(), true)
+	err := k.refetch(ctx, fetchBase(ctx), true)
 	// Look again whatever refetch said: a fetch that another caller started
 	// may have brought the key while this one was being turned away.
 	if keys, ok := k.find(kid); ok {

@@ -90,6 +90,7 @@ func (k *KeySet) fetch(ctx context.Context) error {
 	k.lastAttempt = k.now()
 	k.mu.Unlock()
 
+	ctx, span := k.startFetchSpan(ctx)
 	snap, uri, err := k.load(ctx)
 	if err == nil {
 		snap.fetched = k.now()
@@ -110,6 +111,7 @@ func (k *KeySet) fetch(ctx context.Context) error {
 		n, last = len(cur.keys), cur.fetched
 	}
 	k.m.JWKSRefreshed(k.src.Issuer, err, n, last)
+	endFetchSpan(span, n, err)
 	if err != nil {
 		if last.IsZero() {
 			// Nothing was ever loaded: there is no good set to serve, and

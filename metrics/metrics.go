@@ -73,6 +73,13 @@ type Metrics struct {
 	Introspection *Introspection // opaque tokens (RFC 7662)
 	Revocation    *Revocation    // revocation lists
 	TLS           *TLS           // the proxy listener's certificate (tls.go)
+	Tracing       *Tracing       // OpenTelemetry span export (tracing.go)
+
+	RateLimitStore *RateLimitStore // the shared rate-limit store (ratelimit.go)
+
+	// RateLimitDecisions is portcullis_rate_limit_decisions_total
+	// (ratelimit_decisions.go).
+	RateLimitDecisions *prometheus.CounterVec
 
 	// The series the request path has resolved (series.go).
 	routesMu sync.Mutex
@@ -142,10 +149,18 @@ func New() *Metrics {
 		Introspection: NewIntrospection(),
 		Revocation:    NewRevocation(),
 		TLS:           NewTLS(),
+		Tracing:       NewTracing(),
+
+		RateLimitStore: NewRateLimitStore(),
+
+		RateLimitDecisions: newRateLimitDecisions(),
 	}
 	m.Registry.MustRegister(m.Introspection.Collectors()...)
 	m.Registry.MustRegister(m.Revocation.Collectors()...)
 	m.Registry.MustRegister(m.TLS.Collectors()...)
+	m.Registry.MustRegister(m.Tracing.Collectors()...)
+	m.Registry.MustRegister(m.RateLimitStore.Collectors()...)
+	m.Registry.MustRegister(m.RateLimitDecisions)
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

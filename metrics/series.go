@@ -125,6 +125,7 @@ func (s *RouteSeries) forget() {
 	s.m.RequestDuration.DeletePartialMatch(l)
 	s.m.UpstreamDuration.DeletePartialMatch(l)
 	s.m.AuthDecisions.DeletePartialMatch(l)
+	s.m.RateLimitDecisions.DeletePartialMatch(l)
 }
 
 // Route returns the series of the named route: the same value for a name

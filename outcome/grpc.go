@@ -45,7 +45,7 @@ func GRPCCode(s int) uint32 {
 		return grpcUnimplemented
 	case s == http.StatusRequestTimeout: // client_timeout: the request stopped arriving
 		return grpcDeadlineExceeded
-	case s == http.StatusRequestEntityTooLarge, s == http.StatusTooManyRequests: // body_too_large
+	case s == http.StatusRequestEntityTooLarge, s == http.StatusTooManyRequests: // body_too_large, rate_limited
 		return grpcResourceExhausted
 	case s == http.StatusBadGateway, s == http.StatusServiceUnavailable: // upstream down, keys or introspection unavailable, overloaded: retry later
 		return grpcUnavailable

@@ -22,6 +22,11 @@ func TestGRPCCode(t *testing.T) {
 		{"a malformed request is INVALID_ARGUMENT", http.StatusBadRequest, codes.InvalidArgument},
 		{"a stalled request body is DEADLINE_EXCEEDED", http.StatusRequestTimeout, codes.DeadlineExceeded},
 		{"a body over the limit is RESOURCE_EXHAUSTED", http.StatusRequestEntityTooLarge, codes.ResourceExhausted},
+		// google/rpc/code.proto's mapping, not the gRPC spec's UNAVAILABLE
+		// (which is for an HTTP/1 server's 429 without grpc-status):
+		// clients do not retry RESOURCE_EXHAUSTED at once, which is what a
+		// spent quota asks of them.
+		{"a rate limit is RESOURCE_EXHAUSTED", http.StatusTooManyRequests, codes.ResourceExhausted},
 		{"an unreachable upstream is UNAVAILABLE, which clients retry", http.StatusBadGateway, codes.Unavailable},
 		{"unavailable keys or overload are UNAVAILABLE", http.StatusServiceUnavailable, codes.Unavailable},
 		{"an upstream timeout is DEADLINE_EXCEEDED", http.StatusGatewayTimeout, codes.DeadlineExceeded},

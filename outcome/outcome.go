@@ -82,6 +82,11 @@ const (
 	// any Access-Control-* header, which makes the browser fail the call
 	// it was asking about; nothing is forwarded.
 	CORSRefused Reason = "cors_refused"
+	// RateLimited: a rate limit of the route (rate_limit) is spent. 429,
+	// never an auth failure; the proxy sets Retry-After per request, from
+	// the limit that refused (the row has none), and the RateLimit
+	// headers.
+	RateLimited Reason = "rate_limited"
 )
 
 // Reasons of the decision service: the call itself, not the request it
@@ -200,6 +205,8 @@ var rows = map[Reason]Row{
 	StreamIdle: {Silent: true},
 	CORSRefused: {Status: http.StatusForbidden, Error: "cors_refused",
 		Description: "the cross-origin request this preflight asks about is not allowed"},
+	RateLimited: {Status: http.StatusTooManyRequests, Error: "rate_limited",
+		Description: "too many requests: retry after the time Retry-After gives"},
 }
 
 // Of returns the row of r. An unknown reason gets the malformed-token row

@@ -90,6 +90,9 @@ type Route struct {
 	// CORS is the route's cors policy (its own block or defaults.cors);
 	// nil when it has none, and then no CORS header is ever written.
 	CORS *cors.Policy
+	// RateLimits are the route's rate limits (its own rate_limit or
+	// defaults.rate_limit), in file order; nil when it has none.
+	RateLimits []RateLimit
 
 	hosts   []string // lower case, no port, no trailing dot; "*.x" kept as is
 	methods []string // upper case; nil = any
@@ -236,6 +239,9 @@ func Compile(cfg *config.Config) (*Table, error) {
 	t.routes = make([]*Route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		r, err := compileRoute(i, &cfg.Routes[i], t.scopeClaims, resources, &sh)
+		if err == nil {
+			r.RateLimits, err = compileRateLimits(&cfg.Routes[i], cfg.RateLimits)
+		}
 		if err != nil {
 			name := cfg.Routes[i].Name
 			return nil, fmt.Errorf("policy: routes[%d] (%q): %w", i, name, err)
@@ -567,6 +573,11 @@ func (t *Table) ClaimNames(issuer string) []string {
 		}
 		for _, h := range r.Headers {
 			add(h.Claim)
+		}
+		for _, l := range r.RateLimits {
+			if l.Key == KeyClaim {
+				add(l.Claim)
+			}
 		}
 	}
 	// Never nil: to the verifier, nil means every claim.

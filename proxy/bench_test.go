@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
+	"github.com/portcullis/portcullis/ratelimit"
 	"github.com/portcullis/portcullis/token"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
@@ -87,14 +89,21 @@ type benchPath struct {
 // benchOptions vary the configuration; the zero value is portcullis's
 // defaults with three claim headers.
 type benchOptions struct {
-	noHeaders bool // the route forwards no claims
-	noCache   bool // token_cache.max_entries: 0, so every request verifies a signature
+	noHeaders bool         // the route forwards no claims
+	noCache   bool         // token_cache.max_entries: 0, so every request verifies a signature
+	tracer    trace.Tracer // nil: tracing off, as by default (trace_test.go)
+
+	// rateLimit is the route's rate_limit, in YAML flow style ("": none;
+	// ratelimit_bench_test.go); limiter keeps its counters (nil: a new
+	// Local store).
+	rateLimit string
+	limiter   ratelimit.Store
 }
 
 // newBenchPath builds the request path of one issuer and one route,
 // GET /orders, requiring the scope orders:read, with the access log on (a
 // JSON logger writing to io.Discard), as `portcullis serve` runs.
-func newBenchPath(b *testing.B, o benchOptions) *benchPath {
+func newBenchPath(b testing.TB, o benchOptions) *benchPath {
 	b.Helper()
 	keys := benchKeys()
 	issuer := tokentest.NewIssuer(keys["RS256"], keys["ES256"], keys["EdDSA"])
@@ -103,6 +112,9 @@ func newBenchPath(b *testing.B, o benchOptions) *benchPath {
 	forward := "\n    forward: {claims_to_headers: {X-User-Id: sub, X-User-Scopes: scope, X-Tenant: org.tenant_id}}"
 	if o.noHeaders {
 		forward = ""
+	}
+	if o.rateLimit != "" {
+		forward += "\n    rate_limit: " + o.rateLimit
 	}
 	cache := ""
 	if o.noCache {
@@ -161,6 +173,8 @@ routes:
 		MaxInFlight: cfg.Server.MaxInFlight,
 		AccessLog:   cfg.Log.AccessLog,
 		Transport:   up,
+		Tracer:      o.tracer,
+		RateLimiter: o.limiter,
 	})
 	return &benchPath{handler: proxy.New(rt, m, discardLogger()), upstream: up, iss: issuer.URL()}
 }

@@ -31,6 +31,9 @@ func (h *Handler) Decide(w http.ResponseWriter, described *http.Request) Outcome
 func (h *Handler) RefuseCall(w http.ResponseWriter, r *http.Request, reason outcome.Reason) {
 	rt := h.cur.Load()
 	ex := &exchange{start: time.Now(), decide: true, reason: reason, path: r.URL.Path}
+	if rt.tracer != nil {
+		r = rt.startSpan(r, true)
+	}
 	ex.rec.ResponseWriter = w
 	ex.id = requestID(r.Header.Get(RequestIDHeader))
 	ex.idHeader[0] = ex.id

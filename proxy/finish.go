@@ -67,6 +67,9 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	if ex.upstream > 0 {
 		series.Upstream().Observe(ex.upstream.Seconds())
 	}
+	if rt.tracer != nil {
+		endSpan(r, ex, route, status)
+	}
 	if !rt.accessLog {
 		return
 	}
@@ -97,8 +100,14 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	if ex.decide {
 		fields = append(fields, zap.String("via", via))
 	}
+	if ex.limitedBy != 0 {
+		fields = append(fields, zap.String("rate_limit", rt.refusedBy(ex)))
+	}
 	if ex.cors.Kind != cors.NotCORS {
 		fields = append(fields, zap.String("cors", corsLogValue(ex.cors)))
+	}
+	if rt.tracer != nil {
+		fields = traceFields(fields, r)
 	}
 	if ex.subject != "" && h.log.Core().Enabled(zap.DebugLevel) {
 		fields = append(fields, zap.String("sub", ex.subject))

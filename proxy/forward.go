@@ -144,6 +144,9 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 		out.Header.Del("Authorization")
 	}
 	out.Header[RequestIDHeader] = f.ex.idHeader[:]
+	if rt.tracer != nil {
+		rt.traceUpstream(pr, f)
+	}
 }
 
 // spoofed reports whether a client's header has the name of a header that
@@ -194,7 +197,11 @@ func Trusted(prefixes []netip.Prefix, remoteAddr string) bool {
 	if err != nil {
 		return false
 	}
-	addr := ap.Addr().Unmap()
+	return trustedAddr(prefixes, ap.Addr().Unmap())
+}
+
+// trustedAddr reports whether addr is in one of prefixes.
+func trustedAddr(prefixes []netip.Prefix, addr netip.Addr) bool {
 	for _, p := range prefixes {
 		if p.Contains(addr) {
 			return true
@@ -241,6 +248,12 @@ func responded(resp *http.Response) error {
 	// Likewise its Access-Control-* headers, on a route whose cors
 	// policy the gateway applies (cors.go).
 	removeUpstreamCORS(f.ex.route, resp.Header)
+	if f.rt.tracer != nil {
+		endUpstreamSpan(resp.Request.Context(), resp.StatusCode, "")
+	}
+	// And its RateLimit fields, on a route whose limits the gateway
+	// reports (ratelimit.go).
+	removeUpstreamRateLimit(f.ex.route, resp.Header)
 	return nil
 }
 
@@ -268,6 +281,9 @@ func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 		reason = outcome.UpstreamError
 	}
 	f.ex.reason = reason
+	if f.rt.tracer != nil {
+		endUpstreamSpan(r.Context(), 0, reason)
+	}
 	if row := outcome.Of(reason); row.Silent {
 		f.ex.status = int32(row.Status)
 		return

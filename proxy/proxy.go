@@ -6,9 +6,10 @@
 // Each stage is a plain call with plain values, in the order a request
 // travels:
 //
-//	(CONNECT: 405, RFC 9728 metadata) -> CleanPath -> Table.Match -> bearer
+//	(CONNECT: 405, RFC 9728 metadata) -> CleanPath -> Table.Match
+//	   -> in-flight cap -> rate limits by client_ip -> bearer
 //	   -> Verifier.Verify -> Table.Authorize -> (audit mode: forward anyway)
-//	   -> admitUpgrade -> rewrite -> ReverseProxy
+//	   -> rate limits by identity -> admitUpgrade -> rewrite -> ReverseProxy
 //
 // This package must never forward a request that a stage refused, never let
 // a client-supplied header pass as one the gateway set, never write token
@@ -27,7 +28,10 @@
 // transport.go holds the upstream transports (per protocol and TLS
 // settings); decision.go answers decisions for another proxy (Decide);
 // decided.go is the Outcome that Serve returns for explain; requestid.go
-// the request id.
+// the request id; ratelimit.go spends the route's rate limits and writes
+// their 429 and RateLimit fields; trace.go the spans of a request and of
+// its upstream call, and the trace context read from clients and written
+// to upstreams.
 package proxy
 
 import (
@@ -37,12 +41,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/metrics"
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/ratelimit"
 	"github.com/portcullis/portcullis/resource"
 	"github.com/portcullis/portcullis/token"
 )
@@ -70,6 +76,15 @@ type Runtime struct {
 	// look at them (stream.go).
 	readTimeout, writeTimeout time.Duration
 	connTick                  time.Duration
+	// tracer is nil with tracing off, and every tracing call on the
+	// request path is behind that check (trace.go).
+	tracer     trace.Tracer
+	traceTrust TraceTrust
+	// limiter spends the routes' rate limits (ratelimit.go); limits are
+	// those limits by policy.Route.Index, nil (or past the end) for a
+	// route without any.
+	limiter ratelimit.Store
+	limits  []*routeLimits
 }
 
 // WithTransport returns a copy of rt that carries requests with transport:
@@ -104,6 +119,15 @@ type Options struct {
 	// ReadTimeout becomes the longest pause of a request body. Zero: the
 	// listener has none (an httptest server, explain's recorder).
 	ReadTimeout, WriteTimeout time.Duration
+	// Tracer starts the requests' spans (trace.go); nil: tracing off,
+	// and the request path does no tracing work at all.
+	Tracer trace.Tracer
+	// TraceTrust is whose incoming traceparent a server span continues.
+	TraceTrust TraceTrust
+	// RateLimiter keeps the counters of the routes' rate limits: one for
+	// the process's life, so that a reload keeps them. nil: a new
+	// in-process store for this runtime, when a route has limits.
+	RateLimiter ratelimit.Store
 }
 
 // NewRuntime builds a runtime from a compiled table and a verifier.
@@ -118,8 +142,16 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 		readTimeout:    opts.ReadTimeout,
 		writeTimeout:   opts.WriteTimeout,
 		connTick:       connTick(opts.ReadTimeout, opts.WriteTimeout),
+		tracer:         opts.Tracer,
+		traceTrust:     opts.TraceTrust,
 	}
 	rt.strip = table.ClaimHeaders()
+	if rt.limits = compileLimits(table); rt.limits != nil {
+		rt.limiter = opts.RateLimiter
+		if rt.limiter == nil {
+			rt.limiter = ratelimit.NewLocal(ratelimit.LocalOptions{})
+		}
+	}
 	rt.stripList = joinNames(rt.strip)
 	transport := opts.Transport
 	if transport == nil {
@@ -153,6 +185,9 @@ type serving struct {
 	series    []*metrics.RouteSeries // by policy.Route.Index
 	unmatched *metrics.RouteSeries
 	metadata  *metrics.RouteSeries // RFC 9728 documents
+	// rateSeries are the rate-limit decision series, by route index and
+	// by the limit's position (routeLimits.all).
+	rateSeries [][]metrics.RateLimitSeries
 }
 
 func (h *Handler) install(rt *Runtime) *serving {
@@ -163,6 +198,7 @@ func (h *Handler) install(rt *Runtime) *serving {
 		}
 		s.series[r.Index] = h.metrics.Route(r.Name)
 	}
+	s.rateSeries = bindRateSeries(h.metrics, rt.table, rt.limits)
 	return s
 }
 
@@ -207,6 +243,11 @@ type exchange struct {
 	metadata bool    // a protected resource's metadata document was asked for
 	decide   bool    // a decision for another proxy (Decide), not a forward
 	cors     cors.Result
+	// limitedBy is 1 + the position (in the route's routeLimits.all) of
+	// the rate limit that refused the request; 0: none did. A position,
+	// not a pointer, so that the exchange keeps its size class.
+	limitedBy uint16
+
 	decision string
 	reason   outcome.Reason
 	issuer   string
@@ -243,6 +284,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// the proxy that asked, in HTTP's, whatever request it describes.
 	ex.rec.grpc = !decide && isGRPC(r)
 	rec := &ex.rec
+	if rt.tracer != nil {
+		r = rt.startSpan(r, decide)
+	}
 	defer h.finish(rt, r, ex)
 
 	// Every response, refusals included, carries the request id that the
@@ -310,6 +354,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	}
 	defer h.inFlight.Add(-1)
 
+	// Rate limits keyed by the client's address, before any verification:
+	// a flood past them costs no signature checks (ratelimit.go).
+	var lim limited
+	rl := rt.limitsOf(route)
+	if rl != nil && len(rl.before) > 0 && !h.spend(rt, rec, r, ex, rl, rl.before, nil, &lim) {
+		return ex
+	}
+
 	a := rt.authenticate(r, route)
 	ex.bearer, ex.tok, ex.tokErr, ex.authz = a.bearer, a.tok, a.err, a.authz
 	ex.decision, ex.reason, ex.issuer = a.decision, a.reason, a.issuer
@@ -328,6 +380,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		// forwarded as it would be anonymously: no claim headers from a
 		// token that failed a check, and the client's own removed.
 		tok = nil
+	}
+	// The other rate limits, once the token passed every check: a forged
+	// or under-scoped token spends nobody's quota.
+	if rl != nil {
+		if len(rl.after) > 0 && !h.spend(rt, rec, r, ex, rl, rl.after, tok, &lim) {
+			return ex
+		}
+		// An allowed decision's headers are claim headers for the
+		// calling proxy to set: the RateLimit fields go on forwarded
+		// responses only.
+		if !decide {
+			setRateLimitHeaders(rec.Header(), rl, &lim)
+		}
 	}
 	if decide {
 		rt.allow(rec, tok, ex)

@@ -247,3 +247,16 @@ func (e *StoreError) Timeout() bool {
 }
 
 func storeError(op string, err error) error { return &StoreError{Op: op, Err: err} }
+
+// SetDriverLog sends the Redis driver's own log lines (go-redis writes
+// "failed to dial" and the like to standard error by default) to logf, so
+// that a down Redis does not mix unstructured lines into the gateway's
+// JSON log; the gateway's own lines report the store's health. The driver's
+// logger is process-wide: the last call wins.
+func SetDriverLog(logf func(msg string)) {
+	redis.SetLogger(driverLog(logf))
+}
+
+type driverLog func(msg string)
+
+func (l driverLog) Printf(_ context.Context, format string, v ...any) { l(fmt.Sprintf(format, v...)) }

@@ -62,7 +62,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 	// which only an issuer with introspection can judge.
 	if strings.Count(raw, ".") != 2 {
 		if is := v.opaqueIssuer(allowed); is != nil {
-			return v.verifyOpaque(ctx, is, raw)
+			ctx, span := startSpan(ctx, "verify opaque token")
+			tok, err := v.verifyOpaque(ctx, is, raw)
+			endSpan(span, tok, err)
+			return tok, err
 		}
 	}
 	// A token seen before skips the signature check, but never the checks
@@ -86,7 +89,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string, allowed []string) (*T
 	if err := wellFormed(raw); err != nil {
 		return nil, err
 	}
-	tok, entry, err := v.verify(ctx, raw, allowed)
+	// A miss is where the time goes (a signature check, maybe a key
+	// fetch): a span of its own when the request's is recording.
+	vctx, span := startSpan(ctx, "verify token")
+	tok, entry, err := v.verify(vctx, raw, allowed)
+	endSpan(span, tok, err)
 	// A miss counts against the issuer the token turned out to have.
 	name := ""
 	if tok != nil {

@@ -52,6 +52,8 @@ var (
 		"Issuer":   {"name", "issuer", "algorithms"},
 		"Resource": {"name", "resource"},
 		"Route":    {"name", "upstream"},
+
+		"RateLimitPolicy": {"name", "key", "rate"},
 	}
 	// minItems are the lists that validation refuses empty.
 	minItems = map[string]int{
@@ -66,6 +68,11 @@ var (
 		"Auth.mode":                 {config.ModeRequired, config.ModeOptional, config.ModePublic},
 		"Introspection.auth_method": {config.ClientSecretBasic, config.ClientSecretPost, config.PrivateKeyJWT},
 		"Route.upstream_protocol":   {config.ProtocolAuto, config.ProtocolHTTP1, config.ProtocolH2C},
+
+		"Tracing.protocol":       {config.TracingGRPC, config.TracingHTTPProtobuf},
+		"Tracing.trust_incoming": {config.TrustTrustedProxies, config.TrustAlways, config.TrustNever},
+
+		"RateLimitStore.on_store_error": {config.OnStoreErrorLocal, config.OnStoreErrorAllow, config.OnStoreErrorDeny},
 	}
 	// elementDefaults are the templates that list entries start from.
 	elementDefaults = map[reflect.Type]any{
@@ -165,6 +172,9 @@ func Generate(configDir string) ([]byte, error) {
 		Log:      config.DefaultLog,
 		Defaults: config.DefaultDefaults,
 		Decision: config.DefaultDecision,
+		Tracing:  config.DefaultTracing,
+
+		RateLimitStore: config.DefaultRateLimitStore,
 	}
 	s := g.schema(reflect.TypeOf(root), reflect.ValueOf(root))
 	if g.err != nil {
@@ -274,6 +284,12 @@ func (g *generator) schema(t reflect.Type, def reflect.Value) *Schema {
 		s := &Schema{Type: "integer"}
 		if def.IsValid() {
 			s.Default = def.Int()
+		}
+		return s
+	case reflect.Float64:
+		s := &Schema{Type: "number"}
+		if def.IsValid() {
+			s.Default = def.Float()
 		}
 		return s
 	}

@@ -1,0 +1,222 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MaxStoreTimeout bounds rate_limit_store.timeout: it is added to every
+// limited request while Redis is slow, so a value past it would turn a slow
+// store into slow requests everywhere.
+const MaxStoreTimeout = Duration(5 * time.Second)
+
+// redisSchemes are the URL schemes of rate_limit_store.url: a server,
+// Sentinel or Cluster, each plain or over TLS (package ratelimit).
+var redisSchemes = []string{"redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+
+// MaxRouteRateLimits bounds the limits of one route.
+const MaxRouteRateLimits = 16
+
+// MaxBurstSpan bounds burst-1 intervals of a rate (the time a full burst
+// takes to earn back): ratelimit refuses a limit past it.
+const MaxBurstSpan = 366 * 24 * time.Hour
+
+// rateLimits checks the named policies and returns their names.
+func (v *validator) rateLimits(ps []RateLimitPolicy) map[string]bool {
+	names := map[string]bool{}
+	byName := map[string]int{}
+	for i := range ps {
+		pl := &ps[i]
+		p := fmt.Sprintf("rate_limits[%d]", i)
+		switch {
+		case pl.Name == "":
+			v.errorf(p+".name", CodeRequired, "is required: routes name the policy by it, and it is the policy label of its metric")
+		case !issuerName.MatchString(pl.Name):
+			v.errorf(p+".name", CodeBadName, "%q must be 1 to 64 letters, digits, '_' or '-' (it becomes a metric label)", pl.Name)
+		default:
+			if j, dup := byName[pl.Name]; dup {
+				v.errorf(p+".name", CodeDuplicate, "%q is already the name of rate_limits[%d] (line %d)", pl.Name, j, v.line(fmt.Sprintf("rate_limits[%d]", j)))
+			} else {
+				byName[pl.Name] = i
+			}
+		}
+		if pl.Name != "" {
+			names[pl.Name] = true
+		}
+		v.rateLimitKey(p+".key", pl.Key)
+		v.rate(p, pl.Rate, pl.Burst)
+	}
+	return names
+}
+
+// routeRateLimits checks one rate_limit list (a route's own, or
+// defaults.rate_limit) against the policy names; public says whether the
+// route (or every route, for defaults) verifies no token.
+func (v *validator) routeRateLimits(p string, ls []RateLimit, policies map[string]bool, public bool) {
+	if len(ls) > MaxRouteRateLimits {
+		v.errorf(p, CodeOutOfRange, "%d limits are more than %d: every one is spent on every request", len(ls), MaxRouteRateLimits)
+	}
+	seen := map[string]int{}
+	for j, l := range ls {
+		ep := fmt.Sprintf("%s[%d]", p, j)
+		if l.Policy != "" {
+			for _, k := range []struct {
+				key string
+				set bool
+			}{{"key", l.Key != ""}, {"rate", l.Rate != ""}, {"burst", l.Burst != 0 || v.present(ep+".burst")}} {
+				if k.set {
+					v.errorf(ep+"."+k.key, CodeConflict, "policy %q already says %s: set policy alone, or key and rate without policy", l.Policy, k.key)
+				}
+			}
+			switch k, dup := seen[l.Policy]; {
+			case !policies[l.Policy]:
+				v.errorf(ep+".policy", CodeUnknownValue, "no entry of rate_limits is named %q", l.Policy)
+			case dup:
+				v.errorf(ep+".policy", CodeDuplicate, "policy %q is already listed at %s[%d]", l.Policy, p, k)
+			default:
+				seen[l.Policy] = j
+			}
+			continue
+		}
+		if v.rateLimitKey(ep+".key", l.Key) && public {
+			if kind, _, _ := ParseRateLimitKey(l.Key); kind == KeyKindClaim || kind == KeyKindIssuer {
+				v.warnf(ep+".key", CodeIgnored, "the route is public, so no token is read: every request is counted under its client address (key client_ip)")
+			}
+		}
+		v.rate(ep, l.Rate, l.Burst)
+	}
+}
+
+// rateLimitKey checks a key; it reports whether the key is well-formed.
+func (v *validator) rateLimitKey(p, key string) bool {
+	if key == "" {
+		v.errorf(p, CodeRequired, "is required: client_ip, issuer, route or a claim path such as sub")
+		return false
+	}
+	if _, _, err := ParseRateLimitKey(key); err != nil {
+		v.errorf(p, CodeBadClaimPath, "%v", err)
+		return false
+	}
+	return true
+}
+
+// rate checks the rate and burst of the entry at p.
+func (v *validator) rate(p, rate string, burst int) {
+	var interval time.Duration
+	if rate == "" {
+		v.errorf(p+".rate", CodeRequired, "is required: N/s, N/m, N/h or N/<duration> (\"100/s\", \"6000/m\")")
+	} else if count, period, err := ParseRate(rate); err != nil {
+		v.errorf(p+".rate", CodeInvalid, "%v", err)
+	} else if interval = (period / time.Duration(count)).Truncate(time.Microsecond); interval <= 0 {
+		// Redis's clock counts microseconds: a finer rate cannot be kept.
+		v.errorf(p+".rate", CodeOutOfRange, "%q is more than one request a microsecond: the counters keep time in microseconds", rate)
+	}
+	if (burst != 0 || v.present(p+".burst")) && (burst < 1 || burst > MaxRateCount) {
+		v.errorf(p+".burst", CodeOutOfRange, "%d is out of range: from 1 to %d (leave it out for the rate's count)", burst, MaxRateCount)
+	} else if interval > 0 && burst > 1 && int64(burst-1) > int64(MaxBurstSpan/interval) {
+		v.errorf(p+".burst", CodeOutOfRange, "%d at %s spans more than a year of requests: a counter would be remembered that long", burst, rate)
+	}
+}
+
+// rateLimitStore checks rate_limit_store.
+func (v *validator) rateLimitStore(s *RateLimitStore) {
+	const p = "rate_limit_store"
+	switch s.OnStoreError {
+	case OnStoreErrorAllow, OnStoreErrorDeny, OnStoreErrorLocal:
+	default:
+		v.errorf(p+".on_store_error", CodeUnknownValue, "%q is not a mode: use local (count in this process alone), allow or deny", s.OnStoreError)
+	}
+	if s.Timeout <= 0 || s.Timeout > MaxStoreTimeout {
+		v.errorf(p+".timeout", CodeOutOfRange, "%s is out of range: more than 0 and at most %s (every limited request waits for it while Redis is slow)", s.Timeout, MaxStoreTimeout)
+	}
+	if !s.Enabled() {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"password_file", s.PasswordFile != ""}, {"tls", s.TLS.Enabled()}} {
+			if k.set {
+				v.errorf(p+"."+k.key, CodeIgnored, "url is not set, so counters are kept in memory and this would be silently ignored: set url, or remove it")
+			}
+		}
+		return
+	}
+	u, err := url.Parse(s.URL)
+	switch {
+	case err != nil:
+		v.errorf(p+".url", CodeBadURL, "%q is not a URL: %v", s.URL, unwrapURLErr(err))
+		return
+	case !slices.Contains(redisSchemes, u.Scheme):
+		v.errorf(p+".url", CodeBadURL, "%q must be a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL", s.URL)
+		return
+	case u.Host == "":
+		v.errorf(p+".url", CodeBadURL, "%q names no host", s.URL)
+		return
+	}
+	if _, set := u.User.Password(); set || u.Query().Has("password") {
+		v.errorf(p+".url", CodeInvalid, "the URL carries a password: put it in a file and name it in password_file, so that it stays out of the configuration")
+	}
+	if !strings.HasPrefix(u.Scheme, "rediss") && s.TLS.Enabled() {
+		// TLS settings turn TLS on: say so rather than guess which was meant.
+		v.warnf(p+".tls", CodeConflict, "the URL is redis:// but tls is set: the connection uses TLS (write rediss:// to say so)")
+	}
+	t := s.TLS
+	tp := p + ".tls"
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.errorf(tp+".key_file", CodeRequired, "cert_file is set but key_file is not: set both for mutual TLS, or neither")
+	case t.CertFile == "" && t.KeyFile != "":
+		v.errorf(tp+".cert_file", CodeRequired, "key_file is set but cert_file is not: set both for mutual TLS, or neither")
+	}
+	if t.ServerName != "" {
+		if err := CheckHost(t.ServerName); err != nil || strings.HasPrefix(t.ServerName, "*.") || strings.HasPrefix(t.ServerName, "[") {
+			v.errorf(tp+".server_name", CodeBadHost, "%q is not a host name (no port, no wildcard): the name Redis's certificate is verified as", t.ServerName)
+		}
+	}
+	switch {
+	case t.InsecureSkipVerify && !t.InsecureSkipVerifyAcknowledged:
+		v.errorf(tp+".insecure_skip_verify", CodeInsecureTLS, "accepts any certificate, so anyone on the network path can read the password and change every counter; give Redis's CA in ca_file instead, or, if this is really meant, also set insecure_skip_verify_acknowledged: true")
+	case t.InsecureSkipVerify:
+		v.warnf(tp+".insecure_skip_verify", CodeInsecureTLS, "Redis's certificate is not verified: anyone on the network path can read the password and change every counter")
+	case t.InsecureSkipVerifyAcknowledged:
+		v.errorf(tp+".insecure_skip_verify_acknowledged", CodeIgnored, "acknowledges insecure_skip_verify, which is not set: remove it")
+	}
+}
+
+// rateLimitsInUse checks rate_limits, rate_limit_store, defaults.rate_limit
+// and every route's own rate_limit, and warns about a policy that no route
+// names. A route that took defaults.rate_limit is not checked again.
+func (v *validator) rateLimitsInUse(c *Config) {
+	policies := v.rateLimits(c.RateLimits)
+	v.rateLimitStore(&c.RateLimitStore)
+	v.routeRateLimits("defaults.rate_limit", c.Defaults.RateLimit, policies, false)
+	byName := map[string]RateLimitPolicy{}
+	for _, pl := range c.RateLimits {
+		byName[pl.Name] = pl
+	}
+	used := map[string]bool{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := fmt.Sprintf("routes[%d].rate_limit", i)
+		public := r.Auth.Mode == ModePublic
+		if v.present(p) {
+			v.routeRateLimits(p, r.RateLimit, policies, public)
+		}
+		for j, l := range r.RateLimit {
+			if l.Policy == "" {
+				continue
+			}
+			used[l.Policy] = true
+			if kind, _, err := ParseRateLimitKey(byName[l.Policy].Key); err == nil && public && (kind == KeyKindClaim || kind == KeyKindIssuer) && v.present(p) {
+				v.warnf(fmt.Sprintf("%s[%d].policy", p, j), CodeIgnored, "policy %q is keyed by %s, but the route is public, so no token is read: every request is counted under its client address", l.Policy, byName[l.Policy].Key)
+			}
+		}
+	}
+	for i, pl := range c.RateLimits {
+		if pl.Name != "" && !used[pl.Name] && len(c.Routes) > 0 {
+			v.warnf(fmt.Sprintf("rate_limits[%d].name", i), CodeIgnored, "no route names policy %q, so it limits nothing", pl.Name)
+		}
+	}
+}
