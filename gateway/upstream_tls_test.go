@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/gateway/gatewaytest/testpki"
 	"github.com/portcullis/portcullis/metrics"
 )
 
@@ -38,7 +39,7 @@ func tlsUpstream(t *testing.T, cert tls.Certificate, clientCAs *x509.CertPool, h
 }
 
 func TestUpstreamTLS(t *testing.T) {
-	pki := gatewaytest.NewPKI(t)
+	pki := testpki.New(t)
 	cas := x509.NewCertPool()
 	cas.AddCert(pki.CA)
 	plain := tlsUpstream(t, pki.Issue(t, "plain", true), nil, true)

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/gateway/gatewaytest/testpki"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
 )
@@ -47,7 +47,7 @@ routes:
 }
 
 func TestTransportsAreSharedAndKeptAcrossReloads(t *testing.T) {
-	pki := gatewaytest.NewPKI(t)
+	pki := testpki.New(t)
 	ts := proxy.NewTransports()
 	first, err := ts.Routes(transportTable(t, pki.CAFile))
 	if err != nil {
@@ -75,7 +75,7 @@ func TestTransportsAreSharedAndKeptAcrossReloads(t *testing.T) {
 	}
 
 	// The same ca_file path holding another CA is another transport.
-	other := gatewaytest.NewPKI(t)
+	other := testpki.New(t)
 	data, err := os.ReadFile(other.CAFile)
 	if err != nil {
 		t.Fatal(err)

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/gateway/gatewaytest/testpki"
 	"github.com/portcullis/portcullis/remote"
 )
 
 // mtlsServer requires a client certificate from p's CA and answers with the
 // client certificate's common name and the X-Api-Key header it got.
-func mtlsServer(t *testing.T, p *gatewaytest.PKI) *httptest.Server {
+func mtlsServer(t *testing.T, p *testpki.PKI) *httptest.Server {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(p.CA)
@@ -49,7 +49,7 @@ func get(t *testing.T, c *http.Client, url string) (string, error) {
 // certificate, sends its headers, and picks up a certificate rotated in
 // place from its next connection on.
 func TestIdentityClient(t *testing.T) {
-	p := gatewaytest.NewPKI(t)
+	p := testpki.New(t)
 	srv := mtlsServer(t, p)
 	certFile, keyFile := p.Files(t, "client", p.Issue(t, "gateway-1", false))
 	id := remote.Identity{CAFile: p.CAFile, CertFile: certFile, KeyFile: keyFile, Headers: remote.HeaderLines(map[string]string{"x-api-key": "k1"})}
@@ -85,7 +85,7 @@ func TestIdentityClient(t *testing.T) {
 }
 
 func TestTLSConfigRefusesBrokenFiles(t *testing.T) {
-	p := gatewaytest.NewPKI(t)
+	p := testpki.New(t)
 	certFile, keyFile := p.Files(t, "client", p.Issue(t, "gw", false))
 	notPEM := filepath.Join(t.TempDir(), "x.pem")
 	os.WriteFile(notPEM, []byte("not a certificate"), 0o600)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/gateway/gatewaytest/testpki"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -20,7 +21,7 @@ import (
 // and header, and verifies its tokens; without them the IdP refuses it and
 // the gateway never gets ready.
 func TestIssuerMutualTLSAndHeaders(t *testing.T) {
-	p := gatewaytest.NewPKI(t)
+	p := testpki.New(t)
 	key := tokentest.RSA("mtls", 2048)
 	var fetches, refused atomic.Int64
 	pool := x509.NewCertPool()

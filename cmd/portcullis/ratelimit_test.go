@@ -298,3 +298,46 @@ func TestRateLimitRedisPasswordFile(t *testing.T) {
 	}
 	checkNoSecret(t, "the gateway's output", f.gws[0].Output(), secret)
 }
+
+// TestRateLimitRedisTLS: a rediss:// store whose certificate is trusted
+// through rate_limit_store.tls.ca_file, with the password from
+// password_file, holds the limit; a gateway that does not trust the CA never
+// talks to it in clear: its calls fail and on_store_error (deny) answers.
+func TestRateLimitRedisTLS(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-tls-password"
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pwFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.StartTLS(t, "--requirepass", secret)
+	idp, keys := newIssuer(t, "k1")
+	upstream := gatewaytest.NewUpstream(t)
+	fleet := func(extra string) *rateLimitFleet {
+		g := startGateway(t, rateLimitConfig(idp, upstream.URL, srv.TLSURL, "2s", "deny", extra))
+		waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 5*time.Second)
+		return &rateLimitFleet{redis: srv, gws: []*gatewaytest.GatewayProcess{g}, mint: func(sub string) string {
+			return keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", sub, "", time.Hour))
+		}}
+	}
+
+	trusted := fleet(fmt.Sprintf("  password_file: %q\n  tls:\n    ca_file: %q\n", pwFile, srv.CAFile))
+	if got := trusted.spend(t, "alice", rateLimitQuota+1, 2*time.Second); got[http.StatusOK] != rateLimitQuota || got[http.StatusTooManyRequests] != 1 {
+		t.Errorf("over TLS: %v, want %d allowed and one 429", got, rateLimitQuota)
+	}
+	if ok := trusted.sum(t, "portcullis_rate_limit_store_requests_total", labels("result", "ok")); ok < rateLimitQuota+1 {
+		t.Errorf("%v successful store calls over TLS, want %d", ok, rateLimitQuota+1)
+	}
+	if n, err := srv.Do(time.Second, "DBSIZE"); err != nil || n != "1" {
+		t.Errorf("Redis holds %s keys (%v), want 1", n, err)
+	}
+	checkNoSecret(t, "the gateway's output", trusted.gws[0].Output(), secret)
+
+	untrusting := fleet(fmt.Sprintf("  password_file: %q\n", pwFile))
+	if got := untrusting.spend(t, "bob", 2, 3*time.Second); got[http.StatusTooManyRequests] != 2 {
+		t.Errorf("without the CA: %v, want every request refused by on_store_error deny", got)
+	}
+	if e := untrusting.sum(t, "portcullis_rate_limit_store_requests_total", labels("result", "error")); e == 0 {
+		t.Error("a store whose certificate is not trusted counted no error")
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/gateway/gatewaytest/testpki"
 )
 
 // The proxy port's TLS (server.tls) and HTTP/2 (by ALPN on TLS; cleartext
@@ -75,7 +76,7 @@ func serial(t *testing.T, c tls.Certificate) *big.Int {
 }
 
 // trusting is a pool holding the test CA only.
-func trusting(p *gatewaytest.PKI) *x509.CertPool {
+func trusting(p *testpki.PKI) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.CA)
 	return pool
@@ -166,7 +167,7 @@ func curl(t *testing.T, args ...string) string {
 
 func TestTLSListener(t *testing.T) {
 	t.Parallel()
-	p := gatewaytest.NewPKI(t)
+	p := testpki.New(t)
 	cert := p.Issue(t, "portcullis", true)
 	certFile, keyFile := p.Files(t, "proxy", cert)
 	up := gatewaytest.NewUpstream(t)
@@ -285,7 +286,7 @@ func TestTLSCertificateReload(t *testing.T) {
 
 	t.Run("files rewritten in place, then a key that is not the certificate's, then SIGHUP", func(t *testing.T) {
 		t.Parallel()
-		p := gatewaytest.NewPKI(t)
+		p := testpki.New(t)
 		roots := trusting(p)
 		dir := t.TempDir()
 		first := p.Issue(t, "portcullis", true)
@@ -364,7 +365,7 @@ func TestTLSCertificateReload(t *testing.T) {
 
 	t.Run("a Kubernetes Secret's ..data symlink swap", func(t *testing.T) {
 		t.Parallel()
-		p := gatewaytest.NewPKI(t)
+		p := testpki.New(t)
 		roots := trusting(p)
 		dir := t.TempDir()
 		must := func(err error) {

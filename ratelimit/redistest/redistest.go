@@ -47,7 +47,10 @@ type Server struct {
 	// from StartTLS; empty otherwise. TLSConfig trusts its certificate.
 	TLSAddr string
 	TLSURL  string
-	tlsCA   *x509.CertPool
+	// CAFile is the PEM file of the CA that signed the TLS port's
+	// certificate, for a client configured by files (rate_limit_store.tls).
+	CAFile string
+	tlsCA  *x509.CertPool
 
 	t    testing.TB
 	bin  string
@@ -103,11 +106,8 @@ func start(t testing.TB, withTLS bool, args []string) *Server {
 	dir := t.TempDir()
 	var tlsArgs []string
 	if withTLS {
-		ca, certFile, keyFile, err := writeCertificates(dir)
-		if err != nil {
-			t.Fatalf("redistest: %v", err)
-		}
-		s.tlsCA = ca
+		ca, caFile, certFile, keyFile := writeCertificates(t)
+		s.tlsCA, s.CAFile = ca, caFile
 		tlsArgs = []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}
 	}
 	var err error

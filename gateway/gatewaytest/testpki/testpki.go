@@ -1,4 +1,9 @@
-package gatewaytest
+// Package testpki is a test certificate authority: a CA and the server and
+// client certificates it signs, written to PEM files as an operator would
+// have them. It is a package of its own, with no dependency on the gateway,
+// so that the test helpers of the packages below the gateway (redistest)
+// use the same CA as the gateway's tests.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -27,8 +32,8 @@ type PKI struct {
 	serial int64
 }
 
-// NewPKI makes a CA, its certificate in CAFile.
-func NewPKI(t testing.TB) *PKI {
+// New makes a CA, its certificate in CAFile.
+func New(t testing.TB) *PKI {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
