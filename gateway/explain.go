@@ -101,7 +101,7 @@ func Explain(ctx context.Context, cfg *config.Config, req *http.Request, opts Ex
 		cfg = &c
 	}
 	up := &capture{}
-	g, err := newGateway(&Gateway{log: zap.NewNop(), metrics: metrics.New(), transport: up, noVerify: opts.NoVerify}, cfg)
+	g, err := newGateway(&Gateway{log: zap.NewNop(), metrics: metrics.New(), transport: up, noVerify: opts.NoVerify, dryRun: true}, cfg)
 	if err != nil {
 		return nil, err
 	}

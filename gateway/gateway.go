@@ -58,6 +58,9 @@ type Gateway struct {
 	// be forwarded instead. noVerify (explain's too) skips signatures.
 	transport http.RoundTripper
 	noVerify  bool
+	// dryRun is explain's gateway: it must spend no shared quota, so its
+	// rate limits count in a store of its own, never in Redis.
+	dryRun bool
 	// transports are the routes' own transports (upstream_protocol, tls),
 	// for the gateway's life as transport is; nil for explain, whose
 	// transport captures every route's requests.

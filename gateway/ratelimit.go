@@ -29,13 +29,13 @@ type rateLimits struct {
 
 // newRateLimits builds the store of cfg: a Local store alone, or Redis
 // guarded by on_store_error with a Local store as its fallback. explain
-// (g.noVerify) never touches a shared store: a dry run must not spend
+// (g.dryRun) never touches a shared store: a dry run must not spend
 // anyone's quota.
 func (g *Gateway) newRateLimits(cfg config.RateLimitStore) (*rateLimits, error) {
 	local := ratelimit.NewLocal(ratelimit.LocalOptions{})
 	rl := &rateLimits{store: local}
 	rl.healthy.Store(true)
-	if !cfg.Enabled() || g.noVerify {
+	if !cfg.Enabled() || g.dryRun {
 		return rl, nil
 	}
 	opts := ratelimit.RedisOptions{URL: cfg.URL, Timeout: cfg.Timeout.D()}

@@ -104,6 +104,11 @@ func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req 
 			return refused()
 		}
 	}
+	// A dry run spends no quota (explain counts in a store of its own,
+	// never in Redis), so the limits are shown, not checked.
+	for i := range o.Route.RateLimits {
+		add("rate_limit", true, "%s (not spent by explain)", &o.Route.RateLimits[i])
+	}
 	switch o.Upgrade {
 	case "websocket", "websocket_tunnel":
 		add("upgrade", true, "websocket: forwarded; the upstream's 101 must carry the Sec-WebSocket-Accept of this handshake")

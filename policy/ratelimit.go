@@ -96,3 +96,20 @@ func compileRateLimit(name, key, rate string, burst int) (RateLimit, error) {
 	}
 	return l, nil
 }
+
+// String says what the limit is, for explain: "per-subject: 6000 per 1m0s,
+// burst 200, by claim sub, after authentication".
+func (l *RateLimit) String() string {
+	by, when := "", "after authentication"
+	switch l.Key {
+	case KeyClientIP:
+		by, when = "by client address", "before the token is read"
+	case KeyIssuer:
+		by = "by issuer"
+	case KeyRoute:
+		by = "all requests together"
+	case KeyClaim:
+		by = "by claim " + l.Claim.String()
+	}
+	return fmt.Sprintf("%s: %d per %s, burst %d, %s, %s", l.Name, l.Count, l.Period, l.Burst, by, when)
+}
