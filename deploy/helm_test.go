@@ -611,3 +611,102 @@ func TestHelmLintAndTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmChartMountsSecretsAndEnv: secretMounts become read-only Secret
+// volumes mounted where the configuration reads its secret files, and env
+// is added beside GOMEMLIMIT; the default values mount none.
+func TestHelmChartMountsSecretsAndEnv(t *testing.T) {
+	t.Parallel()
+	type pod struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Env []struct {
+							Name  string `yaml:"name"`
+							Value string `yaml:"value"`
+						} `yaml:"env"`
+						VolumeMounts []struct {
+							Name      string `yaml:"name"`
+							MountPath string `yaml:"mountPath"`
+							ReadOnly  bool   `yaml:"readOnly"`
+						} `yaml:"volumeMounts"`
+					} `yaml:"containers"`
+					Volumes []struct {
+						Name   string `yaml:"name"`
+						Secret *struct {
+							SecretName  string `yaml:"secretName"`
+							DefaultMode int    `yaml:"defaultMode"`
+						} `yaml:"secret"`
+					} `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	render := func(overrides string) (pod, *config.Config) {
+		t.Helper()
+		r, err := renderChart(t, overrides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p pod
+		r.one(t, "Deployment", &p)
+		var cm configMap
+		r.one(t, "ConfigMap", &cm)
+		cfg, err := config.Parse([]byte(cm.Data["config.yaml"]), "helm ConfigMap")
+		if err != nil {
+			t.Fatalf("the chart's configuration does not parse: %v", err)
+		}
+		return p, cfg
+	}
+
+	p, _ := render("")
+	if n := len(p.Spec.Template.Spec.Volumes); n != 1 {
+		t.Errorf("default values: %d volumes, want only the configuration's", n)
+	}
+
+	p, cfg := render(`
+secretMounts:
+  - {name: redis, secretName: portcullis-redis, mountPath: /var/run/secrets/portcullis/redis}
+env:
+  - {name: OTEL_EXPORTER_OTLP_ENDPOINT, value: "http://otel-collector:4317"}
+config:
+  rate_limit_store:
+    url: "redis://redis.platform.svc.cluster.local:6379/0"
+    password_file: /var/run/secrets/portcullis/redis/password
+`)
+	spec := p.Spec.Template.Spec
+	var secret string
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			if v.Secret.SecretName != "portcullis-redis" || v.Secret.DefaultMode != 0o440 {
+				t.Errorf("secret volume %s: %+v, want secretName portcullis-redis, defaultMode 0440", v.Name, *v.Secret)
+			}
+			secret = v.Name
+		}
+	}
+	if secret == "" {
+		t.Fatalf("no Secret volume rendered: %+v", spec.Volumes)
+	}
+	c := spec.Containers[0]
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		if m.Name == secret {
+			mounted = true
+			if !m.ReadOnly || !strings.HasPrefix(cfg.RateLimitStore.PasswordFile, m.MountPath+"/") {
+				t.Errorf("the Secret is mounted at %s (read-only %v); password_file %s must lie inside, read-only",
+					m.MountPath, m.ReadOnly, cfg.RateLimitStore.PasswordFile)
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("the Secret volume %s is not mounted: %+v", secret, c.VolumeMounts)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://otel-collector:4317" || env["GOMEMLIMIT"] == "" {
+		t.Errorf("env %v: want OTEL_EXPORTER_OTLP_ENDPOINT from values and GOMEMLIMIT kept", env)
+	}
+}
