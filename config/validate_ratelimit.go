@@ -162,27 +162,7 @@ func (v *validator) rateLimitStore(s *RateLimitStore) {
 		// TLS settings turn TLS on: say so rather than guess which was meant.
 		v.warnf(p+".tls", CodeConflict, "the URL is redis:// but tls is set: the connection uses TLS (write rediss:// to say so)")
 	}
-	t := s.TLS
-	tp := p + ".tls"
-	switch {
-	case t.CertFile != "" && t.KeyFile == "":
-		v.errorf(tp+".key_file", CodeRequired, "cert_file is set but key_file is not: set both for mutual TLS, or neither")
-	case t.CertFile == "" && t.KeyFile != "":
-		v.errorf(tp+".cert_file", CodeRequired, "key_file is set but cert_file is not: set both for mutual TLS, or neither")
-	}
-	if t.ServerName != "" {
-		if err := CheckHost(t.ServerName); err != nil || strings.HasPrefix(t.ServerName, "*.") || strings.HasPrefix(t.ServerName, "[") {
-			v.errorf(tp+".server_name", CodeBadHost, "%q is not a host name (no port, no wildcard): the name Redis's certificate is verified as", t.ServerName)
-		}
-	}
-	switch {
-	case t.InsecureSkipVerify && !t.InsecureSkipVerifyAcknowledged:
-		v.errorf(tp+".insecure_skip_verify", CodeInsecureTLS, "accepts any certificate, so anyone on the network path can read the password and change every counter; give Redis's CA in ca_file instead, or, if this is really meant, also set insecure_skip_verify_acknowledged: true")
-	case t.InsecureSkipVerify:
-		v.warnf(tp+".insecure_skip_verify", CodeInsecureTLS, "Redis's certificate is not verified: anyone on the network path can read the password and change every counter")
-	case t.InsecureSkipVerifyAcknowledged:
-		v.errorf(tp+".insecure_skip_verify_acknowledged", CodeIgnored, "acknowledges insecure_skip_verify, which is not set: remove it")
-	}
+	v.clientTLS(p+".tls", s.TLS, "Redis's", "read the password and change every counter")
 }
 
 // rateLimitsInUse checks rate_limits, rate_limit_store, defaults.rate_limit

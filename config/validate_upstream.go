@@ -29,6 +29,16 @@ func (v *validator) upstreamTransport(p string, r *Route) {
 		v.errorf(tp, CodeIgnored, "the upstream is http, so there is no TLS to configure: use an https upstream, or remove tls")
 		return
 	}
+	v.clientTLS(tp, t, "the upstream's", "read and change every forwarded request, tokens and claim headers included")
+}
+
+// clientTLS checks a tls section with which the gateway connects to a
+// server (a route's upstream, the rate-limit store): a client certificate
+// comes with its key, server_name is a host name, and skipping verification
+// needs its acknowledgement (and then makes ca_file meaningless). peer names
+// the server in messages ("the upstream's", "Redis's"), risk says what an
+// attacker on the path could do.
+func (v *validator) clientTLS(tp string, t UpstreamTLS, peer, risk string) {
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
 		v.errorf(tp+".key_file", CodeRequired, "cert_file is set but key_file is not: set both for mutual TLS, or neither")
@@ -37,17 +47,17 @@ func (v *validator) upstreamTransport(p string, r *Route) {
 	}
 	if t.ServerName != "" {
 		if err := CheckHost(t.ServerName); err != nil || strings.HasPrefix(t.ServerName, "*.") || strings.HasPrefix(t.ServerName, "[") {
-			v.errorf(tp+".server_name", CodeBadHost, "%q is not a host name (no port, no wildcard): the name the upstream's certificate is verified as", t.ServerName)
+			v.errorf(tp+".server_name", CodeBadHost, "%q is not a host name (no port, no wildcard): the name %s certificate is verified as", t.ServerName, peer)
 		}
 	}
 	switch {
 	case t.InsecureSkipVerify && !t.InsecureSkipVerifyAcknowledged:
-		v.errorf(tp+".insecure_skip_verify", CodeInsecureTLS, "accepts any certificate, so anyone on the network path can read and change every forwarded request, tokens and claim headers included; give the upstream's CA in ca_file instead, or, if this is really meant, also set insecure_skip_verify_acknowledged: true")
+		v.errorf(tp+".insecure_skip_verify", CodeInsecureTLS, "accepts any certificate, so anyone on the network path can %s; give %s CA in ca_file instead, or, if this is really meant, also set insecure_skip_verify_acknowledged: true", risk, peer)
 	case t.InsecureSkipVerify:
 		if t.CAFile != "" {
 			v.errorf(tp+".ca_file", CodeIgnored, "insecure_skip_verify is set, so no CA is checked and this would be silently ignored: remove one of them")
 		}
-		v.warnf(tp+".insecure_skip_verify", CodeInsecureTLS, "the upstream's certificate is not verified: anyone on the network path can read and change every forwarded request, tokens and claim headers included")
+		v.warnf(tp+".insecure_skip_verify", CodeInsecureTLS, "%s certificate is not verified: anyone on the network path can %s", peer, risk)
 	case t.InsecureSkipVerifyAcknowledged:
 		v.errorf(tp+".insecure_skip_verify_acknowledged", CodeIgnored, "acknowledges insecure_skip_verify, which is not set: remove it")
 	}
