@@ -393,9 +393,9 @@ type Tracing struct {
 	// decide, else TLS.
 	Insecure bool `yaml:"insecure"`
 	// Headers are sent with every export (a collector's API key). A value
-	// written "@/path/to/file" is read from that file at start, its
-	// surrounding white space trimmed, so that a secret stays out of the
-	// file. Empty: OTEL_EXPORTER_OTLP_TRACES_HEADERS or
+	// written "@/path/to/file" is the first line of that file, read at
+	// start, so that a secret stays out of the configuration. Empty:
+	// OTEL_EXPORTER_OTLP_TRACES_HEADERS or
 	// OTEL_EXPORTER_OTLP_HEADERS.
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds one export, retries included. Absent:
