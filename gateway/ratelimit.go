@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -62,12 +61,6 @@ func (g *Gateway) newRateLimits(cfg config.RateLimitStore) (*rateLimits, error) 
 	ratelimit.SetDriverLog(func(msg string) { log.Debug("redis driver", zap.String("message", msg)) })
 	rl.store = ratelimit.NewGuarded(r, ratelimit.OnError(cfg.OnStoreError), local, ratelimit.Hooks{
 		StoreCall: func(d time.Duration, err error) {
-			if errors.Is(err, context.Canceled) {
-				// The client went away mid-call: nothing is known of
-				// the store, and counting it as an error would page
-				// someone for clients that hang up.
-				return
-			}
 			g.metrics.RateLimitStoreCall(d, err)
 			rl.observe(g.log, err, cfg.OnStoreError)
 		},

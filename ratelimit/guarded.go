@@ -32,7 +32,8 @@ func (m OnError) Valid() bool {
 // request path and must be quick.
 type Hooks struct {
 	// StoreCall is called after every call to the shared store, with its
-	// latency and error (nil when it answered).
+	// latency and error (nil when it answered); not for a call its caller
+	// cancelled, which says nothing about the store.
 	StoreCall func(d time.Duration, err error)
 	// Fallback is called for every Take answered by the fallback.
 	Fallback func(mode OnError)
@@ -110,9 +111,13 @@ func (g *Guarded) Take(ctx context.Context, reqs []Request) ([]Result, error) {
 	}
 	start := time.Now()
 	results, err := g.shared.Take(ctx, reqs)
-	d := time.Since(start)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Cancelled by the caller (the client went away): no verdict on
+		// the store, so neither a failure nor a call to report.
+		return nil, ctx.Err()
+	}
 	if g.hooks.StoreCall != nil {
-		g.hooks.StoreCall(d, err)
+		g.hooks.StoreCall(time.Since(start), err)
 	}
 	if err == nil {
 		if probe {
@@ -120,10 +125,6 @@ func (g *Guarded) Take(ctx context.Context, reqs []Request) ([]Result, error) {
 			g.retryAt.Store(0)
 		}
 		return results, nil
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		// Cancelled by the caller: no verdict on the store.
-		return nil, ctx.Err()
 	}
 	switch {
 	case probe:

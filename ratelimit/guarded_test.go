@@ -232,7 +232,8 @@ func TestGuardedFallbacks(t *testing.T) {
 
 func TestGuardedCallerCancelIsNotAStoreFailure(t *testing.T) {
 	shared := &fakeStore{local: NewLocal(LocalOptions{}), err: context.Canceled}
-	g := NewGuarded(shared, OnErrorAllow, nil, Hooks{})
+	calls := 0
+	g := NewGuarded(shared, OnErrorAllow, nil, Hooks{StoreCall: func(time.Duration, error) { calls++ }})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := g.Take(ctx, []Request{{Key: "k", Limit: Limit{Count: 1, Period: time.Second, Burst: 1}}})
@@ -241,6 +242,9 @@ func TestGuardedCallerCancelIsNotAStoreFailure(t *testing.T) {
 	}
 	if !g.Healthy() {
 		t.Fatal("a caller's cancellation started a back-off")
+	}
+	if calls != 0 {
+		t.Errorf("a caller's cancellation was reported as %d store call(s): it says nothing about the store", calls)
 	}
 }
 
