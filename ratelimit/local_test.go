@@ -307,15 +307,19 @@ func TestLocalDropsIdleKeysAsItGoes(t *testing.T) {
 	c := newClock()
 	l := NewLocal(LocalOptions{MaxKeys: 1000, Now: c.Now})
 	limit := Limit{Count: 10, Period: time.Second, Burst: 5}
+	// At most 100 keys are live at once, so a shard that needs room always
+	// finds idle keys to drop: no new key may be refused, and none beyond
+	// the cap held.
 	for i := range 100_000 {
-		if _, err := l.Take(context.Background(), []Request{{Key: Key("churn", fmt.Sprint(i)), Limit: limit}}); err != nil {
+		got, err := l.Take(context.Background(), []Request{{Key: Key("churn", fmt.Sprint(i)), Limit: limit}})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if !got[0].Allowed {
+			t.Fatalf("key %d, with at most 100 keys live: got %+v, want allowed (idle keys must make room)", i, got[0])
 		}
 		c.Advance(time.Millisecond) // each key is idle 100ms after its one request
 	}
-	// At most 100 keys are live at once; the sweep runs at least once a
-	// second, so at most ~1100 keys have ever been held at once; with the
-	// cap at 1000, none may have been refused and none beyond the cap held.
 	if n := l.Len(); n > l.MaxKeys() {
 		t.Fatalf("Len() = %d, over MaxKeys %d", n, l.MaxKeys())
 	}
