@@ -76,23 +76,38 @@ routes:
 		checkNoSecret(t, "the log", g.Stdout()+g.Stderr(), "s3cret-key")
 	})
 	t.Run("without a client certificate the IdP refuses the gateway", func(t *testing.T) {
+		served := fetches.Load()
 		g := startGateway(t, render(fmt.Sprintf(`    tls: {ca_file: %q}
     headers: {X-Api-Key: s3cret-key}`, p.CAFile)))
-		time.Sleep(500 * time.Millisecond)
+		refusedFetch(t, g, "certificate")
 		if res := do(t, "GET", g.AdminURL("/readyz"), nil); res.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("/readyz = %d without a client certificate, want 503", res.StatusCode)
 		}
-		if !strings.Contains(g.Stderr(), "certificate") {
-			t.Errorf("the log does not say the TLS handshake failed:\n%s", gatewaytest.Tail(g.Stderr(), 10))
+		if n := fetches.Load(); n != served {
+			t.Errorf("the IdP served %d key sets to a gateway without a client certificate", n-served)
 		}
 	})
 	t.Run("without the CA file the IdP's certificate is not trusted", func(t *testing.T) {
+		served := fetches.Load()
 		g := startGateway(t, render(fmt.Sprintf(`    tls: {cert_file: %q, key_file: %q}
     headers: {X-Api-Key: s3cret-key}`, certFile, keyFile)))
-		time.Sleep(500 * time.Millisecond)
+		refusedFetch(t, g, "certificate signed by unknown authority")
 		if res := do(t, "GET", g.AdminURL("/readyz"), nil); res.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("/readyz = %d with an untrusted IdP certificate, want 503", res.StatusCode)
 		}
+		if n := fetches.Load(); n != served {
+			t.Errorf("the IdP served %d key sets to a gateway that does not trust its certificate", n-served)
+		}
+	})
+}
+
+// refusedFetch waits until g's log says that a key-set fetch failed with
+// an error holding why: until then, /readyz is 503 whatever the TLS
+// settings do, so a check made earlier would prove nothing.
+func refusedFetch(t *testing.T, g *gatewaytest.GatewayProcess, why string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "a key-set fetch failing with "+why, func() (bool, string) {
+		return strings.Contains(g.Stderr(), why), gatewaytest.Tail(g.Stderr(), 10)
 	})
 }
 
