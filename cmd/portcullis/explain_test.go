@@ -13,6 +13,29 @@ import (
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
+// runExplain runs `portcullis explain args...`, fails the test unless it
+// exits wantCode, and checks that its stdout holds every string of
+// contains and none of absent. It returns stdout and stderr for the
+// caller's own checks.
+func runExplain(t *testing.T, wantCode int, contains, absent []string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := runCommand(t, nil, append([]string{"explain"}, args...)...)
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, stdout, stderr)
+	}
+	for _, want := range contains {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, bad := range absent {
+		if strings.Contains(stdout, bad) {
+			t.Errorf("output has %q:\n%s", bad, stdout)
+		}
+	}
+	return stdout, stderr
+}
+
 // TestExplain runs `portcullis explain` against a configuration whose
 // issuer is a live IdP on loopback, as a policy check in a script would.
 func TestExplain(t *testing.T) {
@@ -73,28 +96,15 @@ func TestExplain(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"explain"}, tc.args...)
+			args := tc.args
 			if !containsArg(tc.args, "-config") {
-				args = append([]string{"explain", "-config", cfg}, tc.args...)
+				args = append([]string{"-config", cfg}, tc.args...)
 			}
-			code, stdout, stderr := runCommand(t, nil, args...)
-			if code != tc.code {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
-			}
+			_, stderr := runExplain(t, tc.code, tc.contains, tc.absent, args...)
 			// A refusal is the answer, printed on stdout; it is not an
 			// error of the command, so nothing is added on stderr.
 			if tc.code != 2 && stderr != "" {
 				t.Errorf("stderr is not empty:\n%s", stderr)
-			}
-			for _, want := range tc.contains {
-				if !strings.Contains(stdout, want) {
-					t.Errorf("output lacks %q:\n%s", want, stdout)
-				}
-			}
-			for _, bad := range tc.absent {
-				if strings.Contains(stdout, bad) {
-					t.Errorf("output has %q:\n%s", bad, stdout)
-				}
 			}
 		})
 	}
@@ -227,20 +237,7 @@ routes:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := runCommand(t, nil, "explain", "-config", cfg, "-token", tc.token, "GET", "http://api.example.com"+tc.path)
-			if code != tc.code {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
-			}
-			for _, want := range tc.contains {
-				if !strings.Contains(stdout, want) {
-					t.Errorf("output lacks %q:\n%s", want, stdout)
-				}
-			}
-			for _, bad := range tc.absent {
-				if strings.Contains(stdout, bad) {
-					t.Errorf("output has %q:\n%s", bad, stdout)
-				}
-			}
+			runExplain(t, tc.code, tc.contains, tc.absent, "-config", cfg, "-token", tc.token, "GET", "http://api.example.com"+tc.path)
 		})
 	}
 }

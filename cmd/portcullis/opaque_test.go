@@ -465,20 +465,7 @@ func TestExplainOpaque(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := in.calls.Load()
-			code, stdout, stderr := runCommand(t, nil, append([]string{"explain", "-config", cfg}, tc.args...)...)
-			if code != tc.code {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
-			}
-			for _, want := range tc.contains {
-				if !strings.Contains(stdout, want) {
-					t.Errorf("output lacks %q:\n%s", want, stdout)
-				}
-			}
-			for _, bad := range tc.absent {
-				if strings.Contains(stdout, bad) {
-					t.Errorf("output has %q:\n%s", bad, stdout)
-				}
-			}
+			stdout, stderr := runExplain(t, tc.code, tc.contains, tc.absent, append([]string{"-config", cfg}, tc.args...)...)
 			if n := in.calls.Load() - before; n != 1 {
 				t.Errorf("explain made %d introspection calls, want 1", n)
 			}
