@@ -391,20 +391,7 @@ func TestHelmChart(t *testing.T) {
 			checksums[hc.name] = checksum
 			k := &kubernetes{deployment: dep.deployment, configMap: cm}
 
-			checks := []struct {
-				name string
-				ok   bool
-				why  string
-			}{
-				{"the pod runs as non-root", isTrue(pod.Spec.SecurityContext.RunAsNonRoot) && isTrue(c.SecurityContext.RunAsNonRoot),
-					"runAsNonRoot: true on the pod and the container"},
-				{"the pod runs as the image's user", pod.Spec.SecurityContext.RunAsUser != nil && *pod.Spec.SecurityContext.RunAsUser == docker.user,
-					fmt.Sprintf("runAsUser %d, the Dockerfile's USER", docker.user)},
-				{"the root filesystem is read-only", isTrue(c.SecurityContext.ReadOnlyRootFilesystem), "readOnlyRootFilesystem: true"},
-				{"privilege escalation is off", isFalse(c.SecurityContext.AllowPrivilegeEscalation), "allowPrivilegeEscalation: false"},
-				{"the container is not privileged", !isTrue(c.SecurityContext.Privileged), "privileged: false or absent"},
-				{"every capability is dropped and none added", slices.Equal(c.SecurityContext.Capabilities.Drop, []string{"ALL"}) && len(c.SecurityContext.Capabilities.Add) == 0,
-					`capabilities: {drop: ["ALL"]}`},
+			checks := append(hardeningChecks(dep.deployment, docker), []podCheck{
 				{"no service account token is mounted", isFalse(pod.Spec.AutomountServiceAccountToken) && isFalse(sa.AutomountServiceAccountToken),
 					"automountServiceAccountToken: false on the pod and its ServiceAccount"},
 				{"the pod runs as the chart's ServiceAccount", dep.Spec.Template.Spec.ServiceAccountName == sa.Metadata.Name,
@@ -450,14 +437,8 @@ func TestHelmChart(t *testing.T) {
 					"no spec.replicas with autoscaling (the HPA owns it), at least 2 without"},
 				{"NOTES.txt names the decision endpoint when it is on", strings.Contains(r.notes, ":8181") == hc.decision && strings.Contains(r.notes, ":9191") == hc.grpcDecision,
 					"NOTES.txt mentions the decision ports that are on, and only those"},
-			}
-			for _, ch := range checks {
-				t.Run(ch.name, func(t *testing.T) {
-					if !ch.ok {
-						t.Errorf("want %s", ch.why)
-					}
-				})
-			}
+			}...)
+			runChecks(t, checks)
 
 			t.Run("termination grace outlasts the preStop sleep plus shutdown_grace", func(t *testing.T) {
 				checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.ShutdownGrace.D())

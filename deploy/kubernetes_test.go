@@ -305,7 +305,44 @@ func mebibytes(t *testing.T, q string) int {
 func isTrue(b *bool) bool  { return b != nil && *b }
 func isFalse(b *bool) bool { return b != nil && !*b }
 
-// subset reports whether every label of sel is in labels.
+// podCheck is one property the manifests must have: ok is whether they
+// have it, why what it takes.
+type podCheck struct {
+	name string
+	ok   bool
+	why  string
+}
+
+// hardeningChecks are the container's hardening, which the kustomize
+// manifests and the Helm chart must both meet.
+func hardeningChecks(d deployment, docker dockerfile) []podCheck {
+	pod := d.Spec.Template
+	c := pod.Spec.Containers[0]
+	return []podCheck{
+		{"the pod runs as non-root", isTrue(pod.Spec.SecurityContext.RunAsNonRoot) && isTrue(c.SecurityContext.RunAsNonRoot),
+			"runAsNonRoot: true on the pod and the container"},
+		{"the pod runs as the image's user", pod.Spec.SecurityContext.RunAsUser != nil && *pod.Spec.SecurityContext.RunAsUser == docker.user,
+			fmt.Sprintf("runAsUser %d, the Dockerfile's USER", docker.user)},
+		{"the root filesystem is read-only", isTrue(c.SecurityContext.ReadOnlyRootFilesystem), "readOnlyRootFilesystem: true"},
+		{"privilege escalation is off", isFalse(c.SecurityContext.AllowPrivilegeEscalation), "allowPrivilegeEscalation: false"},
+		{"the container is not privileged", !isTrue(c.SecurityContext.Privileged), "privileged: false or absent"},
+		{"every capability is dropped and none added", slices.Equal(c.SecurityContext.Capabilities.Drop, []string{"ALL"}) && len(c.SecurityContext.Capabilities.Add) == 0,
+			`capabilities: {drop: ["ALL"]}`},
+	}
+}
+
+// runChecks runs each check as a subtest named after it.
+func runChecks(t *testing.T, checks []podCheck) {
+	t.Helper()
+	for _, ch := range checks {
+		t.Run(ch.name, func(t *testing.T) {
+			if !ch.ok {
+				t.Errorf("want %s", ch.why)
+			}
+		})
+	}
+}
+
 // checkTerminationGrace holds a pod's terminationGracePeriodSeconds above
 // its container's preStop sleep plus shutdown_grace, so that SIGKILL never
 // cuts a request the gateway lets finish, and requires the sleep: without
@@ -328,6 +365,7 @@ func checkTerminationGrace(t *testing.T, graceSeconds *int, c container, shutdow
 	}
 }
 
+// subset reports whether every label of sel is in labels.
 func subset(sel, labels map[string]string) bool {
 	if len(sel) == 0 {
 		return false
@@ -357,20 +395,7 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("the ConfigMap's configuration does not pass config.Parse (portcullis validate):\n%v", err)
 	}
 
-	checks := []struct {
-		name string
-		ok   bool
-		why  string
-	}{
-		{"the pod runs as non-root", isTrue(pod.Spec.SecurityContext.RunAsNonRoot) && isTrue(c.SecurityContext.RunAsNonRoot),
-			"runAsNonRoot: true on the pod and the container"},
-		{"the pod runs as the image's user", pod.Spec.SecurityContext.RunAsUser != nil && *pod.Spec.SecurityContext.RunAsUser == docker.user,
-			fmt.Sprintf("runAsUser %d, the Dockerfile's USER", docker.user)},
-		{"the root filesystem is read-only", isTrue(c.SecurityContext.ReadOnlyRootFilesystem), "readOnlyRootFilesystem: true"},
-		{"privilege escalation is off", isFalse(c.SecurityContext.AllowPrivilegeEscalation), "allowPrivilegeEscalation: false"},
-		{"the container is not privileged", !isTrue(c.SecurityContext.Privileged), "privileged: false or absent"},
-		{"every capability is dropped and none added", slices.Equal(c.SecurityContext.Capabilities.Drop, []string{"ALL"}) && len(c.SecurityContext.Capabilities.Add) == 0,
-			`capabilities: {drop: ["ALL"]}`},
+	checks := append(hardeningChecks(k.deployment, docker), []podCheck{
 		{"no service account token is mounted", isFalse(pod.Spec.AutomountServiceAccountToken), "automountServiceAccountToken: false (the gateway never calls the API)"},
 		{"the image's own command runs", len(c.Command) == 0 && len(c.Args) == 0, "no command or args: the Dockerfile's CMD reads the mounted file"},
 		{"cpu and memory requests are set", c.Resources.Requests["cpu"] != "" && c.Resources.Requests["memory"] != "", "resources.requests.cpu and .memory"},
@@ -401,14 +426,8 @@ func TestKubernetesManifests(t *testing.T) {
 		{"the autoscaler scales this Deployment with at least two replicas", k.hpa.Spec.ScaleTargetRef.Kind == "Deployment" && k.hpa.Spec.ScaleTargetRef.Name == k.deployment.Metadata.Name && k.hpa.Spec.MinReplicas >= 2,
 			"scaleTargetRef: the Deployment; minReplicas >= 2"},
 		{"kustomization.yaml lists every manifest", kustomizeListsAll(k), fmt.Sprintf("resources %q, files %q", k.kustomize, k.files)},
-	}
-	for _, ch := range checks {
-		t.Run(ch.name, func(t *testing.T) {
-			if !ch.ok {
-				t.Errorf("want %s", ch.why)
-			}
-		})
-	}
+	}...)
+	runChecks(t, checks)
 
 	t.Run("termination grace outlasts the preStop sleep plus shutdown_grace", func(t *testing.T) {
 		checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.ShutdownGrace.D())
