@@ -246,13 +246,7 @@ func TestUnknownKeysSuggestTheNearestKnownOne(t *testing.T) {
 }
 
 func TestWrongTypesAreProblemsNotPanics(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"a string where a list is expected", issuerDoc("name: corp\n    issuer: https://idp.example.com/\n    algorithms: RS256 #<"), "issuers[0].algorithms", config.CodeWrongType, "write [RS256]"},
 		{"a list where a string is expected", "server:\n  listen: [\":8080\"] #<\n" + issuerOK + routeOK, "server.listen", config.CodeWrongType, ""},
 		{"a mapping where a list is expected", "issuers: {name: corp} #<\n" + routeOK, "issuers", config.CodeWrongType, ""},
@@ -269,11 +263,7 @@ func TestWrongTypesAreProblemsNotPanics(t *testing.T) {
 		{"a list where a claim path is expected", routeDoc("name: r\n    match: {path: /}\n    upstream: http://127.0.0.1:1\n    forward:\n      claims_to_headers:\n        X-Id: [sub] #<"), "routes[0].forward.claims_to_headers.X-Id", config.CodeWrongType, ""},
 		{"a list as a mapping key", "? [a] #<\n: 1\n" + issuerOK + routeOK, "", config.CodeWrongType, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			requireProblem(t, problemsOf(t, tt.doc), tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireProblems(t, tests)
 }
 
 func TestAValueOfTheWrongTypeIsReportedOnce(t *testing.T) {

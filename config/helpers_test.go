@@ -95,6 +95,28 @@ func requireProblem(t *testing.T, ps config.Problems, field string, line int, co
 	t.Errorf("%s; got:\n%s", want, withCodes(ps))
 }
 
+// problemCase is a document that must be refused with a problem at field,
+// on the line marked "#<", with code and, when saying is not empty, words
+// its message contains (see requireProblem).
+type problemCase struct {
+	name   string
+	doc    string
+	field  string
+	code   config.Code
+	saying string
+}
+
+// requireProblems runs each case as a subtest: its document must be
+// refused with the problem the case describes.
+func requireProblems(t *testing.T, tests []problemCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			requireProblem(t, problemsOf(t, tt.doc), tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
+		})
+	}
+}
+
 // requireCodes asserts that every problem carries a code: a rule that
 // reports without one cannot be told apart from the others.
 func requireCodes(t *testing.T, ps config.Problems) {

@@ -6,19 +6,14 @@ import (
 	"github.com/portcullis/portcullis/config"
 )
 
-// route is one route entry with an upstream and these further lines.
+// upstreamRoute is a file whose one route has upstream and these further
+// lines.
 func upstreamRoute(upstream, lines string) string {
 	return routeDoc("name: r\n    match: {path_prefix: /}\n    upstream: " + upstream + "\n    " + lines)
 }
 
 func TestUpstreamTransportRules(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"an unknown upstream_protocol is refused",
 			upstreamRoute("http://127.0.0.1:1", "upstream_protocol: h3 #<"),
 			"routes[0].upstream_protocol", config.CodeUnknownValue, "auto, http1 or h2c"},
@@ -47,12 +42,7 @@ func TestUpstreamTransportRules(t *testing.T) {
 			upstreamRoute("https://127.0.0.1:1", "tls:\n      ca_file: /ca.pem #<\n      insecure_skip_verify: true\n      insecure_skip_verify_acknowledged: true"),
 			"routes[0].tls.ca_file", config.CodeIgnored, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ps := problemsOf(t, tt.doc)
-			requireProblem(t, ps, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireProblems(t, tests)
 }
 
 func TestAcknowledgedInsecureSkipVerifyIsWarned(t *testing.T) {

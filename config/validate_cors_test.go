@@ -14,13 +14,7 @@ func corsRoute(cors string) string {
 }
 
 func TestCORSRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"a cors block needs origins",
 			routeDoc("name: r\n    match: {path_prefix: /}\n    upstream: http://127.0.0.1:1\n    cors: #<\n      allow_credentials: false"),
 			"routes[0].cors.allowed_origins", config.CodeRequired, "enabled: false"},
@@ -79,12 +73,7 @@ func TestCORSRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
 			"defaults:\n  cors:\n    allowed_origins:\n      - \"*\" #<\n    allow_credentials: true\n" + issuerOK + routeOK,
 			"defaults.cors.allowed_origins[0]", config.CodeConflict, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ps := problemsOf(t, tt.doc)
-			requireProblem(t, ps, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireProblems(t, tests)
 }
 
 func TestCORSMethodNotRoutedIsWarned(t *testing.T) {

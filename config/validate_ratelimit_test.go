@@ -15,13 +15,7 @@ func limitedRoute(limits string) string {
 const policiesOK = "rate_limits:\n  - {name: shared, key: sub, rate: 10/s}\n"
 
 func TestRateLimitRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"a rate without a period is refused",
 			limitedRoute("      - key: sub\n        rate: \"100\" #<"),
 			"routes[0].rate_limit[0].rate", config.CodeInvalid, "N/s"},
@@ -107,12 +101,7 @@ func TestRateLimitRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
 			"rate_limit_store:\n  url: rediss://127.0.0.1:6379\n  tls:\n    insecure_skip_verify: true #<\n" + issuerOK + routeOK,
 			"rate_limit_store.tls.insecure_skip_verify", config.CodeInsecureTLS, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ps := problemsOf(t, tt.doc)
-			requireProblem(t, ps, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireProblems(t, tests)
 }
 
 func TestRateLimitWarnings(t *testing.T) {

@@ -12,13 +12,7 @@ import (
 // reported carries the comment "#<"; a case without one expects line 0
 // (the file as a whole).
 func TestEveryRuleIsReportedWithItsFieldAndLine(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		// server
 		{"listen without a port is refused",
 			"server:\n  listen: \"8080\" #<\n" + issuerOK + routeOK,
@@ -370,12 +364,7 @@ func TestEveryRuleIsReportedWithItsFieldAndLine(t *testing.T) {
 			routeDoc("name: r\n    match: {path: /}\n    upstream: http://127.0.0.1:1\n    forward:\n      claims_to_headers:\n        X-Org: \"\" #<"),
 			"routes[0].forward.claims_to_headers.X-Org", config.CodeBadClaimPath, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ps := problemsOf(t, tt.doc)
-			requireProblem(t, ps, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireProblems(t, tests)
 }
 
 func TestWarningsDoNotStopTheGateway(t *testing.T) {

@@ -15,13 +15,7 @@ func tracingDoc(block string) string {
 }
 
 func TestTracingRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"an unknown protocol is refused",
 			tracingDoc("  protocol: http/json #<"), "tracing.protocol", config.CodeUnknownValue, "grpc or http/protobuf"},
 		{"a grpc endpoint without a port is refused",
