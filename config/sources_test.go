@@ -11,13 +11,7 @@ const issuerHead = "name: corp\n    issuer: https://idp.example.com/\n    audien
 // The rules of introspection, revocation lists, protected resources and
 // audit mode, each as a file that breaks it.
 func TestIntrospectionRevocationResourceRules(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"an introspection block without client_id is refused, not ignored",
 			issuerDoc(issuerHead + "    introspection: #<\n      endpoint: https://idp.example.com/introspect"),
 			"issuers[0].introspection.client_id", config.CodeRequired, "ignored"},
@@ -60,6 +54,12 @@ func TestIntrospectionRevocationResourceRules(t *testing.T) {
 		{"a revocation refresh under a second is refused",
 			issuerDoc(issuerHead + "    revocation:\n      uri: https://idp.example.com/revoked\n      refresh_interval: 100ms #<"),
 			"issuers[0].revocation.refresh_interval", config.CodeOutOfRange, ""},
+		{"an issuer's client certificate without its key is refused",
+			issuerDoc(issuerHead + "    tls: #<\n      cert_file: /c.pem"),
+			"issuers[0].tls.key_file", config.CodeRequired, "set both"},
+		{"an issuer's client key without its certificate is refused",
+			issuerDoc(issuerHead + "    tls: #<\n      key_file: /k.pem"),
+			"issuers[0].tls.cert_file", config.CodeRequired, "set both"},
 		{"a route that accepts two introspecting issuers is refused",
 			"issuers:\n  - " + issuerHead + "    introspection: {client_id: a, client_secret_env: A}\n" +
 				"  - name: other\n    issuer: https://other.example.com/\n    audiences: [api]\n    algorithms: [RS256]\n    introspection: {client_id: b, client_secret_env: B}\n" +
@@ -87,12 +87,7 @@ func TestIntrospectionRevocationResourceRules(t *testing.T) {
 			issuerOK + "routes:\n  - name: r\n    match: {path_prefix: /}\n    upstream: http://127.0.0.1:1\n    auth:\n      enforce: audit #<\n",
 			"routes[0].auth.enforce", config.CodeWrongType, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ps := problemsOf(t, tt.doc)
-			requireProblem(t, ps, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireProblems(t, tests)
 }
 
 // An opaque-only issuer (introspection, no key source) is valid; enforce

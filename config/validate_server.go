@@ -59,12 +59,7 @@ func (v *validator) server(s *Server) {
 		v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), CodeBadAddress, "%q is neither a CIDR (\"10.0.0.0/8\") nor an IP address", tp)
 	}
 
-	switch {
-	case s.TLS.CertFile != "" && s.TLS.KeyFile == "":
-		v.errorf("server.tls.key_file", CodeRequired, "cert_file is set but key_file is not: set both to terminate TLS, or neither")
-	case s.TLS.CertFile == "" && s.TLS.KeyFile != "":
-		v.errorf("server.tls.cert_file", CodeRequired, "key_file is set but cert_file is not: set both to terminate TLS, or neither")
-	}
+	v.certKeyPair("server.tls", s.TLS.CertFile, s.TLS.KeyFile, "to terminate TLS")
 	if s.H2C && s.TLS.Enabled() {
 		v.errorf("server.h2c", CodeConflict, "h2c (cleartext HTTP/2) cannot be used with tls: a TLS listener offers HTTP/2 by ALPN already; set h2c only on a plain listener behind a TLS-terminating load balancer")
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -158,13 +159,12 @@ func (v *validator) resources(rs []Resource) map[string]bool {
 			}
 		}
 		if err := r.Metadata().Validate(); err != nil {
-			field := p
-			if me, ok := err.(*resource.MemberError); ok {
-				field = p + "." + me.Member // a JSON member name, with its index
-				v.errorf(field, CodeInvalid, "%s", me.Problem)
-			} else {
-				v.errorf(field, CodeInvalid, "%v", err)
+			field, msg := p, err.Error()
+			var me *resource.MemberError
+			if errors.As(err, &me) {
+				field, msg = p+"."+me.Member, me.Problem // a JSON member name, with its index
 			}
+			v.errorf(field, CodeInvalid, "%s", msg)
 		}
 	}
 	if _, err := resource.NewSet(metadataOf(rs)); err != nil && len(v.problems) == 0 {
@@ -217,12 +217,7 @@ func (v *validator) opaqueIssuer(p string, a *Auth, iss []Issuer) {
 // certificate comes with its key, and the headers are headers that may be
 // set on a request without changing what it is.
 func (v *validator) issuerClient(p string, is *Issuer) {
-	switch t := is.TLS; {
-	case t.CertFile != "" && t.KeyFile == "":
-		v.errorf(p+".tls.key_file", CodeRequired, "cert_file is set but key_file is not: set both for mutual TLS, or neither")
-	case t.CertFile == "" && t.KeyFile != "":
-		v.errorf(p+".tls.cert_file", CodeRequired, "key_file is set but cert_file is not: set both for mutual TLS, or neither")
-	}
+	v.certKeyPair(p+".tls", is.TLS.CertFile, is.TLS.KeyFile, "for mutual TLS")
 	for _, name := range slices.Sorted(maps.Keys(is.Headers)) {
 		hp := joinPath(p+".headers", name)
 		switch {

@@ -39,12 +39,7 @@ func (v *validator) upstreamTransport(p string, r *Route) {
 // the server in messages ("the upstream's", "Redis's"), risk says what an
 // attacker on the path could do.
 func (v *validator) clientTLS(tp string, t UpstreamTLS, peer, risk string) {
-	switch {
-	case t.CertFile != "" && t.KeyFile == "":
-		v.errorf(tp+".key_file", CodeRequired, "cert_file is set but key_file is not: set both for mutual TLS, or neither")
-	case t.CertFile == "" && t.KeyFile != "":
-		v.errorf(tp+".cert_file", CodeRequired, "key_file is set but cert_file is not: set both for mutual TLS, or neither")
-	}
+	v.certKeyPair(tp, t.CertFile, t.KeyFile, "for mutual TLS")
 	if t.ServerName != "" {
 		if err := CheckHost(t.ServerName); err != nil || strings.HasPrefix(t.ServerName, "*.") || strings.HasPrefix(t.ServerName, "[") {
 			v.errorf(tp+".server_name", CodeBadHost, "%q is not a host name (no port, no wildcard): the name %s certificate is verified as", t.ServerName, peer)
@@ -60,5 +55,16 @@ func (v *validator) clientTLS(tp string, t UpstreamTLS, peer, risk string) {
 		v.warnf(tp+".insecure_skip_verify", CodeInsecureTLS, "%s certificate is not verified: anyone on the network path can %s", peer, risk)
 	case t.InsecureSkipVerifyAcknowledged:
 		v.errorf(tp+".insecure_skip_verify_acknowledged", CodeIgnored, "acknowledges insecure_skip_verify, which is not set: remove it")
+	}
+}
+
+// certKeyPair checks that the tls section at tp sets cert_file and key_file
+// together; purpose says what the pair is for ("for mutual TLS").
+func (v *validator) certKeyPair(tp, certFile, keyFile, purpose string) {
+	switch {
+	case certFile != "" && keyFile == "":
+		v.errorf(tp+".key_file", CodeRequired, "cert_file is set but key_file is not: set both %s, or neither", purpose)
+	case certFile == "" && keyFile != "":
+		v.errorf(tp+".cert_file", CodeRequired, "key_file is set but cert_file is not: set both %s, or neither", purpose)
 	}
 }
