@@ -23,32 +23,40 @@ import (
 func (g *Gateway) Serve(ctx context.Context) error {
 	cfg := g.Config()
 	s := cfg.Server
-	proxyLn, err := net.Listen("tcp", s.Listen)
-	if err != nil {
-		return fmt.Errorf("server.listen: %w", err)
-	}
-	adminLn, err := net.Listen("tcp", s.AdminListen)
-	if err != nil {
-		proxyLn.Close()
-		return fmt.Errorf("server.admin_listen: %w", err)
-	}
-	var decisionLn net.Listener
-	if d := cfg.Decision.Listen; d != "" {
-		if decisionLn, err = net.Listen("tcp", d); err != nil {
-			proxyLn.Close()
-			adminLn.Close()
-			return fmt.Errorf("decision.listen: %w", err)
+	// opened are the listeners bound so far: closed again when a later one,
+	// or the certificate, fails.
+	var opened []net.Listener
+	closeOpened := func() {
+		for _, ln := range opened {
+			ln.Close()
 		}
 	}
-	var grpcLn net.Listener
+	listen := func(field, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeOpened()
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		opened = append(opened, ln)
+		return ln, nil
+	}
+	proxyLn, err := listen("server.listen", s.Listen)
+	if err != nil {
+		return err
+	}
+	adminLn, err := listen("server.admin_listen", s.AdminListen)
+	if err != nil {
+		return err
+	}
+	var decisionLn, grpcLn net.Listener
+	if d := cfg.Decision.Listen; d != "" {
+		if decisionLn, err = listen("decision.listen", d); err != nil {
+			return err
+		}
+	}
 	if d := cfg.Decision.GRPCListen; d != "" {
-		if grpcLn, err = net.Listen("tcp", d); err != nil {
-			proxyLn.Close()
-			adminLn.Close()
-			if decisionLn != nil {
-				decisionLn.Close()
-			}
-			return fmt.Errorf("decision.grpc_listen: %w", err)
+		if grpcLn, err = listen("decision.grpc_listen", d); err != nil {
+			return err
 		}
 	}
 	errLog := zap.NewStdLog(g.log.Named("http"))
@@ -86,14 +94,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if s.TLS.Enabled() {
 		cert, err := loadCertificate(s.TLS.CertFile, s.TLS.KeyFile)
 		if err != nil {
-			proxyLn.Close()
-			adminLn.Close()
-			if decisionLn != nil {
-				decisionLn.Close()
-			}
-			if grpcLn != nil {
-				grpcLn.Close()
-			}
+			closeOpened()
 			return fmt.Errorf("server.tls: %w", err)
 		}
 		// ServeTLS, not tls.NewListener: it sets the ALPN protocols
