@@ -398,13 +398,17 @@ func (g *Gateway) Start(ctx context.Context) {
 	}
 }
 
-func (g *Gateway) startKeys(k *keys) {
-	if k.stop != nil {
+func (g *Gateway) startKeys(k *keys) { g.startOnce(&k.stop, k.set.Start) }
+
+// startOnce starts a key set's or a list's polling under g.keysCtx, unless
+// stop says it was started already; stop is then what ends it.
+func (g *Gateway) startOnce(stop *context.CancelFunc, start func(context.Context)) {
+	if *stop != nil {
 		return
 	}
-	ctx, stop := context.WithCancel(g.keysCtx)
-	k.stop = stop
-	k.set.Start(ctx)
+	ctx, cancel := context.WithCancel(g.keysCtx)
+	*stop = cancel
+	start(ctx)
 }
 
 // Reload replaces the configuration: routes, issuers and policy are swapped

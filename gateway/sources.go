@@ -209,14 +209,7 @@ func (g *Gateway) listFor(is config.Issuer, old []*list) (l *list, added bool, e
 	return &list{source: src, list: rl}, true, nil
 }
 
-func (g *Gateway) startList(l *list) {
-	if l.stop != nil {
-		return
-	}
-	ctx, stop := context.WithCancel(g.keysCtx)
-	l.stop = stop
-	l.list.Start(ctx)
-}
+func (g *Gateway) startList(l *list) { g.startOnce(&l.stop, l.list.Start) }
 
 // notReady lists the issuers whose keys, and those whose revocation lists,
 // have never loaded.
