@@ -122,13 +122,11 @@ type Policy struct {
 	credentials bool
 	methods     []string // upper case, as matched
 	headers     []string // allowed request headers, as written (compared case-insensitively)
-	exposed     []string
 
 	// The values written, built once. Each is a slice of one element
 	// whose capacity is one, handed to every response's header map: an
 	// Add to it by anyone copies instead of writing into the shared array.
 	allowMethods, allowHeaders, exposeHeaders, maxAge []string
-	origins0                                          []string // the configured list, for explain
 }
 
 // wildcard is "scheme://*.suffix[:port]": the request's origin must start
@@ -177,9 +175,8 @@ func Compile(c *config.CORS, routeMethods []string) (*Policy, error) {
 				p.origins = append(p.origins, o)
 			}
 		}
-		p.origins0 = append(p.origins0, o)
 	}
-	if p.anyOrigin && len(p.origins0) > 1 {
+	if p.anyOrigin && len(c.AllowedOrigins) > 1 {
 		return nil, errors.New(`allowed_origins: "*" with other origins`)
 	}
 
@@ -203,7 +200,8 @@ func Compile(c *config.CORS, routeMethods []string) (*Policy, error) {
 	if p.headers, err = headerList("allowed_headers", c.AllowedHeaders, config.DefaultCORS.AllowedHeaders); err != nil {
 		return nil, err
 	}
-	if p.exposed, err = headerList("exposed_headers", c.ExposedHeaders, config.DefaultCORS.ExposedHeaders); err != nil {
+	exposed, err := headerList("exposed_headers", c.ExposedHeaders, config.DefaultCORS.ExposedHeaders)
+	if err != nil {
 		return nil, err
 	}
 	maxAge := *config.DefaultCORS.MaxAge
@@ -216,8 +214,8 @@ func Compile(c *config.CORS, routeMethods []string) (*Policy, error) {
 
 	p.allowMethods = value(strings.Join(p.methods, ", "))
 	p.allowHeaders = value(strings.Join(p.headers, ", "))
-	if len(p.exposed) > 0 {
-		p.exposeHeaders = value(strings.Join(p.exposed, ", "))
+	if len(exposed) > 0 {
+		p.exposeHeaders = value(strings.Join(exposed, ", "))
 	}
 	p.maxAge = value(strconv.FormatInt(int64(maxAge.D().Seconds()), 10))
 	return p, nil
@@ -393,11 +391,5 @@ func RemoveFrom(h http.Header) {
 	}
 }
 
-// Origins returns the configured allowed_origins, lower case, for explain.
-func (p *Policy) Origins() []string { return p.origins0 }
-
 // Methods returns the methods a preflight may ask for.
 func (p *Policy) Methods() []string { return p.methods }
-
-// Credentials reports whether allow_credentials is set.
-func (p *Policy) Credentials() bool { return p.credentials }
