@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,8 +83,7 @@ func (r *RateLimitStore) FallbackUsed(mode string) {
 	if r == nil {
 		return
 	}
-	switch mode {
-	case "allow", "deny", "local":
+	if slices.Contains(rateLimitModes, mode) {
 		r.Fallback.WithLabelValues(mode).Inc()
 	}
 }
