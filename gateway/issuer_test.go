@@ -52,8 +52,7 @@ func TestIssuerFieldsAreAllUsed(t *testing.T) {
 func issuerVariants(t *testing.T, base config.Issuer, i int) []config.Issuer {
 	t.Helper()
 	var out []config.Issuer
-	var change func(f reflect.Value, set func())
-	change = func(f reflect.Value, set func()) {
+	change := func(f reflect.Value, set func()) {
 		switch f.Kind() {
 		case reflect.String:
 			f.SetString(f.String() + "x")

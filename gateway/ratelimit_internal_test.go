@@ -17,7 +17,6 @@ func TestRateLimitStoreNeedsRestart(t *testing.T) {
 		t.Errorf("needsRestart = %v, want rate_limit_store", got)
 	}
 	same := &config.Config{RateLimitStore: config.DefaultRateLimitStore}
-	same.RateLimitStore.Timeout = config.DefaultRateLimitStore.Timeout
 	if got := needsRestart(old, same); slices.Contains(got, "rate_limit_store") {
 		t.Errorf("needsRestart = %v for an unchanged store", got)
 	}
