@@ -57,12 +57,11 @@ type routeLimits struct {
 
 // limitSpec is one limit of a route.
 type limitSpec struct {
-	name   string // policy name or "<route>[<i>]": label and namespace
-	key    policy.RateKey
-	claim  policy.ClaimPath
-	limit  ratelimit.Limit
-	item   string // the limit's Structured Field item name: "name", quoted
-	window int64  // seconds
+	name  string // policy name or "<route>[<i>]": label and namespace
+	key   policy.RateKey
+	claim policy.ClaimPath
+	limit ratelimit.Limit
+	item  string // the limit's Structured Field item name: "name", quoted
 }
 
 // compileLimits builds the request path's view of the table's rate
@@ -80,12 +79,11 @@ func compileLimits(table *policy.Table) []*routeLimits {
 		var policies []string
 		for i, l := range r.RateLimits {
 			s := limitSpec{
-				name:   l.Name,
-				key:    l.Key,
-				claim:  l.Claim,
-				limit:  ratelimit.Limit{Count: l.Count, Period: l.Period, Burst: l.Burst},
-				item:   strconv.Quote(l.Name),
-				window: int64(l.Period / time.Second),
+				name:  l.Name,
+				key:   l.Key,
+				claim: l.Claim,
+				limit: ratelimit.Limit{Count: l.Count, Period: l.Period, Burst: l.Burst},
+				item:  strconv.Quote(l.Name),
 			}
 			rl.all = append(rl.all, s)
 			if l.BeforeAuth() {
@@ -93,7 +91,7 @@ func compileLimits(table *policy.Table) []*routeLimits {
 			} else {
 				rl.after = append(rl.after, i)
 			}
-			policies = append(policies, s.item+";q="+strconv.FormatInt(l.Count, 10)+";w="+strconv.FormatInt(s.window, 10))
+			policies = append(policies, s.item+";q="+strconv.FormatInt(l.Count, 10)+";w="+strconv.FormatInt(int64(l.Period/time.Second), 10))
 		}
 		rl.policyHeader = []string{strings.Join(policies, ", ")}
 		out[r.Index] = rl
@@ -250,13 +248,14 @@ func limitValue(s *limitSpec, tok *token.Token) (string, bool) {
 // take 2^64 quotas.
 func (rt *Runtime) clientIP(r *http.Request) string {
 	peer := peerAddr(r.RemoteAddr)
-	if peer.IsValid() && rt.Trusted(r.RemoteAddr) {
+	if peer.IsValid() && trustedAddr(rt.trustedProxies, peer) {
 		vals := r.Header.Values("X-Forwarded-For")
 	walk:
 		for i := len(vals) - 1; i >= 0; i-- {
-			hops := strings.Split(vals[i], ",")
-			for j := len(hops) - 1; j >= 0; j-- {
-				a, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			// The hops right to left, cut in place: no slice of them.
+			for v := vals[i]; ; {
+				j := strings.LastIndexByte(v, ',')
+				a, err := netip.ParseAddr(strings.TrimSpace(v[j+1:]))
 				if err != nil {
 					// A hop that is not an address: stop at the
 					// last one that was.
@@ -267,6 +266,10 @@ func (rt *Runtime) clientIP(r *http.Request) string {
 				if !trustedAddr(rt.trustedProxies, a) {
 					break walk
 				}
+				if j < 0 {
+					break // on to the header line before
+				}
+				v = v[:j]
 			}
 		}
 	}
