@@ -42,13 +42,20 @@ func NewTransports() *Transports { return &Transports{m: map[transportKey]http.R
 // route and the file, for a reload to refuse.
 func (ts *Transports) Routes(table *policy.Table) ([]http.RoundTripper, error) {
 	var out []http.RoundTripper
+	// Routes alike share one look-up: a ca_file is read once per reload,
+	// not once per route that names it.
+	seen := map[policy.Transport]http.RoundTripper{}
 	for _, r := range table.Routes() {
 		if r.Transport == (policy.Transport{}) {
 			continue
 		}
-		t, err := ts.get(r.Transport)
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d] (%s): %w", r.Index, r.Name, err)
+		t, ok := seen[r.Transport]
+		if !ok {
+			var err error
+			if t, err = ts.get(r.Transport); err != nil {
+				return nil, fmt.Errorf("routes[%d] (%s): %w", r.Index, r.Name, err)
+			}
+			seen[r.Transport] = t
 		}
 		if r.Index >= len(out) {
 			out = append(out, make([]http.RoundTripper, r.Index+1-len(out))...)
