@@ -35,9 +35,7 @@ func (h *Handler) RefuseCall(w http.ResponseWriter, r *http.Request, reason outc
 		r = rt.startSpan(r, true)
 	}
 	ex.rec.ResponseWriter = w
-	ex.id = requestID(r.Header.Get(RequestIDHeader))
-	ex.idHeader[0] = ex.id
-	ex.rec.Header()[RequestIDHeader] = ex.idHeader[:]
+	ex.setRequestID(r)
 	refuse(&ex.rec, reason, "", "")
 	h.finish(rt, r, ex)
 }

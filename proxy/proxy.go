@@ -290,11 +290,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	defer h.finish(rt, r, ex)
 
 	// Every response, refusals included, carries the request id that the
-	// upstream and the access log see, so one id follows a request through
-	// client reports, gateway logs and upstream logs.
-	ex.id = requestID(r.Header.Get(RequestIDHeader))
-	ex.idHeader[0] = ex.id
-	rec.Header()[RequestIDHeader] = ex.idHeader[:]
+	// upstream and the access log see.
+	ex.setRequestID(r)
 
 	// CONNECT is refused on every route, before routing: its 2xx would
 	// open a tunnel that no stage below could see into (upgrade.go).

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the
@@ -24,6 +25,15 @@ func requestID(given string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b[:])
+}
+
+// setRequestID gives ex the request id of r and puts it on ex's response,
+// whatever writes it: one id follows a request through client reports,
+// gateway logs and upstream logs, refusals included.
+func (ex *exchange) setRequestID(r *http.Request) {
+	ex.id = requestID(r.Header.Get(RequestIDHeader))
+	ex.idHeader[0] = ex.id
+	ex.rec.Header()[RequestIDHeader] = ex.idHeader[:]
 }
 
 func safeID(s string) bool {
