@@ -329,19 +329,6 @@ func startBaseline(ctx context.Context, t *testing.T, o options) string {
 	return ""
 }
 
-func TestBufferPoolLendsWholeBuffersAndKeepsOnlyThose(t *testing.T) {
-	var p bufferPool
-	buf := p.Get()
-	if len(buf) != 32<<10 {
-		t.Fatalf("a %d-byte buffer", len(buf))
-	}
-	p.Put(buf[:100]) // not one of its own: dropped, no panic
-	p.Put(buf)
-	if allocs := testing.AllocsPerRun(100, func() { p.Put(p.Get()) }); allocs > 0.1 {
-		t.Errorf("%.1f allocations per Get and Put, want none", allocs)
-	}
-}
-
 func TestRenderReadsEveryScenarioAgainstTunedBare(t *testing.T) {
 	reused, _ := ParseScenario("rs256-reused")
 	h2, _ := ParseScenario("rs256-reused-h2")

@@ -131,7 +131,7 @@ func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
 		Transport: proxy.NewTransport(),
 	}
 	if o.serve == TunedBare {
-		rp.BufferPool = &bufferPool{}
+		rp.BufferPool = proxy.NewBufferPool()
 	}
 	if o.h2c {
 		// portcullis's transport with an h2c route's protocol, as
@@ -197,26 +197,6 @@ func serveBaseline(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ready listen=%s\n", ln.Addr())
 	return serveUntil(ctx, []*http.Server{srv}, []net.Listener{ln})
-}
-
-// bufferPool is the tuned bare proxy's httputil.BufferPool: 32 KiB copy
-// buffers, kept as array pointers so that returning one allocates nothing
-// (the recipe of proxy's own pool, which is unexported).
-type bufferPool struct{ p sync.Pool }
-
-const bufferSize = 32 << 10
-
-func (b *bufferPool) Get() []byte {
-	if buf, ok := b.p.Get().(*[bufferSize]byte); ok {
-		return buf[:]
-	}
-	return new([bufferSize]byte)[:]
-}
-
-func (b *bufferPool) Put(buf []byte) {
-	if len(buf) == bufferSize {
-		b.p.Put((*[bufferSize]byte)(buf))
-	}
 }
 
 // serveUntil serves until ctx ends (SIGTERM), then closes at once: nothing

@@ -60,6 +60,11 @@ func (b *bufferPool) Put(buf []byte) {
 // buffers is shared by every route and every runtime.
 var buffers = &bufferPool{}
 
+// NewBufferPool returns a pool of the gateway's recipe, for another
+// ReverseProxy: the load harness's tuned baseline, which must copy
+// responses exactly as the gateway does.
+func NewBufferPool() httputil.BufferPool { return &bufferPool{} }
+
 func (rt *Runtime) reverseProxy(transport http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        rt.rewrite,
@@ -181,23 +186,20 @@ func foldEqual(name, folded string) bool {
 	return true
 }
 
-// Trusted reports whether remoteAddr is one of this runtime's
-// server.trusted_proxies.
-func (rt *Runtime) Trusted(remoteAddr string) bool { return Trusted(rt.trustedProxies, remoteAddr) }
-
-// Trusted reports whether remoteAddr (host:port, as http.Request has it) is
-// in one of prefixes: the one test of server.trusted_proxies, for the
-// X-Forwarded-* headers a proxy keeps and the calls the decision service
-// believes.
-func Trusted(prefixes []netip.Prefix, remoteAddr string) bool {
-	if len(prefixes) == 0 {
+// Trusted reports whether remoteAddr (host:port, as http.Request has it)
+// is one of this runtime's server.trusted_proxies: the one test of them,
+// for the X-Forwarded-* headers a proxy keeps, the calls the decision
+// service believes, the trace context it continues and the client address
+// a rate limit counts.
+func (rt *Runtime) Trusted(remoteAddr string) bool {
+	if len(rt.trustedProxies) == 0 {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return false
 	}
-	return trustedAddr(prefixes, ap.Addr().Unmap())
+	return trustedAddr(rt.trustedProxies, ap.Addr().Unmap())
 }
 
 // trustedAddr reports whether addr is in one of prefixes.
