@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/gateway/gatewaytest/challenge"
 )
 
 func TestMetadataURL(t *testing.T) {
@@ -454,18 +456,18 @@ func TestChallengeParamIsAnAuthParam(t *testing.T) {
 				want = tt.url
 			}
 			param := ChallengeParam(tt.url)
-			for _, challenge := range []string{
+			for _, ch := range []string{
 				"Bearer " + param,
 				`Bearer realm="portcullis", error="invalid_token", error_description="the token has expired", ` + param,
 			} {
-				scheme, params, err := parseChallenge(challenge)
+				c, err := challenge.Parse(ch)
 				if err != nil {
-					t.Fatalf("%q: %v", challenge, err)
+					t.Fatalf("%q: %v", ch, err)
 				}
-				if scheme != "Bearer" {
-					t.Fatalf("scheme %q", scheme)
+				if c.Scheme != "Bearer" {
+					t.Fatalf("scheme %q", c.Scheme)
 				}
-				if got := params["resource_metadata"]; got != want {
+				if got := c.Params["resource_metadata"]; got != want {
 					t.Fatalf("resource_metadata %q, want %q", got, want)
 				}
 			}
@@ -474,120 +476,6 @@ func TestChallengeParamIsAnAuthParam(t *testing.T) {
 	if got := ChallengeParam("https://api.example.com/.well-known/oauth-protected-resource"); got != `resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"` {
 		t.Fatalf("ChallengeParam = %s", got)
 	}
-}
-
-// parseChallenge is a strict parser of one RFC 7235 challenge with
-// auth-params: auth-scheme 1*SP auth-param *( OWS "," OWS auth-param ),
-// auth-param = token BWS "=" BWS ( token / quoted-string ). It returns the
-// parameters with names lowercased and quoted-strings unescaped.
-func parseChallenge(s string) (scheme string, params map[string]string, err error) {
-	i := 0
-	token := func() string {
-		start := i
-		for i < len(s) && isTchar(s[i]) {
-			i++
-		}
-		return s[start:i]
-	}
-	ows := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
-	}
-	scheme = token()
-	if scheme == "" {
-		return "", nil, errors.New("no auth-scheme")
-	}
-	if i >= len(s) || s[i] != ' ' {
-		return "", nil, fmt.Errorf("no SP after the scheme at %d", i)
-	}
-	for i < len(s) && s[i] == ' ' {
-		i++
-	}
-	params = map[string]string{}
-	for {
-		name := token()
-		if name == "" {
-			return "", nil, fmt.Errorf("no auth-param name at %d", i)
-		}
-		ows()
-		if i >= len(s) || s[i] != '=' {
-			return "", nil, fmt.Errorf("no '=' after %q", name)
-		}
-		i++
-		ows()
-		var value string
-		if i < len(s) && s[i] == '"' {
-			i++
-			var b strings.Builder
-			closed := false
-			for i < len(s) {
-				c := s[i]
-				switch {
-				case c == '"':
-					closed = true
-				case c == '\\':
-					if i+1 >= len(s) || !isQdtextOrPair(s[i+1], true) {
-						return "", nil, fmt.Errorf("bad quoted-pair at %d", i)
-					}
-					b.WriteByte(s[i+1])
-					i++
-				case isQdtextOrPair(c, false):
-					b.WriteByte(c)
-				default:
-					return "", nil, fmt.Errorf("byte %#x not allowed in a quoted-string", c)
-				}
-				i++
-				if closed {
-					break
-				}
-			}
-			if !closed {
-				return "", nil, errors.New("unterminated quoted-string")
-			}
-			value = b.String()
-		} else {
-			value = token()
-			if value == "" {
-				return "", nil, fmt.Errorf("no value for %q", name)
-			}
-		}
-		key := strings.ToLower(name)
-		if _, dup := params[key]; dup {
-			return "", nil, fmt.Errorf("parameter %q twice", name)
-		}
-		params[key] = value
-		ows()
-		if i == len(s) {
-			return scheme, params, nil
-		}
-		if s[i] != ',' {
-			return "", nil, fmt.Errorf("expected ',' at %d, found %q", i, s[i])
-		}
-		i++
-		ows()
-	}
-}
-
-// isTchar: RFC 7230 tchar.
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// isQdtextOrPair: qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text;
-// a quoted-pair escapes HTAB / SP / VCHAR / obs-text.
-func isQdtextOrPair(c byte, pair bool) bool {
-	if c == '\t' || c == ' ' || c >= 0x80 {
-		return true
-	}
-	if pair {
-		return 0x21 <= c && c <= 0x7e
-	}
-	return c == 0x21 || 0x23 <= c && c <= 0x5b || 0x5d <= c && c <= 0x7e
 }
 
 func FuzzLookupAndMetadataURL(f *testing.F) {
@@ -629,8 +517,8 @@ func FuzzLookupAndMetadataURL(f *testing.F) {
 		if err := json.Unmarshal(body, &m); err != nil || m.Resource != resource {
 			t.Fatalf("document at %q has resource %q (%v), want %q", u, m.Resource, err, resource)
 		}
-		if _, params, err := parseChallenge("Bearer " + ChallengeParam(u)); err != nil || params["resource_metadata"] != u {
-			t.Fatalf("challenge for %q: %v %q", u, err, params["resource_metadata"])
+		if c, err := challenge.Parse("Bearer " + ChallengeParam(u)); err != nil || c.Params["resource_metadata"] != u {
+			t.Fatalf("challenge for %q: %v %q", u, err, c.Params["resource_metadata"])
 		}
 	})
 }

@@ -133,8 +133,8 @@ func TestAuditMode(t *testing.T) {
 		}
 		// defaults.resource names the resource of both routes.
 		ch := onlyChallenge(t, res)
-		if want := "http://" + g.Listen + wellKnown + "/enforced"; ch.scheme != "Bearer" || ch.params["realm"] != "portcullis" ||
-			ch.params["error"] != "" || ch.params["resource_metadata"] != want || len(ch.params) != 2 {
+		if want := "http://" + g.Listen + wellKnown + "/enforced"; ch.Scheme != "Bearer" || ch.Params["realm"] != "portcullis" ||
+			ch.Params["error"] != "" || ch.Params["resource_metadata"] != want || len(ch.Params) != 2 {
 			t.Errorf(`WWW-Authenticate = %q, want Bearer realm="portcullis", resource_metadata=%q`, res.Header.Get("WWW-Authenticate"), want)
 		}
 		if n := upstream.Count(); n != before {
@@ -152,7 +152,7 @@ func TestAuditMode(t *testing.T) {
 			t.Fatalf("status %d, want 403: %s", res.StatusCode, res.body)
 		}
 		ch := onlyChallenge(t, res)
-		if want := "http://" + g.Listen + wellKnown + "/enforced"; ch.params["error"] != "insufficient_scope" || ch.params["resource_metadata"] != want {
+		if want := "http://" + g.Listen + wellKnown + "/enforced"; ch.Params["error"] != "insufficient_scope" || ch.Params["resource_metadata"] != want {
 			t.Errorf("WWW-Authenticate = %q, want insufficient_scope with resource_metadata=%q", res.Header.Get("WWW-Authenticate"), want)
 		}
 	})

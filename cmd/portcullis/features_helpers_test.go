@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/gateway/gatewaytest/challenge"
 )
 
 // requestIDHeader is the header that carries the request id on every
@@ -152,178 +153,19 @@ func checkNoSecret(t *testing.T, where, text string, secrets ...string) {
 	}
 }
 
-// challenge is one WWW-Authenticate challenge, parsed.
-type challenge struct {
-	scheme string
-	params map[string]string // lower-cased names; quoted values unquoted
-}
-
-// parseChallenge parses a header value holding exactly one challenge with
-// auth-params (RFC 9110 §11.3, formerly RFC 7235 §2.1):
-//
-//	challenge  = auth-scheme [ 1*SP #auth-param ]
-//	auth-param = token BWS "=" BWS ( token / quoted-string )
-//
-// It is strict: anything else (a stray quote, an unescaped quote inside a
-// quoted string, a missing comma, an empty element, a parameter named
-// twice, which §11.2 forbids) is an error.
-func parseChallenge(v string) (challenge, error) {
-	c := challenge{params: map[string]string{}}
-	i := 0
-	token := func() string {
-		start := i
-		for i < len(v) && isTchar(v[i]) {
-			i++
-		}
-		return v[start:i]
-	}
-	ows := func() {
-		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
-			i++
-		}
-	}
-	c.scheme = token()
-	if c.scheme == "" {
-		return c, fmt.Errorf("no auth-scheme at byte 0")
-	}
-	if i == len(v) {
-		return c, nil
-	}
-	if v[i] != ' ' {
-		return c, fmt.Errorf("byte %d: want SP after the auth-scheme, got %q", i, v[i])
-	}
-	for i < len(v) && v[i] == ' ' {
-		i++
-	}
-	for {
-		name := token()
-		if name == "" {
-			return c, fmt.Errorf("byte %d: want an auth-param name", i)
-		}
-		ows()
-		if i == len(v) || v[i] != '=' {
-			return c, fmt.Errorf("byte %d: want '=' after %q", i, name)
-		}
-		i++
-		ows()
-		var value string
-		if i < len(v) && v[i] == '"' {
-			i++
-			var b strings.Builder
-			closed := false
-			for !closed {
-				switch {
-				case i == len(v):
-					return c, fmt.Errorf("unterminated quoted-string for %q", name)
-				case v[i] == '"':
-					closed = true
-					i++
-				case v[i] == '\\':
-					if i+1 == len(v) || !isQuotedPairChar(v[i+1]) {
-						return c, fmt.Errorf("byte %d: bad quoted-pair", i)
-					}
-					b.WriteByte(v[i+1])
-					i += 2
-				case isQdtext(v[i]):
-					b.WriteByte(v[i])
-					i++
-				default:
-					return c, fmt.Errorf("byte %d: %q is not allowed in a quoted-string", i, v[i])
-				}
-			}
-			value = b.String()
-		} else {
-			value = token()
-			if value == "" {
-				return c, fmt.Errorf("byte %d: want a token or a quoted-string as the value of %q", i, name)
-			}
-		}
-		key := strings.ToLower(name)
-		if _, dup := c.params[key]; dup {
-			return c, fmt.Errorf("auth-param %q appears twice", name)
-		}
-		c.params[key] = value
-		ows()
-		if i == len(v) {
-			return c, nil
-		}
-		if v[i] != ',' {
-			return c, fmt.Errorf("byte %d: want ',' between auth-params, got %q", i, v[i])
-		}
-		i++
-		ows()
-	}
-}
-
-// isTchar: RFC 9110 §5.6.2 tchar.
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// isQdtext: RFC 9110 §5.6.4 qdtext (HTAB, SP, %x21, %x23-5B, %x5D-7E,
-// obs-text).
-func isQdtext(c byte) bool {
-	return c == '\t' || c == ' ' || c == 0x21 || (0x23 <= c && c <= 0x5b) || (0x5d <= c && c <= 0x7e) || c >= 0x80
-}
-
-// isQuotedPairChar: what may follow a backslash (HTAB, SP, VCHAR,
-// obs-text).
-func isQuotedPairChar(c byte) bool {
-	return c == '\t' || c == ' ' || (0x21 <= c && c <= 0x7e) || c >= 0x80
-}
-
 // onlyChallenge returns the one WWW-Authenticate challenge of res, parsed,
 // failing the test when there is not exactly one or it is not valid syntax.
-func onlyChallenge(t *testing.T, res *response) challenge {
+func onlyChallenge(t *testing.T, res *response) challenge.Challenge {
 	t.Helper()
 	values := res.Header.Values("WWW-Authenticate")
 	if len(values) != 1 {
 		t.Fatalf("%s %s: %d WWW-Authenticate headers %q, want exactly one", res.Request.Method, res.Request.URL, len(values), values)
 	}
-	c, err := parseChallenge(values[0])
+	c, err := challenge.Parse(values[0])
 	if err != nil {
 		t.Fatalf("WWW-Authenticate %q is not a valid RFC 9110 challenge: %v", values[0], err)
 	}
 	return c
-}
-
-func TestParseChallengeIsStrict(t *testing.T) {
-	t.Parallel()
-	good := []struct {
-		in   string
-		want map[string]string
-	}{
-		{`Bearer`, map[string]string{}},
-		{`Bearer realm="portcullis"`, map[string]string{"realm": "portcullis"}},
-		{`Bearer realm="p", resource_metadata="https://x/.well-known/oauth-protected-resource/a"`,
-			map[string]string{"realm": "p", "resource_metadata": "https://x/.well-known/oauth-protected-resource/a"}},
-		{`Bearer realm = "a\"b" ,error=invalid_token`, map[string]string{"realm": `a"b`, "error": "invalid_token"}},
-	}
-	for _, tc := range good {
-		c, err := parseChallenge(tc.in)
-		if err != nil || c.scheme != "Bearer" || fmt.Sprint(c.params) != fmt.Sprint(tc.want) {
-			t.Errorf("parseChallenge(%q) = %+v, %v; want Bearer %v", tc.in, c, err, tc.want)
-		}
-	}
-	for _, in := range []string{
-		``,
-		`Bearer realm="a`,
-		`Bearer realm="a" error="b"`,
-		`Bearer realm="a"b"`,
-		`Bearer realm="a",, error="b"`,
-		`Bearer realm="a", realm="b"`,
-		`Bearer realm=`,
-		`Bearer realm="a", resource_metadata=https://x/y`,
-		"Bearer realm=\"a\x01\"",
-	} {
-		if c, err := parseChallenge(in); err == nil {
-			t.Errorf("parseChallenge(%q) = %+v, want an error", in, c)
-		}
-	}
 }
 
 // featureHead is the server and log sections of the feature tests'

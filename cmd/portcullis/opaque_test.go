@@ -282,7 +282,7 @@ func TestOpaqueTokens(t *testing.T) {
 	invalidToken := func(t *testing.T, res *response, reason string) {
 		t.Helper()
 		ch := onlyChallenge(t, res)
-		if ch.params["error"] != "invalid_token" {
+		if ch.Params["error"] != "invalid_token" {
 			t.Errorf("challenge %q: want error=invalid_token", res.Header.Get("WWW-Authenticate"))
 		}
 		checkFields(t, accessLine(t, g, res), map[string]any{"reason": reason, "issuer": "opaque", "status": 401.0})
@@ -317,7 +317,7 @@ func TestOpaqueTokens(t *testing.T) {
 	})
 	t.Run("a token with exactly two dots is read as a JWT and never introspected", func(t *testing.T) {
 		res := get(t, "opq"+randomText(4)+"."+randomText(4)+"."+randomText(4), http.StatusUnauthorized, 0)
-		if onlyChallenge(t, res).params["error"] != "invalid_token" {
+		if onlyChallenge(t, res).Params["error"] != "invalid_token" {
 			t.Errorf("WWW-Authenticate %q, want invalid_token", res.Header.Get("WWW-Authenticate"))
 		}
 	})
@@ -334,7 +334,7 @@ func TestOpaqueTokens(t *testing.T) {
 	})
 	t.Run("an active token without the scope is 403", func(t *testing.T) {
 		res := get(t, noScope, http.StatusForbidden, 1)
-		if onlyChallenge(t, res).params["error"] != "insufficient_scope" {
+		if onlyChallenge(t, res).Params["error"] != "insufficient_scope" {
 			t.Errorf("WWW-Authenticate %q, want insufficient_scope", res.Header.Get("WWW-Authenticate"))
 		}
 	})

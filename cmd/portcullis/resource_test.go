@@ -177,13 +177,13 @@ func TestProtectedResourceMetadata(t *testing.T) {
 				t.Fatalf("GET %s: status %d, want %d: %s", c.path, res.StatusCode, c.status, res.body)
 			}
 			ch := onlyChallenge(t, res)
-			if ch.scheme != "Bearer" || ch.params["realm"] != "portcullis" {
+			if ch.Scheme != "Bearer" || ch.Params["realm"] != "portcullis" {
 				t.Errorf("challenge %+v: want scheme Bearer, realm portcullis", ch)
 			}
-			if got := ch.params["error"]; got != c.errorCode {
+			if got := ch.Params["error"]; got != c.errorCode {
 				t.Errorf("challenge error = %q, want %q (%+v)", got, c.errorCode, ch)
 			}
-			got, ok := ch.params["resource_metadata"]
+			got, ok := ch.Params["resource_metadata"]
 			switch {
 			case c.metadata == "" && ok:
 				t.Errorf("a route without a resource has resource_metadata=%q in %q", got, res.Header.Get("WWW-Authenticate"))
@@ -194,7 +194,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	}
 	t.Run("the URL a challenge names serves the document of the resource", func(t *testing.T) {
 		res := do(t, http.MethodGet, g.URL("/orders/1"), nil)
-		url := onlyChallenge(t, res).params["resource_metadata"]
+		url := onlyChallenge(t, res).Params["resource_metadata"]
 		if url == "" {
 			t.Fatalf("no resource_metadata in %q", res.Header.Get("WWW-Authenticate"))
 		}

@@ -155,7 +155,7 @@ func TestRevocationLists(t *testing.T) {
 			return
 		}
 		ch := onlyChallenge(t, res)
-		if ch.params["error"] != "invalid_token" || ch.params["error_description"] != "the token has been revoked" {
+		if ch.Params["error"] != "invalid_token" || ch.Params["error_description"] != "the token has been revoked" {
 			t.Errorf("%s: challenge %q, want invalid_token, the token has been revoked", what, res.Header.Get("WWW-Authenticate"))
 		}
 	}
