@@ -148,6 +148,13 @@ type Log struct {
 	Format string `yaml:"format"`
 	// AccessLog writes one line per proxied request.
 	AccessLog bool `yaml:"access_log"`
+	// FlushInterval is the longest an access-log line waits before it is
+	// written: the access log is written in batches, when its buffer
+	// (256 KiB) fills, every FlushInterval, before any other line (which
+	// is written at once) and at exit. 0 writes each line as it is logged
+	// (one write per request). At most 10s: lines still waiting are lost
+	// if the process is killed.
+	FlushInterval Duration `yaml:"flush_interval"`
 }
 
 // Issuer is one identity provider whose tokens the gateway accepts.

@@ -96,7 +96,7 @@ func TestDefaultsApplyToAbsentKeys(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Server, wantServer) {
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
 	}
-	if want := (config.Log{Level: "info", Format: "json", AccessLog: true}); cfg.Log != want {
+	if want := (config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(100 * time.Millisecond)}); cfg.Log != want {
 		t.Errorf("log = %+v, want %+v", cfg.Log, want)
 	}
 
@@ -137,6 +137,7 @@ server:
   max_header_bytes: 65536
 log:
   access_log: false
+  flush_interval: 0s
 issuers:
   - name: corp
     issuer: https://idp.example.com/
@@ -158,7 +159,7 @@ routes:
 	if cfg.Server.Listen != "127.0.0.1:8443" || cfg.Server.MaxHeaderBytes != 65536 || cfg.Server.AdminListen != "127.0.0.1:9090" {
 		t.Errorf("server = %+v", cfg.Server)
 	}
-	if cfg.Log.AccessLog || cfg.Log.Level != "info" {
+	if cfg.Log.AccessLog || cfg.Log.Level != "info" || cfg.Log.FlushInterval != 0 {
 		t.Errorf("log = %+v", cfg.Log)
 	}
 	is := cfg.Issuers[0]

@@ -33,9 +33,10 @@ var (
 	// DefaultLog writes structured JSON, including an access log line per
 	// request.
 	DefaultLog = Log{
-		Level:     "info",
-		Format:    "json",
-		AccessLog: true,
+		Level:         "info",
+		Format:        "json",
+		AccessLog:     true,
+		FlushInterval: Duration(100 * time.Millisecond),
 	}
 
 	// DefaultIssuer is the template of every entry of issuers. There is

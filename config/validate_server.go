@@ -151,4 +151,10 @@ func (v *validator) log(l *Log) {
 	if !slices.Contains([]string{"json", "console"}, l.Format) {
 		v.errorf("log.format", CodeUnknownValue, "%q is not a format: use json or console", l.Format)
 	}
+	if l.FlushInterval > Duration(maxLogFlushInterval) {
+		v.errorf("log.flush_interval", CodeOutOfRange, "%s is too long: at most %s, since the lines still waiting are lost if the process is killed (0 writes each line at once)", l.FlushInterval, maxLogFlushInterval)
+	}
 }
+
+// maxLogFlushInterval bounds log.flush_interval.
+const maxLogFlushInterval = 10 * time.Second

@@ -73,6 +73,9 @@ func TestEveryRuleIsReportedWithItsFieldAndLine(t *testing.T) {
 		{"an unknown log format is refused",
 			"log:\n  format: text #<\n" + issuerOK + routeOK,
 			"log.format", config.CodeUnknownValue, ""},
+		{"a log flush_interval past 10s is refused",
+			"log:\n  flush_interval: 11s #<\n" + issuerOK + routeOK,
+			"log.flush_interval", config.CodeOutOfRange, ""},
 
 		// issuers
 		{"a required route without issuers is refused at the route",

@@ -116,6 +116,10 @@ type keys struct {
 // adds before their routes go live.
 const ReloadTimeout = 30 * time.Second
 
+// AccessLogger is the name of the logger that writes the access log: one
+// line per request, message "request" (README, Logs).
+const AccessLogger = "access"
+
 // New builds everything from a validated configuration. Nothing is fetched
 // or served until Start or Serve.
 func New(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*Gateway, error) {
@@ -172,7 +176,7 @@ func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 		rl.close()
 		return nil, err
 	}
-	g.handler = proxy.New(rt, g.metrics, g.log.Named("access"))
+	g.handler = proxy.New(rt, g.metrics, g.log.Named(AccessLogger))
 	g.state.Store(st)
 	return g, nil
 }
@@ -567,6 +571,7 @@ func needsRestart(old, new *config.Config) []string {
 	diff("rate_limit_store", old.RateLimitStore, new.RateLimitStore)
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)
+	diff("log.flush_interval", old.Log.FlushInterval, new.Log.FlushInterval)
 	diff("tracing", old.Tracing, new.Tracing)
 	return fields
 }

@@ -117,10 +117,11 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("the demo's own policy does not load (a bug):\n%v", err)
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, stopLog, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
+	defer stopLog()
 	g, err := gateway.New(cfg, log, metrics.New())
 	if err != nil {
 		return err

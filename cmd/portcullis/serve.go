@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
@@ -37,11 +36,11 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, stopLog, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = log.Sync() }()
+	defer stopLog()
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", zap.String("problem", w.String()))
 	}
@@ -135,25 +134,4 @@ func lowerGC() (restore func()) {
 			}
 		})
 	}
-}
-
-// newLogger builds the process logger from the log section.
-func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(c.Level)
-	if err != nil {
-		return nil, err
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.TimeKey = "ts"
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc.EncodeDuration = zapcore.SecondsDurationEncoder
-	var encoder zapcore.Encoder
-	if c.Format == "console" {
-		enc.EncodeLevel = zapcore.CapitalLevelEncoder
-		encoder = zapcore.NewConsoleEncoder(enc)
-	} else {
-		encoder = zapcore.NewJSONEncoder(enc)
-	}
-	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)
-	return zap.New(core), nil
 }

@@ -543,6 +543,46 @@ func TestGracefulShutdown(t *testing.T) {
 		checkJSONLog(t, g.Stderr(), tok)
 	})
 
+	t.Run("access lines still waiting for their batch are written before exit", func(t *testing.T) {
+		t.Parallel()
+		idp, keys := newIssuer(t, "k1")
+		upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		t.Cleanup(upstream.Close)
+		render := gatewayConfig([]testIssuer{{"corp", idp, viaJWKSURI}}, upstream.URL, "1s")
+		g := startGateway(t, func(listen, admin string) string {
+			return strings.Replace(render(listen, admin), "  access_log: true\n", "  access_log: true\n  flush_interval: 10s\n", 1)
+		})
+		waitStatus(t, g.Process, g.AdminURL("/readyz"), http.StatusOK, 5*time.Second)
+
+		req, err := http.NewRequest(http.MethodGet, g.URL("/orders/1"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+keys[0].Sign(tokentest.Standard(idp.URL(), "orders-api", "alice", "orders:read", time.Hour)))
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		id := res.Header.Get(requestIDHeader)
+		if res.StatusCode != http.StatusOK || id == "" {
+			t.Fatalf("status %d, request id %q; want 200 and an id", res.StatusCode, id)
+		}
+		// With flush_interval 10s, the line waits in the batch: what
+		// writes it out below is the exit, not the clock.
+		time.Sleep(300 * time.Millisecond)
+		if strings.Contains(g.Stderr(), id) {
+			t.Fatalf("the access line was written 300ms after the request, with flush_interval 10s:\n%s", gatewaytest.Tail(g.Stderr(), 5))
+		}
+		g.Signal(t, syscall.SIGTERM)
+		if code := g.Wait(t, 5*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM, want 0", code)
+		}
+		if !strings.Contains(g.Stderr(), `"request_id":"`+id+`"`) {
+			t.Errorf("after exit, stderr has no access line for request %s:\n%s", id, gatewaytest.Tail(g.Stderr(), 10))
+		}
+	})
+
 	t.Run("SIGTERM with an upstream that never answers exits 0 shortly after the grace", func(t *testing.T) {
 		t.Parallel()
 		const grace = time.Second

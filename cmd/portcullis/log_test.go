@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+)
+
+// lockedBuffer is the process's stderr, as the tests read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+func (b *lockedBuffer) empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len() == 0
+}
+
+func testLogger(t *testing.T, flush time.Duration) (*lockedBuffer, func() /* stop */, func(msg string), func(msg string)) {
+	t.Helper()
+	out := &lockedBuffer{}
+	log, stop, err := newLogger(config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(flush)}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := log.Named(gateway.AccessLogger)
+	return out, stop, func(msg string) { access.Info(msg) }, func(msg string) { log.Warn(msg) }
+}
+
+// TestLogBatchesAccessLines: the access log's lines wait for a batch, any
+// other line goes out at once and takes the batch before it with it, in
+// order, and stop writes out what is left.
+func TestLogBatchesAccessLines(t *testing.T) {
+	t.Run("access lines wait; a warning writes them out before itself", func(t *testing.T) {
+		out, stop, access, warn := testLogger(t, 10*time.Second)
+		defer stop()
+		access("request one")
+		access("request two")
+		if !out.empty() {
+			t.Fatalf("access lines were written before their batch was due: %q", out.lines())
+		}
+		warn("a warning")
+		got := out.lines()
+		want := []string{"request one", "request two", "a warning"}
+		if len(got) != len(want) {
+			t.Fatalf("got %d lines, want %d: %q", len(got), len(want), got)
+		}
+		for i, w := range want {
+			if !strings.Contains(got[i], `"msg":"`+w+`"`) {
+				t.Errorf("line %d = %s, want msg %q", i, got[i], w)
+			}
+		}
+	})
+	t.Run("stop writes out the last batch", func(t *testing.T) {
+		out, stop, access, _ := testLogger(t, 10*time.Second)
+		access("request one")
+		stop()
+		if got := out.lines(); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
+			t.Fatalf("after stop: %q, want the one access line", got)
+		}
+	})
+	t.Run("a batch is written flush_interval after its first line", func(t *testing.T) {
+		out, stop, access, _ := testLogger(t, 20*time.Millisecond)
+		defer stop()
+		access("request one")
+		for deadline := time.Now().Add(3 * time.Second); out.empty(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the access line was not written within 3s with flush_interval 20ms")
+			}
+		}
+	})
+	t.Run("flush_interval 0 writes each line at once", func(t *testing.T) {
+		out, stop, access, _ := testLogger(t, 0)
+		defer stop()
+		access("request one")
+		if got := out.lines(); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
+			t.Fatalf("with flush_interval 0: %q, want the access line at once", got)
+		}
+	})
+}
