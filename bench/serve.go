@@ -21,8 +21,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
@@ -236,15 +234,12 @@ func serveGateway(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	level, err := zapcore.ParseLevel(cfg.Log.Level)
+	// The binary's logger, batched access log included, to stderr.
+	log, stopLog, err := gateway.NewLogger(cfg.Log, os.Stderr)
 	if err != nil {
 		return err
 	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.TimeKey = "ts"
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc.EncodeDuration = zapcore.SecondsDurationEncoder
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), level))
+	defer stopLog()
 	g, err := gateway.New(cfg, log, metrics.New())
 	if err != nil {
 		return err

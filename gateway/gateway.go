@@ -2,6 +2,8 @@
 // the issuers' key sets, the verifier, the route table, the proxy handler
 // and the admin handler (/metrics, /healthz, /readyz); serves them on their
 // listeners until told to stop; and reloads a new configuration in place.
+// It also builds the process logger from the log section (log.go), so that
+// the binary and the load harness's profiled gateway log alike.
 //
 // It is its own top-level package because this assembly is needed by more
 // than the binary: tests of every kind (attack suite, provider profiles,

@@ -117,7 +117,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("the demo's own policy does not load (a bug):\n%v", err)
 	}
-	log, stopLog, err := newLogger(cfg.Log, stderr)
+	log, stopLog, err := gateway.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}

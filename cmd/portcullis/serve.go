@@ -36,7 +36,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, stopLog, err := newLogger(cfg.Log, stderr)
+	log, stopLog, err := gateway.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"io"
@@ -8,15 +8,15 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
 )
 
 // logBufferSize is how much of the access log waits for its next write: at
 // about 400 bytes a line, some 650 lines.
 const logBufferSize = 256 << 10
 
-// newLogger builds the process logger from the log section, and returns
-// what writes out whatever it still holds and stops it (once, at exit).
+// NewLogger builds the process logger from the log section, writing to w
+// (the binary's stderr), and returns what writes out whatever it still
+// holds and stops it (once, at exit).
 //
 // With log.flush_interval above zero, the access log's lines are written
 // in batches: when the buffer fills, and every flush_interval. One write(2) per request was the largest single cost the
@@ -25,7 +25,7 @@ const logBufferSize = 256 << 10
 // warning, a reload, an error) is written at once, and writes the pending
 // batch out before it, so the output keeps its order and nothing but
 // access lines ever waits.
-func newLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err error) {
+func NewLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
 		return nil, nil, err
@@ -53,7 +53,7 @@ func newLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err err
 	return zap.New(core), func() { _ = buf.Stop() }, nil
 }
 
-// writerOnly hides an *os.File's Sync from zap (see newLogger).
+// writerOnly hides an *os.File's Sync from zap (see NewLogger).
 type writerOnly struct{ io.Writer }
 
 // batchAccess leaves the access logger's lines in the buffer and writes
@@ -78,7 +78,7 @@ func (c batchAccess) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if err := c.Core.Write(e, fields); err != nil {
 		return err
 	}
-	if e.LoggerName == gateway.AccessLogger {
+	if e.LoggerName == AccessLogger {
 		return nil
 	}
 	return c.buf.Sync()

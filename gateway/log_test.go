@@ -1,4 +1,4 @@
-package main
+package gateway_test
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func (b *lockedBuffer) empty() bool {
 func testLogger(t *testing.T, flush time.Duration) (*lockedBuffer, func() /* stop */, func(msg string), func(msg string)) {
 	t.Helper()
 	out := &lockedBuffer{}
-	log, stop, err := newLogger(config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(flush)}, out)
+	log, stop, err := gateway.NewLogger(config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(flush)}, out)
 	if err != nil {
 		t.Fatal(err)
 	}
