@@ -20,6 +20,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +93,7 @@ type benchPath struct {
 type benchOptions struct {
 	noHeaders bool         // the route forwards no claims
 	noCache   bool         // token_cache.max_entries: 0, so every request verifies a signature
+	noLog     bool         // log.access_log: false
 	tracer    trace.Tracer // nil: tracing off, as by default (trace_test.go)
 
 	// rateLimit is the route's rate_limit, in YAML flow style ("": none;
@@ -171,7 +174,7 @@ routes:
 	up := &fixedUpstream{}
 	rt := proxy.NewRuntime(table, verifier, proxy.Options{
 		MaxInFlight: cfg.Server.MaxInFlight,
-		AccessLog:   cfg.Log.AccessLog,
+		AccessLog:   cfg.Log.AccessLog && !o.noLog,
 		Transport:   up,
 		Tracer:      o.tracer,
 		RateLimiter: o.limiter,
@@ -242,6 +245,10 @@ func BenchmarkHandlerAllowed(b *testing.B) {
 			})
 		}
 	}
+	b.Run("RS256/cached/nolog", func(b *testing.B) {
+		p := newBenchPath(b, benchOptions{noLog: true})
+		p.loop(b, http.StatusOK, "Bearer "+benchKeys()["RS256"].Sign(p.claims("orders:read")))
+	})
 	b.Run("RS256/cached/loopback", benchmarkLoopback)
 }
 
@@ -342,4 +349,23 @@ func BenchmarkRewriteHeaders(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkTunedBare is the floor BenchmarkHandlerAllowed/RS256/cached
+// stands on: the load harness's tuned baseline (a ReverseProxy with the
+// gateway's buffer pool, SetURL and SetXForwarded, no auth) serving the
+// same request over the same fixed upstream. The difference between the
+// two is what the gateway itself costs a request.
+func BenchmarkTunedBare(b *testing.B) {
+	p := newBenchPath(b, benchOptions{})
+	target := &url.URL{Scheme: "http", Host: "127.0.0.1:9"}
+	p.handler = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport:  p.upstream,
+		BufferPool: proxy.NewBufferPool(),
+	}
+	p.loop(b, http.StatusOK, "Bearer "+benchKeys()["RS256"].Sign(p.claims("orders:read")))
 }
