@@ -1,43 +1,26 @@
 package gateway_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
-// lockedBuffer is the process's stderr, as the tests read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// lines are the whole lines written to b so far.
+func lines(b *gatewaytest.SyncBuffer) []string {
+	return strings.Split(strings.TrimSpace(b.String()), "\n")
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
-}
-
-func (b *lockedBuffer) empty() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len() == 0
-}
-
-func testLogger(t *testing.T, flush time.Duration) (*lockedBuffer, func() /* stop */, func(msg string), func(msg string)) {
+// testLogger is NewLogger with flush_interval flush, writing into a buffer;
+// it returns the buffer, the logger's stop, and what logs an access line
+// and a warning.
+func testLogger(t *testing.T, flush time.Duration) (*gatewaytest.SyncBuffer, func(), func(msg string), func(msg string)) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &gatewaytest.SyncBuffer{}
 	log, stop, err := gateway.NewLogger(config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(flush)}, out)
 	if err != nil {
 		t.Fatal(err)
@@ -55,11 +38,11 @@ func TestLogBatchesAccessLines(t *testing.T) {
 		defer stop()
 		access("request one")
 		access("request two")
-		if !out.empty() {
-			t.Fatalf("access lines were written before their batch was due: %q", out.lines())
+		if out.String() != "" {
+			t.Fatalf("access lines were written before their batch was due: %q", lines(out))
 		}
 		warn("a warning")
-		got := out.lines()
+		got := lines(out)
 		want := []string{"request one", "request two", "a warning"}
 		if len(got) != len(want) {
 			t.Fatalf("got %d lines, want %d: %q", len(got), len(want), got)
@@ -74,7 +57,7 @@ func TestLogBatchesAccessLines(t *testing.T) {
 		out, stop, access, _ := testLogger(t, 10*time.Second)
 		access("request one")
 		stop()
-		if got := out.lines(); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
+		if got := lines(out); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
 			t.Fatalf("after stop: %q, want the one access line", got)
 		}
 	})
@@ -82,7 +65,7 @@ func TestLogBatchesAccessLines(t *testing.T) {
 		out, stop, access, _ := testLogger(t, 20*time.Millisecond)
 		defer stop()
 		access("request one")
-		for deadline := time.Now().Add(3 * time.Second); out.empty(); time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(3 * time.Second); out.String() == ""; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the access line was not written within 3s with flush_interval 20ms")
 			}
@@ -92,7 +75,7 @@ func TestLogBatchesAccessLines(t *testing.T) {
 		out, stop, access, _ := testLogger(t, 0)
 		defer stop()
 		access("request one")
-		if got := out.lines(); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
+		if got := lines(out); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
 			t.Fatalf("with flush_interval 0: %q, want the access line at once", got)
 		}
 	})

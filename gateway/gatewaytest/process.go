@@ -46,7 +46,7 @@ func BuildBinary(pkg, name string) (path string, remove func(), err error) {
 type Process struct {
 	name           string
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr SyncBuffer
 	done           chan struct{} // closed when the process has exited
 	waitErr        error         // cmd.Wait's result; read only after done
 }
@@ -183,19 +183,20 @@ func Tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
+// SyncBuffer collects what a process or a logger writes while the test
+// reads it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
