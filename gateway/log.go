@@ -44,7 +44,7 @@ func NewLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err err
 	// The output is never fsync'ed: stderr is a pipe or a terminal, where
 	// fsync fails, and a log line is written once write(2) returns.
 	out := zapcore.AddSync(writerOnly{w})
-	if c.FlushInterval <= 0 {
+	if c.FlushInterval <= 0 || !c.AccessLog { // nothing to batch
 		core := zapcore.NewCore(encoder, zapcore.Lock(out), level)
 		return zap.New(core), func() {}, nil
 	}

@@ -20,8 +20,13 @@ func lines(b *gatewaytest.SyncBuffer) []string {
 // and a warning.
 func testLogger(t *testing.T, flush time.Duration) (*gatewaytest.SyncBuffer, func(), func(msg string), func(msg string)) {
 	t.Helper()
+	return testLoggerOf(t, config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(flush)})
+}
+
+func testLoggerOf(t *testing.T, c config.Log) (*gatewaytest.SyncBuffer, func(), func(msg string), func(msg string)) {
+	t.Helper()
 	out := &gatewaytest.SyncBuffer{}
-	log, stop, err := gateway.NewLogger(config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(flush)}, out)
+	log, stop, err := gateway.NewLogger(c, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +76,17 @@ func TestLogBatchesAccessLines(t *testing.T) {
 			}
 		}
 	})
-	t.Run("flush_interval 0 writes each line at once", func(t *testing.T) {
-		out, stop, access, _ := testLogger(t, 0)
-		defer stop()
-		access("request one")
-		if got := lines(out); len(got) != 1 || !strings.Contains(got[0], `"request one"`) {
-			t.Fatalf("with flush_interval 0: %q, want the access line at once", got)
+	t.Run("flush_interval 0, or no access log, writes each line at once", func(t *testing.T) {
+		for _, c := range []config.Log{
+			{Level: "info", Format: "json", AccessLog: true},
+			{Level: "info", Format: "console", AccessLog: false, FlushInterval: config.Duration(10 * time.Second)},
+		} {
+			out, stop, access, _ := testLoggerOf(t, c)
+			access("request one")
+			if got := lines(out); len(got) != 1 || !strings.Contains(got[0], "request one") {
+				t.Errorf("%+v: %q, want the line at once", c, got)
+			}
+			stop()
 		}
 	})
 }
