@@ -827,6 +827,14 @@ func (b *bench) profile(ctx context.Context, s Scenario) (string, error) {
 	}
 	top := fmt.Sprintf("%.0f req/s under the profiler; profiles %s, %s\n\n$ go tool pprof -top -nodecount=25\n%s\n$ go tool pprof -top -cum -nodecount=45\n%s\n$ go tool pprof -top -sample_index=inuse_space -nodecount=20 (heap at the end of the load)\n%s",
 		wr.RPS(), prof, heapProf, flat, cum, heap)
+	for _, kind := range []string{"mutex", "block"} {
+		p := strings.TrimSuffix(prof, ".pprof") + "." + kind + ".pprof"
+		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=delay", "-nodecount=15", p).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("go tool pprof: %v\n%s", err, out)
+		}
+		top += fmt.Sprintf("\n$ go tool pprof -top -sample_index=delay -nodecount=15 %s (contention while profiled)\n%s", p, out)
+	}
 	if err := os.WriteFile(strings.TrimSuffix(prof, ".pprof")+".top.txt", []byte(top), 0o644); err != nil {
 		return "", err
 	}
