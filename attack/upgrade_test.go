@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
+	//lint:ignore SA1019 an upstream that accepts HTTP/1.1's Upgrade: h2c, which net/http's Protocols do not offer (prior knowledge only)
 	"golang.org/x/net/http2/h2c"
 	"golang.org/x/net/http2/hpack"
 
@@ -73,6 +74,7 @@ func newH2CUpstream(t *testing.T) *h2cUpstream {
 		}
 		_, _ = io.WriteString(w, "served "+r.Proto+" "+r.URL.Path)
 	})
+	//lint:ignore SA1019 as at the import: only this handler answers an Upgrade: h2c
 	upgrading := h2c.NewHandler(served, &http2.Server{})
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.record(r)

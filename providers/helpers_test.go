@@ -84,13 +84,6 @@ func (p *idp) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// setJWKS replaces the served key set (rotation).
-func (p *idp) setJWKS(jwks []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.jwks = jwks
-}
-
 // loopbackIssuer registers an issuer served by this IdP with the path of
 // real (so "/realms/acme" stays "/realms/acme") and returns its URL.
 func (p *idp) loopbackIssuer(t *testing.T, real string) string {
