@@ -20,8 +20,8 @@ const logBufferSize = 256 << 10
 //
 // With log.flush_interval above zero, the access log's lines are written
 // in batches: when the buffer fills, and every flush_interval. One
-// write(2) per request was the largest single cost the gateway added to a
-// request over a bare reverse proxy (docs/benchmarks.md); Envoy's file
+// write(2) per request was one system call more than a bare reverse proxy
+// makes (docs/benchmarks.md, "The access log in batches"); Envoy's file
 // access log batches for the same reason. Every other line (a
 // warning, a reload, an error) is written at once, and writes the pending
 // batch out before it, so the output keeps its order and nothing but
