@@ -104,6 +104,9 @@ func TestGuardedBacksOffAndProbes(t *testing.T) {
 	if n := shared.calls.Load(); n != 2 {
 		t.Fatalf("store called %d times, want 2: no call while backing off", n)
 	}
+	if n, f := log.calls.Load(), log.failures.Load(); n != 2 || f != 1 {
+		t.Fatalf("StoreCall hooked %d calls, %d failed; want 2, 1 failed", n, f)
+	}
 	if n := log.fallbacks(OnErrorAllow); n != 11 {
 		t.Fatalf("%d fallbacks, want 11", n)
 	}

@@ -58,10 +58,11 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if timeout <= 0 {
 		timeout = DefaultRedisTimeout
 	}
-	client, cluster, err := newRedisClient(opts, timeout)
+	client, err := newRedisClient(opts, timeout)
 	if err != nil {
 		return nil, err
 	}
+	_, cluster := client.(*redis.ClusterClient)
 	return &Redis{client: client, cluster: cluster, timeout: timeout, now: opts.Now}, nil
 }
 

@@ -289,20 +289,30 @@ func TestNewRedisURLs(t *testing.T) {
 			if r.cluster != tc.cluster {
 				t.Errorf("cluster = %v, want %v", r.cluster, tc.cluster)
 			}
-			var hasTLS bool
+			// What newRedisClient sets, read back from whichever option
+			// type the client has (sentinel clients are *redis.Client).
+			type settings struct {
+				tls, retries                    bool
+				dialerRetries                   int
+				dial, read, write, pool         time.Duration
+				contextTimeout, disableIdentity bool
+			}
+			var got settings
 			switch c := r.client.(type) {
 			case *redis.Client:
-				hasTLS = c.Options().TLSConfig != nil
-				if c.Options().MaxRetries > 0 || c.Options().ReadTimeout != DefaultRedisTimeout {
-					t.Errorf("retries %d, read timeout %s: want no retries and the default timeout", c.Options().MaxRetries, c.Options().ReadTimeout)
-				}
+				o := c.Options()
+				got = settings{o.TLSConfig != nil, o.MaxRetries > 0, o.DialerRetries,
+					o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.ContextTimeoutEnabled, o.DisableIdentity}
 			case *redis.ClusterClient:
-				hasTLS = c.Options().TLSConfig != nil
+				o := c.Options()
+				got = settings{o.TLSConfig != nil, o.MaxRetries > 0, o.DialerRetries,
+					o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.ContextTimeoutEnabled, o.DisableIdentity}
 			default:
 				t.Fatalf("client %T", c)
 			}
-			if hasTLS != tc.tls {
-				t.Errorf("TLS = %v, want %v", hasTLS, tc.tls)
+			d := DefaultRedisTimeout
+			if want := (settings{tc.tls, false, 1, d, d, d, d, true, true}); got != want {
+				t.Errorf("client options %+v, want %+v", got, want)
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -22,9 +21,11 @@ const (
 	SchemeClusterTLS  = "rediss+cluster"
 )
 
-// newRedisClient builds the client for opts.URL, and reports whether it is
-// a Cluster client.
-func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalClient, bool, error) {
+// newRedisClient builds the client for opts.URL.
+//
+// The three cases below set the same fields on go-redis's three option
+// types, which share no type; TestNewRedisURLs checks that they agree.
+func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalClient, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
 		// url.Parse's error quotes the whole URL, password included.
@@ -32,15 +33,15 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, false, fmt.Errorf("ratelimit: redis URL: %v", err)
+		return nil, fmt.Errorf("ratelimit: redis URL: %v", err)
 	}
 	if u.Host == "" {
-		return nil, false, errors.New("ratelimit: redis URL: no host")
+		return nil, errors.New("ratelimit: redis URL: no host")
 	}
 	scheme := u.Scheme
 	base, mode, _ := strings.Cut(scheme, "+")
 	if base != "redis" && base != "rediss" || mode != "" && mode != "sentinel" && mode != "cluster" {
-		return nil, false, fmt.Errorf("ratelimit: redis URL: unknown scheme %q (want redis, rediss, %s, %s, %s or %s)",
+		return nil, fmt.Errorf("ratelimit: redis URL: unknown scheme %q (want redis, rediss, %s, %s, %s or %s)",
 			scheme, SchemeSentinel, SchemeSentinelTLS, SchemeCluster, SchemeClusterTLS)
 	}
 	u.Scheme = base
@@ -52,11 +53,7 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 		}
 		c := opts.TLS.Clone()
 		if c.ServerName == "" && !c.InsecureSkipVerify {
-			if host, _, err := net.SplitHostPort(u.Host); err == nil {
-				c.ServerName = host
-			} else {
-				c.ServerName = u.Hostname()
-			}
+			c.ServerName = u.Hostname()
 		}
 		return c
 	}
@@ -71,10 +68,10 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 	case "sentinel":
 		o, err := redis.ParseFailoverURL(raw)
 		if err != nil {
-			return nil, false, fmt.Errorf("ratelimit: redis URL: %w", err)
+			return nil, fmt.Errorf("ratelimit: redis URL: %w", err)
 		}
 		if o.MasterName == "" {
-			return nil, false, errors.New("ratelimit: redis URL: a sentinel URL needs ?master_name=")
+			return nil, errors.New("ratelimit: redis URL: a sentinel URL needs ?master_name=")
 		}
 		o.Password = password(o.Password)
 		o.TLSConfig = tlsConfig(o.TLSConfig)
@@ -83,11 +80,11 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 		o.DialerRetries = 1 // Guarded backs off; a retry here would only wait out the timeout
 		o.ContextTimeoutEnabled = true
 		o.DisableIdentity = true
-		return redis.NewFailoverClient(o), false, nil
+		return redis.NewFailoverClient(o), nil
 	case "cluster":
 		o, err := redis.ParseClusterURL(raw)
 		if err != nil {
-			return nil, false, fmt.Errorf("ratelimit: redis URL: %w", err)
+			return nil, fmt.Errorf("ratelimit: redis URL: %w", err)
 		}
 		o.Password = password(o.Password)
 		o.TLSConfig = tlsConfig(o.TLSConfig)
@@ -96,11 +93,11 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 		o.DialerRetries = 1 // Guarded backs off; a retry here would only wait out the timeout
 		o.ContextTimeoutEnabled = true
 		o.DisableIdentity = true
-		return redis.NewClusterClient(o), true, nil
+		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, false, fmt.Errorf("ratelimit: redis URL: %w", err)
+			return nil, fmt.Errorf("ratelimit: redis URL: %w", err)
 		}
 		o.Password = password(o.Password)
 		o.TLSConfig = tlsConfig(o.TLSConfig)
@@ -109,6 +106,6 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 		o.DialerRetries = 1 // Guarded backs off; a retry here would only wait out the timeout
 		o.ContextTimeoutEnabled = true
 		o.DisableIdentity = true
-		return redis.NewClient(o), false, nil
+		return redis.NewClient(o), nil
 	}
 }

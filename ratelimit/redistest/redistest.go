@@ -59,7 +59,6 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	out  *syncBuffer
 }
 
 // Start starts redis-server on a free loopback port with no persistence,
@@ -110,35 +109,47 @@ func start(t testing.TB, withTLS bool, args []string) *Server {
 		s.tlsCA, s.CAFile = ca, caFile
 		tlsArgs = []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}
 	}
+	base := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+	err := s.startOnFreePort(func(port int) ([]string, error) {
+		a := append(append([]string{"--port", strconv.Itoa(port)}, base...), args...)
+		if !withTLS {
+			return a, nil
+		}
+		tlsPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
+		s.TLSURL = "rediss://" + s.TLSAddr + "/0"
+		return append(append(a, "--tls-port", strconv.Itoa(tlsPort)), tlsArgs...), nil
+	})
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	s.URL = "redis://" + s.Addr + "/0"
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// startOnFreePort starts s on a free loopback port, with the arguments
+// argsFor gives for it. It tries up to three ports: another process may take
+// one between freePort and the server's bind.
+func (s *Server) startOnFreePort(argsFor func(port int) ([]string, error)) error {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	for range 3 {
 		var port int
 		if port, err = freePort(); err != nil {
 			continue
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.URL = "redis://" + s.Addr + "/0"
-		s.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir}, args...)
-		if withTLS {
-			var tlsPort int
-			if tlsPort, err = freePort(); err != nil {
-				continue
-			}
-			s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
-			s.TLSURL = "rediss://" + s.TLSAddr + "/0"
-			s.args = append(s.args, append([]string{"--tls-port", strconv.Itoa(tlsPort)}, tlsArgs...)...)
+		if s.args, err = argsFor(port); err != nil {
+			continue
 		}
 		if err = s.start(); err == nil {
-			break
+			return nil
 		}
-		// Another process may have taken the port in between: try another.
 	}
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return err
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -167,7 +178,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	s.cmd, s.done, s.out = cmd, done, out
+	s.cmd, s.done = cmd, done
 
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -271,17 +282,6 @@ func (s *Server) PID() int {
 		return 0
 	}
 	return s.cmd.Process.Pid
-}
-
-// Log is what the server has written to stdout and stderr since it last
-// started.
-func (s *Server) Log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.out == nil {
-		return ""
-	}
-	return s.out.String()
 }
 
 // Do sends one command on a new connection (authenticated with Password)

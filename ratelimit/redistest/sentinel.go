@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -20,30 +19,18 @@ func StartSentinel(t testing.TB, master *Server) *Server {
 	s := &Server{t: t, bin: binary(t)}
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
 	host, masterPort, _ := net.SplitHostPort(master.Addr)
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		var port int
-		if port, err = freePort(); err != nil {
-			continue
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.URL = "redis://" + s.Addr
+	err := s.startOnFreePort(func(port int) ([]string, error) {
 		// Sentinel rewrites its configuration file: it must be its own.
 		text := fmt.Sprintf("bind 127.0.0.1\nport %d\nsentinel monitor %s %s %s 1\n", port, SentinelMaster, host, masterPort)
 		if master.Password != "" {
 			text += fmt.Sprintf("sentinel auth-pass %s %s\n", SentinelMaster, master.Password)
 		}
-		if err = os.WriteFile(conf, []byte(text), 0o600); err != nil {
-			break
-		}
-		s.args = []string{conf, "--sentinel"}
-		if err = s.start(); err == nil {
-			break
-		}
-	}
+		return []string{conf, "--sentinel"}, os.WriteFile(conf, []byte(text), 0o600)
+	})
 	if err != nil {
 		t.Fatalf("redistest: sentinel: %v", err)
 	}
+	s.URL = "redis://" + s.Addr
 	t.Cleanup(s.Stop)
 	return s
 }
