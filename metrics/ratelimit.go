@@ -3,15 +3,14 @@ package metrics
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RateLimitBuckets suit a shared rate-limit store on the request path: a
-// call takes a fraction of a millisecond when healthy, and the store's
-// timeout (100ms by default) bounds it when not.
+// call takes a fraction of a millisecond when healthy, and
+// rate_limit_store.timeout (50ms by default) bounds it when not.
 var RateLimitBuckets = []float64{
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 }
@@ -33,6 +32,11 @@ type RateLimitStore struct {
 	StoreRequests *prometheus.CounterVec
 	StoreDuration prometheus.Histogram
 	Fallback      *prometheus.CounterVec
+
+	// The series of every label value, resolved once so that a store
+	// call does no label lookup.
+	requests map[string]prometheus.Counter // by StoreResult
+	fallback map[string]prometheus.Counter // by mode
 }
 
 // NewRateLimitStore creates the collectors, every series at 0; the caller
@@ -53,11 +57,13 @@ func NewRateLimitStore() *RateLimitStore {
 			Help: "Rate-limit decisions answered by the fallback (on_error: allow, deny, local) because the shared store failed or was backing off.",
 		}, []string{"mode"}),
 	}
+	r.requests = map[string]prometheus.Counter{}
 	for _, result := range []string{StoreResultOK, StoreResultError, StoreResultTimeout} {
-		r.StoreRequests.WithLabelValues(result)
+		r.requests[result] = r.StoreRequests.WithLabelValues(result)
 	}
+	r.fallback = map[string]prometheus.Counter{}
 	for _, mode := range rateLimitModes {
-		r.Fallback.WithLabelValues(mode)
+		r.fallback[mode] = r.Fallback.WithLabelValues(mode)
 	}
 	return r
 }
@@ -72,7 +78,7 @@ func (r *RateLimitStore) StoreCall(d time.Duration, err error) {
 	if r == nil {
 		return
 	}
-	r.StoreRequests.WithLabelValues(StoreResult(err)).Inc()
+	r.requests[StoreResult(err)].Inc()
 	r.StoreDuration.Observe(d.Seconds())
 }
 
@@ -83,8 +89,8 @@ func (r *RateLimitStore) FallbackUsed(mode string) {
 	if r == nil {
 		return
 	}
-	if slices.Contains(rateLimitModes, mode) {
-		r.Fallback.WithLabelValues(mode).Inc()
+	if c, ok := r.fallback[mode]; ok {
+		c.Inc()
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // timeoutError is an error that says it is a timeout, as net.Error and
@@ -63,8 +65,12 @@ portcullis_rate_limit_store_requests_total{result="timeout"} 1
 		"portcullis_rate_limit_fallback_total", "portcullis_rate_limit_store_requests_total"); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(m.RateLimitStore.StoreDuration); n != 1 {
-		t.Fatalf("duration histogram: %d series", n)
+	var h dto.Metric
+	if err := m.RateLimitStore.StoreDuration.(prometheus.Metric).Write(&h); err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := h.GetHistogram().GetSampleCount(), h.GetHistogram().GetSampleSum(); n != 2 || sum < 0.1 || sum > 0.102 {
+		t.Fatalf("duration histogram: %d observations summing to %vs, want the 2 calls' 0.101s", n, sum)
 	}
 	var nilMetrics *Metrics
 	nilMetrics.RateLimitStoreCall(time.Millisecond, nil) // records nothing, does not panic

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 
@@ -54,10 +55,10 @@ func (p *boundedProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 // with how many spans were lost since, so that a collector that is down
 // does not flood the log.
 type countingExporter struct {
-	next  sdktrace.SpanExporter
-	queue *queue
-	m     *metrics.Tracing
-	log   *zap.Logger
+	next             sdktrace.SpanExporter
+	queue            *queue
+	exported, failed prometheus.Counter // failed: dropped, export_error
+	log              *zap.Logger
 
 	mu         sync.Mutex
 	lastLogged time.Time
@@ -72,10 +73,10 @@ func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Rea
 	err := e.next.ExportSpans(ctx, spans)
 	e.queue.pending.Add(-int64(len(spans)))
 	if err == nil {
-		e.m.Exported.Add(float64(len(spans)))
+		e.exported.Add(float64(len(spans)))
 		return nil
 	}
-	e.m.Dropped.WithLabelValues(metrics.SpansExportError).Add(float64(len(spans)))
+	e.failed.Add(float64(len(spans)))
 	e.mu.Lock()
 	e.unlogged += len(spans)
 	now := time.Now()

@@ -115,7 +115,8 @@ func New(ctx context.Context, c config.Tracing, m *metrics.Tracing, log *zap.Log
 		log.Debug("tracing: opentelemetry sdk", zap.Error(err))
 	}))
 	q := newQueue(s.QueueSize, m)
-	counted := &countingExporter{next: exporter, queue: q, m: m, log: log}
+	counted := &countingExporter{next: exporter, queue: q, log: log,
+		exported: m.Exported, failed: m.Dropped.WithLabelValues(metrics.SpansExportError)}
 	batch := sdktrace.NewBatchSpanProcessor(counted,
 		sdktrace.WithMaxQueueSize(s.QueueSize),
 		sdktrace.WithMaxExportBatchSize(min(sdktrace.DefaultMaxExportBatchSize, s.QueueSize)))
