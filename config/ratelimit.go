@@ -85,22 +85,15 @@ func ParseRateLimitKey(s string) (kind, claim string, err error) {
 }
 
 // Limit returns the rate of l and its burst (its count when burst is left
-// out). l must have passed validation.
+// out), or the error of a rate that does not parse. Only Rate and Burst
+// are read, so that a named policy's are read as
+// RateLimit{Rate: p.Rate, Burst: p.Burst}.Limit().
 func (l RateLimit) Limit() (count int64, period time.Duration, burst int64, err error) {
-	return rateOf(l.Rate, l.Burst)
-}
-
-// Limit is RateLimit.Limit for a named policy.
-func (p RateLimitPolicy) Limit() (count int64, period time.Duration, burst int64, err error) {
-	return rateOf(p.Rate, p.Burst)
-}
-
-func rateOf(rate string, b int) (count int64, period time.Duration, burst int64, err error) {
-	count, period, err = ParseRate(rate)
+	count, period, err = ParseRate(l.Rate)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	burst = int64(b)
+	burst = int64(l.Burst)
 	if burst == 0 {
 		burst = count
 	}

@@ -24,9 +24,10 @@ const MaxRouteRateLimits = 16
 // takes to earn back): ratelimit refuses a limit past it.
 const MaxBurstSpan = 366 * 24 * time.Hour
 
-// rateLimits checks the named policies and returns their names.
-func (v *validator) rateLimits(ps []RateLimitPolicy) map[string]bool {
-	names := map[string]bool{}
+// rateLimits checks the named policies and returns them by name (a name
+// given twice, an error reported here, keeps its first entry).
+func (v *validator) rateLimits(ps []RateLimitPolicy) map[string]RateLimitPolicy {
+	policies := map[string]RateLimitPolicy{}
 	byName := map[string]int{}
 	for i := range ps {
 		pl := &ps[i]
@@ -43,19 +44,19 @@ func (v *validator) rateLimits(ps []RateLimitPolicy) map[string]bool {
 				byName[pl.Name] = i
 			}
 		}
-		if pl.Name != "" {
-			names[pl.Name] = true
+		if _, seen := policies[pl.Name]; pl.Name != "" && !seen {
+			policies[pl.Name] = *pl
 		}
 		v.rateLimitKey(p+".key", pl.Key)
 		v.rate(p, pl.Rate, pl.Burst)
 	}
-	return names
+	return policies
 }
 
 // routeRateLimits checks one rate_limit list (a route's own, or
-// defaults.rate_limit) against the policy names; public says whether the
-// route (or every route, for defaults) verifies no token.
-func (v *validator) routeRateLimits(p string, ls []RateLimit, policies map[string]bool, public bool) {
+// defaults.rate_limit) against the policies; public says whether the
+// route verifies no token, so that a limit keyed by the token is warned.
+func (v *validator) routeRateLimits(p string, ls []RateLimit, policies map[string]RateLimitPolicy, public bool) {
 	if len(ls) > MaxRouteRateLimits {
 		v.errorf(p, CodeOutOfRange, "%d limits are more than %d: every one is spent on every request", len(ls), MaxRouteRateLimits)
 	}
@@ -71,23 +72,32 @@ func (v *validator) routeRateLimits(p string, ls []RateLimit, policies map[strin
 					v.errorf(ep+"."+k.key, CodeConflict, "policy %q already says %s: set policy alone, or key and rate without policy", l.Policy, k.key)
 				}
 			}
+			pl, known := policies[l.Policy]
 			switch k, dup := seen[l.Policy]; {
-			case !policies[l.Policy]:
+			case !known:
 				v.errorf(ep+".policy", CodeUnknownValue, "no entry of rate_limits is named %q", l.Policy)
 			case dup:
 				v.errorf(ep+".policy", CodeDuplicate, "policy %q is already listed at %s[%d]", l.Policy, p, k)
 			default:
 				seen[l.Policy] = j
+				if public && keyReadsToken(pl.Key) {
+					v.warnf(ep+".policy", CodeIgnored, "policy %q is keyed by %s, but the route is public, so no token is read: every request is counted under its client address", l.Policy, pl.Key)
+				}
 			}
 			continue
 		}
-		if v.rateLimitKey(ep+".key", l.Key) && public {
-			if kind, _, _ := ParseRateLimitKey(l.Key); kind == KeyKindClaim || kind == KeyKindIssuer {
-				v.warnf(ep+".key", CodeIgnored, "the route is public, so no token is read: every request is counted under its client address (key client_ip)")
-			}
+		if v.rateLimitKey(ep+".key", l.Key) && public && keyReadsToken(l.Key) {
+			v.warnf(ep+".key", CodeIgnored, "the route is public, so no token is read: every request is counted under its client address (key client_ip)")
 		}
 		v.rate(ep, l.Rate, l.Burst)
 	}
+}
+
+// keyReadsToken reports whether a well-formed key is read from the
+// verified token (a claim, or its issuer).
+func keyReadsToken(key string) bool {
+	kind, _, err := ParseRateLimitKey(key)
+	return err == nil && (kind == KeyKindClaim || kind == KeyKindIssuer)
 }
 
 // rateLimitKey checks a key; it reports whether the key is well-formed.
@@ -172,26 +182,14 @@ func (v *validator) rateLimitsInUse(c *Config) {
 	policies := v.rateLimits(c.RateLimits)
 	v.rateLimitStore(&c.RateLimitStore)
 	v.routeRateLimits("defaults.rate_limit", c.Defaults.RateLimit, policies, false)
-	byName := map[string]RateLimitPolicy{}
-	for _, pl := range c.RateLimits {
-		byName[pl.Name] = pl
-	}
 	used := map[string]bool{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		p := fmt.Sprintf("routes[%d].rate_limit", i)
-		public := r.Auth.Mode == ModePublic
-		if v.present(p) {
-			v.routeRateLimits(p, r.RateLimit, policies, public)
+		if p := fmt.Sprintf("routes[%d].rate_limit", i); v.present(p) {
+			v.routeRateLimits(p, r.RateLimit, policies, r.Auth.Mode == ModePublic)
 		}
-		for j, l := range r.RateLimit {
-			if l.Policy == "" {
-				continue
-			}
-			used[l.Policy] = true
-			if kind, _, err := ParseRateLimitKey(byName[l.Policy].Key); err == nil && public && (kind == KeyKindClaim || kind == KeyKindIssuer) && v.present(p) {
-				v.warnf(fmt.Sprintf("%s[%d].policy", p, j), CodeIgnored, "policy %q is keyed by %s, but the route is public, so no token is read: every request is counted under its client address", l.Policy, byName[l.Policy].Key)
-			}
+		for _, l := range r.RateLimit {
+			used[l.Policy] = true // "" for an inline limit: no policy has that name
 		}
 	}
 	for i, pl := range c.RateLimits {
