@@ -43,7 +43,7 @@ func (v *validator) tracing(t *Tracing) {
 			v.errorf(hp, CodeRequired, "%q names no file: write @/path/to/file to read the value from a file", value)
 		}
 	}
-	if t.Timeout < 0 || t.Timeout > Duration(5*time.Minute) {
+	if t.Timeout != 0 && (t.Timeout < Duration(time.Millisecond) || t.Timeout > Duration(5*time.Minute)) {
 		v.errorf("tracing.timeout", CodeOutOfRange, "%s is out of range: from 1ms to 5m (absent: the OTEL_* environment, else 10s)", t.Timeout)
 	}
 	if r := t.SampleRatio; r != nil && (math.IsNaN(*r) || *r < 0 || *r > 1) {

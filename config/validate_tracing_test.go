@@ -46,6 +46,8 @@ func TestTracingRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
 			tracingDoc("  sample_ratio: half #<"), "tracing.sample_ratio", config.CodeWrongType, ""},
 		{"an unknown trust is refused",
 			tracingDoc("  trust_incoming: sometimes #<"), "tracing.trust_incoming", config.CodeUnknownValue, "trusted_proxies"},
+		{"a timeout under 1ms is refused",
+			tracingDoc("  timeout: 500us #<"), "tracing.timeout", config.CodeOutOfRange, "from 1ms"},
 		{"a timeout over 5m is refused",
 			tracingDoc("  timeout: 10m #<"), "tracing.timeout", config.CodeOutOfRange, ""},
 		{"a negative queue size is refused",

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,22 +22,13 @@ import (
 // that the caller's shell cannot change what a test means.
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
-		if name, _, _ := cutEnv(kv); len(name) > 5 && name[:5] == "OTEL_" {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "OTEL_") {
 			t.Setenv(name, "")
 			os.Unsetenv(name)
 		}
 	}
 	// Exports in tests are sent at once, not after the SDK's 5s.
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "20")
-}
-
-func cutEnv(kv string) (string, string, bool) {
-	for i := range len(kv) {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 func ratio(r float64) *float64 { return &r }
@@ -54,7 +46,8 @@ func start(t *testing.T, c config.Tracing) (*tracing.Tracing, *metrics.Tracing) 
 	return tr, m
 }
 
-// oneSpan ends one span named name and flushes it.
+// oneSpan starts and ends one root span named name; the batch processor
+// exports it within OTEL_BSP_SCHEDULE_DELAY (clearEnv).
 func oneSpan(t *testing.T, tr *tracing.Tracing, name string) trace.SpanContext {
 	t.Helper()
 	_, span := tr.Tracer().Start(context.Background(), name)
