@@ -73,7 +73,9 @@ func (g *Gateway) newRateLimits(cfg config.RateLimitStore) (*rateLimits, error) 
 // success, and the first success after a failure.
 func (rl *rateLimits) observe(log *zap.Logger, err error, onError string) {
 	ok := err == nil
-	if rl.healthy.Swap(ok) == ok {
+	// A load first: this runs on every store call, and a swap that
+	// changes nothing would still write the shared cache line each time.
+	if rl.healthy.Load() == ok || rl.healthy.Swap(ok) == ok {
 		return
 	}
 	if ok {

@@ -62,6 +62,9 @@ type limitSpec struct {
 	claim policy.ClaimPath
 	limit ratelimit.Limit
 	item  string // the limit's Structured Field item name: "name", quoted
+	// routeKey is the counter key of a route-keyed limit, the same for
+	// every request: hashed once here, not per request.
+	routeKey string
 }
 
 // compileLimits builds the request path's view of the table's rate
@@ -85,6 +88,9 @@ func compileLimits(table *policy.Table) []*routeLimits {
 				limit: ratelimit.Limit{Count: l.Count, Period: l.Period, Burst: l.Burst},
 				item:  strconv.Quote(l.Name),
 			}
+			if l.Key == policy.KeyRoute {
+				s.routeKey = ratelimit.Key(l.Name, "")
+			}
 			rl.all = append(rl.all, s)
 			if l.BeforeAuth() {
 				rl.before = append(rl.before, i)
@@ -107,10 +113,16 @@ func (rt *Runtime) limitsOf(route *policy.Route) *routeLimits {
 	return nil
 }
 
-// limited is what the phases so far decided, for the response headers.
+// limited is what the phases so far decided, for the response headers,
+// and what one phase found that the next may need again.
 type limited struct {
 	tightest ratelimit.Result
 	spec     *limitSpec
+	// ip is the client's address (clientIP) once a phase needed it.
+	ip string
+	// reqs is what is left of the store requests of every limit of the
+	// route, allocated once for both phases, each taking its part.
+	reqs []ratelimit.Request
 }
 
 // spend spends the limits of one phase (phase: the positions in rl.all)
@@ -118,21 +130,30 @@ type limited struct {
 // anonymous request). It returns false when the request was answered: 429,
 // or nothing for a client that went away.
 func (h *Handler) spend(rt *serving, rec *recorder, r *http.Request, ex *exchange, rl *routeLimits, phase []int, tok *token.Token, st *limited) bool {
-	reqs := make([]ratelimit.Request, len(phase))
-	var ip string
+	if st.reqs == nil {
+		st.reqs = make([]ratelimit.Request, len(rl.all))
+	}
+	reqs := st.reqs[:len(phase):len(phase)]
+	st.reqs = st.reqs[len(phase):]
 	for i, at := range phase {
 		s := &rl.all[at]
-		value, ok := limitValue(s, tok)
-		if !ok {
-			// No value for the key (anonymous, or a token without the
-			// claim): counted under the client's address, apart from
-			// the values of the key itself.
-			if ip == "" {
-				ip = rt.clientIP(r)
+		key := s.routeKey
+		if key == "" {
+			prefix, value, ok := limitValue(s, tok)
+			if !ok {
+				// No value for the key (anonymous, or a token without
+				// the claim): counted under the client's address,
+				// apart from the values of the key itself.
+				if st.ip == "" {
+					st.ip = rt.clientIP(r)
+				}
+				prefix, value = "ip:", st.ip
 			}
-			value = "ip:" + ip
+			// Concatenated here, where the value does not escape: no
+			// allocation for a short one.
+			key = ratelimit.Key(s.name, prefix+value)
 		}
-		reqs[i] = ratelimit.Request{Key: ratelimit.Key(s.name, value), Limit: s.limit}
+		reqs[i] = ratelimit.Request{Key: key, Limit: s.limit}
 	}
 	results, err := rt.limiter.Take(r.Context(), reqs)
 	if err != nil {
@@ -211,33 +232,34 @@ func seconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// limitValue is the value a limit counts r under: false when the request
-// has none (the key is a claim or the issuer and there is no token, or the
-// token lacks the claim).
-func limitValue(s *limitSpec, tok *token.Token) (string, bool) {
+// limitValue is the value a limit counts a request under, as a prefix
+// that keeps the kinds of values apart ("iss:", "claim:") and the value:
+// false when the request has none (the key is a claim or the issuer and
+// there is no token, or the token lacks the claim).
+func limitValue(s *limitSpec, tok *token.Token) (prefix, value string, ok bool) {
 	switch s.key {
 	case policy.KeyRoute:
-		return "", true
+		return "", "", true
 	case policy.KeyIssuer:
 		if tok == nil {
-			return "", false
+			return "", "", false
 		}
-		return "iss:" + tok.Issuer, true
+		return "iss:", tok.Issuer, true
 	case policy.KeyClaim:
 		if tok == nil {
-			return "", false
+			return "", "", false
 		}
 		v, ok := s.claim.Lookup(tok.Claims)
 		if !ok {
-			return "", false
+			return "", "", false
 		}
 		text, ok := policy.HeaderValue(v)
 		if !ok {
-			return "", false
+			return "", "", false
 		}
-		return "claim:" + text, true
+		return "claim:", text, true
 	}
-	return "", false // client_ip: the caller's address
+	return "", "", false // client_ip: the caller's address
 }
 
 // clientIP is the address a client_ip limit counts a request under: the
