@@ -225,7 +225,7 @@ func (k *KeySet) Lookup(ctx context.Context, kid string) ([]jwk.Key, error) {
 	if keys, ok := k.find(kid); ok {
 		return keys, nil
 	}
-	err := k.refetch(ctx, fetchBase(ctx), true)
+	err := k.refetch(ctx, k.fetchBase(ctx), true)
 	// Look again whatever refetch said: a fetch that another caller started
 	// may have brought the key while this one was being turned away.
 	if keys, ok := k.find(kid); ok {

@@ -53,8 +53,12 @@ func endFetchSpan(span trace.Span, keys int, err error) {
 
 // fetchBase is the context a fetch that ctx's request starts runs under:
 // detached from the request (the fetch is shared), but carrying its span
-// context for the fetch span's link when the request is traced.
-func fetchBase(ctx context.Context) context.Context {
+// context for the fetch span's link when the request is traced. An
+// untraced set (no Trace) looks at nothing: its fetches make no span.
+func (k *KeySet) fetchBase(ctx context.Context) context.Context {
+	if k.tracer == nil {
+		return context.Background()
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.IsSampled() {
 		return trace.ContextWithSpanContext(context.Background(), sc)
 	}

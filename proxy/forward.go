@@ -250,12 +250,12 @@ func responded(resp *http.Response) error {
 	// Likewise its Access-Control-* headers, on a route whose cors
 	// policy the gateway applies (cors.go).
 	removeUpstreamCORS(f.ex.route, resp.Header)
-	if f.rt.tracer != nil {
-		endUpstreamSpan(resp.Request.Context(), resp.StatusCode, "")
-	}
 	// And its RateLimit fields, on a route whose limits the gateway
 	// reports (ratelimit.go).
 	removeUpstreamRateLimit(f.ex.route, resp.Header)
+	if f.rt.tracer != nil {
+		endUpstreamSpan(resp.Request.Context(), resp.StatusCode, "")
+	}
 	return nil
 }
 

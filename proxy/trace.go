@@ -164,7 +164,8 @@ func (rt *Runtime) traceUpstream(pr *httputil.ProxyRequest, f *forwarding) {
 	out := pr.Out
 	out.Header.Del("Traceparent")
 	out.Header.Del("Tracestate")
-	ctx, span := rt.tracer.Start(out.Context(), spanMethod(out.Method), trace.WithSpanKind(trace.SpanKindClient))
+	method := spanMethod(out.Method)
+	ctx, span := rt.tracer.Start(out.Context(), method, trace.WithSpanKind(trace.SpanKindClient))
 	if span.IsRecording() {
 		route := f.ex.route
 		port := route.Upstream.Port()
@@ -176,7 +177,7 @@ func (rt *Runtime) traceUpstream(pr *httputil.ProxyRequest, f *forwarding) {
 		}
 		portN, _ := strconv.Atoi(port)
 		span.SetAttributes(
-			attribute.String("http.request.method", spanMethod(out.Method)),
+			attribute.String("http.request.method", method),
 			attribute.String("server.address", route.Upstream.Hostname()),
 			attribute.Int("server.port", portN),
 			attribute.String("url.scheme", route.Upstream.Scheme),

@@ -11,9 +11,10 @@ import (
 // tracerName is the instrumentation scope of the verifier's spans.
 const tracerName = "github.com/portcullis/portcullis/token"
 
-// startSpan starts a child of the request's span for work that a cache
-// hit would have spared (a signature check, an introspection call), when
-// that span is recording. With tracing off, or the request not sampled,
+// startSpan starts a child of the request's span for work that the token
+// cache did not spare (a signature check, an opaque token's introspection,
+// which the introspection client's own cache may still answer), when that
+// span is recording. With tracing off, or the request not sampled,
 // it costs one context lookup and returns a nil span.
 func startSpan(ctx context.Context, name string) (context.Context, trace.Span) {
 	parent := trace.SpanFromContext(ctx)
