@@ -84,6 +84,10 @@ type Metrics struct {
 	// The series the request path has resolved (series.go).
 	routesMu sync.Mutex
 	routes   map[string]*RouteSeries
+	// limits are the (route, policy) pairs RateLimitRoute has given
+	// series to, under routesMu, so that RetainRateLimits can remove those
+	// a new configuration no longer has.
+	limits   map[[2]string]bool
 	failures sync.Map // [issuer, reason] -> prometheus.Counter
 }
 

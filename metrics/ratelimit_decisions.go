@@ -29,8 +29,31 @@ type RateLimitSeries struct {
 // rate() sees the first refusal. It takes the vector's lock: call it when a
 // configuration is installed, not per request.
 func (m *Metrics) RateLimitRoute(route, policy string) RateLimitSeries {
+	m.routesMu.Lock()
+	if m.limits == nil {
+		m.limits = map[[2]string]bool{}
+	}
+	m.limits[[2]string{route, policy}] = true
+	m.routesMu.Unlock()
 	return RateLimitSeries{
 		Allowed: m.RateLimitDecisions.WithLabelValues(route, policy, RateLimitAllowed),
 		Limited: m.RateLimitDecisions.WithLabelValues(route, policy, RateLimitLimited),
+	}
+}
+
+// RetainRateLimits removes the series of every (route, policy) pair that
+// RateLimitRoute gave series to and keep does not hold: after a reload,
+// the limits a route no longer has (RetainRoutes removes those of routes
+// that are gone). What requests still in flight count in them afterwards
+// is not shown, as for routes.
+func (m *Metrics) RetainRateLimits(keep map[[2]string]bool) {
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	for pair := range m.limits {
+		if !keep[pair] {
+			m.RateLimitDecisions.DeleteLabelValues(pair[0], pair[1], RateLimitAllowed)
+			m.RateLimitDecisions.DeleteLabelValues(pair[0], pair[1], RateLimitLimited)
+			delete(m.limits, pair)
+		}
 	}
 }

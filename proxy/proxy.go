@@ -224,6 +224,7 @@ func (h *Handler) Swap(rt *Runtime) {
 		names = append(names, r.Name)
 	}
 	h.metrics.RetainRoutes(names)
+	h.metrics.RetainRateLimits(rateLimitPairs(rt.table, rt.limits))
 }
 
 // Runtime returns the runtime new requests use.

@@ -313,6 +313,20 @@ func peerAddr(remoteAddr string) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
+// rateLimitPairs are the (route, policy) labels of every limit of the
+// table: the rate-limit series a reload keeps.
+func rateLimitPairs(table *policy.Table, limits []*routeLimits) map[[2]string]bool {
+	keep := map[[2]string]bool{}
+	for _, r := range table.Routes() {
+		if r.Index < len(limits) && limits[r.Index] != nil {
+			for _, s := range limits[r.Index].all {
+				keep[[2]string{r.Name, s.name}] = true
+			}
+		}
+	}
+	return keep
+}
+
 // bindRateSeries resolves the decision series of every limit of every
 // route, by route index and by position in routeLimits.all.
 func bindRateSeries(m *metrics.Metrics, table *policy.Table, limits []*routeLimits) [][]metrics.RateLimitSeries {

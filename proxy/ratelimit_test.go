@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -301,5 +302,59 @@ func TestRateLimitByAClaimNothingElseReads(t *testing.T) {
 	}
 	if res := f.from("192.0.2.21:1", "/profile", gold); res.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("gold again from another address: %d, want 429 (the tier's counter)", res.StatusCode)
+	}
+}
+
+// A reload that keeps a route but drops one of its limits drops that
+// limit's series from /metrics; the limit it keeps keeps its count.
+func TestRateLimitSeriesFollowReload(t *testing.T) {
+	f := newFixture(t, limited("orders-read",
+		config.RateLimit{Key: "sub", Rate: "100/h"},
+		config.RateLimit{Key: "client_ip", Rate: "100/h"}))
+	if res := f.get("/orders/1", f.rsa.Sign(f.claims("orders:read"))); res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", res.StatusCode, res.body)
+	}
+	series := func() map[string]bool {
+		out := map[string]bool{}
+		mfs, err := f.metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "portcullis_rate_limit_decisions_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				out[labels["route"]+" "+labels["policy"]+" "+labels["result"]] = true
+			}
+		}
+		return out
+	}
+	if got := series(); !got["orders-read orders-read[1] allowed"] || !got["orders-read orders-read[0] allowed"] {
+		t.Fatalf("before the reload: %v, want both limits' series", got)
+	}
+	cfg := *f.cfg
+	cfg.Routes = slices.Clone(f.cfg.Routes)
+	for i := range cfg.Routes {
+		if cfg.Routes[i].Name == "orders-read" {
+			cfg.Routes[i].RateLimit = cfg.Routes[i].RateLimit[:1]
+		}
+	}
+	if err := f.gw.Reload(t.Context(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := series()
+	if got["orders-read orders-read[1] allowed"] || got["orders-read orders-read[1] limited"] {
+		t.Errorf("after the reload: %v, want no series of the dropped limit orders-read[1]", got)
+	}
+	if !got["orders-read orders-read[0] allowed"] {
+		t.Errorf("after the reload: %v, want the kept limit's series", got)
+	}
+	if n := f.decisions("orders-read", "orders-read[0]", "allowed"); n != 1 {
+		t.Errorf("the kept limit counts %v allowed, want the 1 from before the reload", n)
 	}
 }
