@@ -29,14 +29,7 @@ func auditConfig(idp *tokentest.Issuer, upstream string) func(listen, admin stri
         X-User-Scopes: scope
 `, name, name, upstream, extra)
 		}
-		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    discovery: false
-    audiences: ["orders-api"]
-    algorithms: ["RS256"]
-    required_claims: ["sub", "exp"]
+		return featureHead(listen, admin) + "issuers:\n" + corpIssuer(idp) + fmt.Sprintf(`    required_claims: ["sub", "exp"]
 resources:
   - name: api
     resource: "http://%s/enforced"
@@ -44,7 +37,7 @@ defaults:
   enforce: false
   resource: api
 routes:
-`, idp.URL(), idp.JWKSURL(), listen) + route("audited", "") + route("enforced", "      enforce: true\n")
+`, listen) + route("audited", "") + route("enforced", "      enforce: true\n")
 	}
 }
 

@@ -2,9 +2,11 @@ package main
 
 // Helpers shared by the end-to-end tests of audit mode (audit_test.go),
 // protected resource metadata (resource_test.go), opaque tokens
-// (opaque_test.go) and revocation lists (revocation_test.go): requests with
-// a Host of their own, the access-log line of one request, a strict parser
-// of WWW-Authenticate challenges, bounded polling and secret checks.
+// (opaque_test.go), revocation lists (revocation_test.go), rate limits
+// (ratelimit_test.go) and tracing (tracing_test.go): the configuration's
+// common parts, requests with a Host of their own, the access-log line of
+// one request, a strict parser of WWW-Authenticate challenges, bounded
+// polling and secret checks.
 
 import (
 	"encoding/json"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/gateway/gatewaytest/challenge"
+	"github.com/portcullis/portcullis/token/tokentest"
 )
 
 // requestIDHeader is the header that carries the request id on every
@@ -169,16 +172,53 @@ func onlyChallenge(t *testing.T, res *response) challenge.Challenge {
 }
 
 // featureHead is the server and log sections of the feature tests'
-// configurations: the given listeners, a short shutdown grace, and JSON
+// configurations: the given listeners, a short shutdown grace, any further
+// server settings (each a line such as "trusted_proxies: [...]"), and JSON
 // access logs that the tests read back.
-func featureHead(listen, admin string) string {
+func featureHead(listen, admin string, server ...string) string {
+	var more strings.Builder
+	for _, line := range server {
+		more.WriteString("  " + line + "\n")
+	}
 	return fmt.Sprintf(`server:
   listen: %q
   admin_listen: %q
   shutdown_grace: 2s
-log:
+%slog:
   level: info
   format: json
   access_log: true
-`, listen, admin)
+`, listen, admin, more.String())
+}
+
+// ordersRoute is the feature tests' route "orders" as an entry of the
+// routes list: /orders to upstream, for tokens with orders:read, with
+// X-User-Id from sub and each of more ("Header: claim") forwarded too.
+func ordersRoute(upstream string, more ...string) string {
+	headers := "        X-User-Id: sub\n"
+	for _, h := range more {
+		headers += "        " + h + "\n"
+	}
+	return fmt.Sprintf(`  - name: orders
+    match: {path_prefix: /orders}
+    upstream: %q
+    auth:
+      scopes: {all_of: ["orders:read"]}
+    forward:
+      claims_to_headers:
+`, upstream) + headers
+}
+
+// corpIssuer is the feature tests' issuer "corp" as an entry of the
+// issuers list: idp's tokens for the audience orders-api, RS256, keys from
+// its jwks_uri without discovery. A caller adds its own settings of the
+// issuer on the lines that follow (indented four spaces).
+func corpIssuer(idp *tokentest.Issuer) string {
+	return fmt.Sprintf(`  - name: corp
+    issuer: %q
+    jwks_uri: %q
+    discovery: false
+    audiences: ["orders-api"]
+    algorithms: ["RS256"]
+`, idp.URL(), idp.JWKSURL())
 }

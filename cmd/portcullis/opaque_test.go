@@ -168,14 +168,7 @@ func randomText(n int) string {
 // either, requires orders:read and forwards sub, client_id and scope.
 func opaqueConfig(idp *tokentest.Issuer, in *introspectionServer, secretFile, upstream string) func(listen, admin string) string {
 	return func(listen, admin string) string {
-		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    discovery: false
-    audiences: ["orders-api"]
-    algorithms: ["RS256"]
-  - name: opaque
+		return featureHead(listen, admin) + "issuers:\n" + corpIssuer(idp) + fmt.Sprintf(`  - name: opaque
     issuer: %q
     discovery: false
     audiences: ["orders-api"]
@@ -189,17 +182,7 @@ func opaqueConfig(idp *tokentest.Issuer, in *introspectionServer, secretFile, up
       cache_ttl: 30s
       negative_cache_ttl: 0s
 routes:
-  - name: orders
-    match: {path_prefix: /orders}
-    upstream: %q
-    auth:
-      scopes: {all_of: ["orders:read"]}
-    forward:
-      claims_to_headers:
-        X-User-Id: sub
-        X-Client-Id: client_id
-        X-User-Scopes: scope
-`, idp.URL(), idp.JWKSURL(), in.URL(), in.Endpoint(), in.clientID, secretFile, upstream)
+`, in.URL(), in.Endpoint(), in.clientID, secretFile) + ordersRoute(upstream, "X-Client-Id: client_id", "X-User-Scopes: scope")
 	}
 }
 

@@ -25,14 +25,7 @@ const rateLimitQuota = 10
 // extra is added to rate_limit_store.
 func rateLimitConfig(idp *tokentest.Issuer, upstream, url, timeout, onError, extra string) func(listen, admin string) string {
 	return func(listen, admin string) string {
-		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    discovery: false
-    audiences: ["orders-api"]
-    algorithms: ["RS256"]
-rate_limits:
+		return featureHead(listen, admin) + "issuers:\n" + corpIssuer(idp) + fmt.Sprintf(`rate_limits:
   - {name: per-sub, key: sub, rate: %d/h}
 rate_limit_store:
   url: %q
@@ -43,7 +36,7 @@ rate_limit_store:
     match: {path_prefix: /api}
     upstream: %q
     rate_limit: [{policy: per-sub}]
-`, idp.URL(), idp.JWKSURL(), rateLimitQuota, url, timeout, onError, extra, upstream)
+`, rateLimitQuota, url, timeout, onError, extra, upstream)
 	}
 }
 

@@ -20,25 +20,10 @@ const wellKnown = "/.well-known/oauth-protected-resource"
 // audit mode (auth.enforce: false, the defaults enforcing).
 func resourceConfig(idp *tokentest.Issuer, upstream string) func(listen, admin string) string {
 	return func(listen, admin string) string {
-		return fmt.Sprintf(`server:
-  listen: %[1]q
-  admin_listen: %[2]q
-  shutdown_grace: 2s
-log:
-  level: info
-  format: json
-  access_log: true
-issuers:
-  - name: corp
-    issuer: %[3]q
-    jwks_uri: %[4]q
-    discovery: false
-    audiences: ["orders-api"]
-    algorithms: ["RS256"]
-resources:
+		return featureHead(listen, admin) + "issuers:\n" + corpIssuer(idp) + fmt.Sprintf(`resources:
   - name: orders
     resource: "http://%[1]s/orders"
-    authorization_servers: [%[3]q]
+    authorization_servers: [%[2]q]
     scopes_supported: ["orders:read", "orders:write"]
     bearer_methods_supported: ["header"]
     resource_name: "Orders API"
@@ -48,24 +33,24 @@ resources:
 routes:
   - name: orders
     match: {path_prefix: /orders}
-    upstream: %[5]q
+    upstream: %[3]q
     resource: orders
     auth: {scopes: {all_of: ["orders:read"]}}
   - name: catalog
     match: {hosts: [api.example.com], path_prefix: /catalog}
-    upstream: %[5]q
+    upstream: %[3]q
     resource: catalog
     auth: {scopes: {all_of: ["catalog:read"]}}
   - name: plain
     match: {path_prefix: /plain}
-    upstream: %[5]q
+    upstream: %[3]q
     auth: {scopes: {all_of: ["orders:read"]}}
   - name: shadow
     match: {path_prefix: /shadow}
-    upstream: %[5]q
+    upstream: %[3]q
     resource: orders
     auth: {enforce: false, scopes: {all_of: ["orders:read"]}}
-`, listen, admin, idp.URL(), idp.JWKSURL(), upstream)
+`, listen, idp.URL(), upstream)
 	}
 }
 

@@ -67,14 +67,7 @@ func revocationList(jtis map[string]int64, subs map[string]int64) string {
 // one route, orders, that accepts both.
 func revocationConfig(corp, partner *tokentest.Issuer, listFile, listURL, upstream string) func(listen, admin string) string {
 	return func(listen, admin string) string {
-		return featureHead(listen, admin) + fmt.Sprintf(`issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    discovery: false
-    audiences: ["orders-api"]
-    algorithms: ["RS256"]
-    required_claims: ["sub", "exp"]
+		return featureHead(listen, admin) + "issuers:\n" + corpIssuer(corp) + fmt.Sprintf(`    required_claims: ["sub", "exp"]
     revocation:
       uri: "file://%s"
       refresh_interval: 1s
@@ -90,14 +83,7 @@ func revocationConfig(corp, partner *tokentest.Issuer, listFile, listURL, upstre
       refresh_interval: 1s
       max_entries: 5
 routes:
-  - name: orders
-    match: {path_prefix: /orders}
-    upstream: %q
-    auth: {scopes: {all_of: ["orders:read"]}}
-    forward:
-      claims_to_headers:
-        X-User-Id: sub
-`, corp.URL(), corp.JWKSURL(), listFile, partner.URL(), partner.JWKSURL(), listURL, upstream)
+`, listFile, partner.URL(), partner.JWKSURL(), listURL) + ordersRoute(upstream)
 	}
 }
 

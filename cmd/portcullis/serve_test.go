@@ -173,8 +173,8 @@ func TestServeEndToEnd(t *testing.T) {
 			})
 
 			t.Run("log lines are JSON objects with unique keys and never hold a token", func(t *testing.T) {
-				if last == nil {
-					t.Skip("the last request was not sent")
+				if last == nil { // the subtest above was not selected (-run): send its request
+					last = do(t, "GET", g.URL("/metrics"), nil)
 				}
 				accessLine(t, g, last) // the access log is written in batches
 				checkJSONLog(t, g.Stderr(), allowed, noScope)

@@ -30,37 +30,12 @@ const trustedPeer = "127.0.0.2"
 func tracingConfig(t *testing.T, idp *tokentest.Issuer, upstream, tracingBlock string) func(listen, admin string) string {
 	closedAddr := closedPort(t)
 	return func(listen, admin string) string {
-		return fmt.Sprintf(`server:
-  listen: %q
-  admin_listen: %q
-  shutdown_grace: 2s
-  trusted_proxies: [%q]
-log:
-  level: info
-  format: json
-  access_log: true
-%s
-issuers:
-  - name: corp
-    issuer: %q
-    jwks_uri: %q
-    discovery: false
-    audiences: ["orders-api"]
-    algorithms: ["RS256"]
-routes:
-  - name: orders
-    match: {path_prefix: /orders}
-    upstream: %q
-    auth:
-      scopes: {all_of: ["orders:read"]}
-    forward:
-      claims_to_headers:
-        X-User-Id: sub
-  - name: down
+		head := featureHead(listen, admin, fmt.Sprintf("trusted_proxies: [%q]", trustedPeer))
+		return head + tracingBlock + "\nissuers:\n" + corpIssuer(idp) + "routes:\n" + ordersRoute(upstream) + fmt.Sprintf(`  - name: down
     match: {path_prefix: /down}
     upstream: "http://%s"
     auth: {mode: public}
-`, listen, admin, trustedPeer, tracingBlock, idp.URL(), idp.JWKSURL(), upstream, closedAddr)
+`, closedAddr)
 	}
 }
 
@@ -144,6 +119,19 @@ func TestTracingEndToEnd(t *testing.T) {
 		t.Helper()
 		return rcv.WaitSpan(t, 5*time.Second, what, func(s tracingtest.Span) bool { return s.Kind == kind && match(s) })
 	}
+	// answered sends an untrusted GET for path, fails unless it is
+	// answered with want, and returns its access-log line and the span of
+	// kind in the trace that line names.
+	answered := func(t *testing.T, path string, want int, kind tracepb.Span_SpanKind) (map[string]any, tracingtest.Span) {
+		t.Helper()
+		res := send(t, fromPeer("127.0.0.1"), g.URL(path), nil)
+		if res.StatusCode != want {
+			t.Fatalf("GET %s: status %d, want %d", path, res.StatusCode, want)
+		}
+		line := accessLine(t, g, res)
+		what := fmt.Sprintf("%v span of the %d to %s", kind, want, path)
+		return line, spanOf(t, kind, what, func(s tracingtest.Span) bool { return s.TraceID == line["trace_id"] })
+	}
 
 	t.Run("a trusted proxy's trace is continued and handed on", func(t *testing.T) {
 		res := send(t, fromPeer(trustedPeer), g.URL("/orders/secret-order-123?q=1"), headers)
@@ -215,30 +203,18 @@ func TestTracingEndToEnd(t *testing.T) {
 	})
 
 	t.Run("refusals and unmatched requests are named by route", func(t *testing.T) {
-		res := send(t, fromPeer("127.0.0.1"), g.URL("/orders/2"), nil)
-		if res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("status %d, want 401", res.StatusCode)
-		}
-		line := accessLine(t, g, res)
-		refused := spanOf(t, tracepb.Span_SPAN_KIND_SERVER, "the 401's span", func(s tracingtest.Span) bool { return s.TraceID == line["trace_id"] })
+		_, refused := answered(t, "/orders/2", http.StatusUnauthorized, tracepb.Span_SPAN_KIND_SERVER)
 		if refused.Name != "GET orders" || refused.Attrs["portcullis.reason"] != "missing" || refused.Attrs["portcullis.decision"] != "unauthenticated" || refused.Attrs["http.response.status_code"] != "401" {
 			t.Errorf("refused span %q attrs %v", refused.Name, refused.Attrs)
 		}
-		res = send(t, fromPeer("127.0.0.1"), g.URL("/nowhere/at-all"), nil)
-		line = accessLine(t, g, res)
-		unmatched := spanOf(t, tracepb.Span_SPAN_KIND_SERVER, "the 404's span", func(s tracingtest.Span) bool { return s.TraceID == line["trace_id"] })
+		_, unmatched := answered(t, "/nowhere/at-all", http.StatusNotFound, tracepb.Span_SPAN_KIND_SERVER)
 		if unmatched.Name != "GET unmatched" || unmatched.Attrs["portcullis.reason"] != "no_route" {
 			t.Errorf("unmatched span %q attrs %v", unmatched.Name, unmatched.Attrs)
 		}
 	})
 
 	t.Run("an upstream that refuses is an error in both spans", func(t *testing.T) {
-		res := send(t, fromPeer("127.0.0.1"), g.URL("/down"), nil)
-		if res.StatusCode != http.StatusBadGateway {
-			t.Fatalf("status %d, want 502", res.StatusCode)
-		}
-		line := accessLine(t, g, res)
-		server := spanOf(t, tracepb.Span_SPAN_KIND_SERVER, "the 502's span", func(s tracingtest.Span) bool { return s.TraceID == line["trace_id"] })
+		line, server := answered(t, "/down", http.StatusBadGateway, tracepb.Span_SPAN_KIND_SERVER)
 		client := spanOf(t, tracepb.Span_SPAN_KIND_CLIENT, "the failed call's span", func(s tracingtest.Span) bool { return s.TraceID == line["trace_id"] })
 		if server.Name != "GET down" || server.StatusCode != tracepb.Status_STATUS_CODE_ERROR || server.Attrs["error.type"] != "upstream_error" {
 			t.Errorf("server span %q status %v attrs %v, want an error of type upstream_error", server.Name, server.StatusCode, server.Attrs)
