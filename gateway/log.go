@@ -42,8 +42,9 @@ func NewLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err err
 	} else {
 		encoder = zapcore.NewJSONEncoder(enc)
 	}
-	// The output is never fsync'ed: stderr is a pipe or a terminal, where
-	// fsync fails, and a log line is written once write(2) returns.
+	// The output is never fsync'ed: a log line is written once write(2)
+	// returns, and stderr is mostly a pipe or a terminal, where fsync
+	// fails (on a file it would only cost).
 	out := zapcore.AddSync(writerOnly{w})
 	if c.FlushInterval <= 0 || !c.AccessLog { // nothing to batch
 		core := zapcore.NewCore(encoder, zapcore.Lock(out), level)
