@@ -28,7 +28,7 @@ const trustedPeer = "127.0.0.2"
 // given whole), a protected route, orders, forwarding sub, and a public
 // one, down, whose upstream refuses connections.
 func tracingConfig(t *testing.T, idp *tokentest.Issuer, upstream, tracingBlock string) func(listen, admin string) string {
-	closedAddr := closedPort(t)
+	closedAddr := gatewaytest.FreeAddr(t) // nothing listens there
 	return func(listen, admin string) string {
 		head := featureHead(listen, admin, fmt.Sprintf("trusted_proxies: [%q]", trustedPeer))
 		return head + tracingBlock + "\nissuers:\n" + corpIssuer(idp) + "routes:\n" + ordersRoute(upstream) + fmt.Sprintf(`  - name: down
@@ -270,7 +270,7 @@ func TestTracingOverHTTPProtobuf(t *testing.T) {
 // delivered are counted in /metrics.
 func TestTracingCollectorDown(t *testing.T) {
 	t.Parallel()
-	closed := closedPort(t)
+	closed := gatewaytest.FreeAddr(t) // nothing listens there
 	idp, keys := newIssuer(t, "k1")
 	upstream := gatewaytest.NewUpstream(t)
 	block := fmt.Sprintf("tracing:\n  enabled: true\n  endpoint: %q\n  insecure: true\n  timeout: 500ms\n  queue_size: 8\n", closed)
@@ -301,16 +301,4 @@ func TestTracingCollectorDown(t *testing.T) {
 	if !strings.Contains(g.Output(), "spans could not be exported") {
 		t.Error("the export failure was not logged")
 	}
-}
-
-// closedPort is a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
