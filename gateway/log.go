@@ -51,7 +51,7 @@ func NewLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err err
 		return zap.New(core), func() {}, nil
 	}
 	buf := &zapcore.BufferedWriteSyncer{WS: out, Size: logBufferSize, FlushInterval: time.Duration(c.FlushInterval)}
-	core := batchAccess{Core: zapcore.NewCore(encoder, buf, level), buf: buf}
+	core := &batchAccess{Core: zapcore.NewCore(encoder, buf, level), buf: buf}
 	return zap.New(core), func() { _ = buf.Stop() }, nil
 }
 
@@ -59,24 +59,26 @@ func NewLogger(c config.Log, w io.Writer) (log *zap.Logger, stop func(), err err
 type writerOnly struct{ io.Writer }
 
 // batchAccess leaves the access logger's lines in the buffer and writes
-// out the buffer after any other line.
+// out the buffer after any other line. Its methods take a pointer: Check
+// hands the core to zap as an interface on every line, and a value would
+// be copied to the heap each time.
 type batchAccess struct {
 	zapcore.Core
 	buf *zapcore.BufferedWriteSyncer
 }
 
-func (c batchAccess) With(fields []zapcore.Field) zapcore.Core {
-	return batchAccess{Core: c.Core.With(fields), buf: c.buf}
+func (c *batchAccess) With(fields []zapcore.Field) zapcore.Core {
+	return &batchAccess{Core: c.Core.With(fields), buf: c.buf}
 }
 
-func (c batchAccess) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+func (c *batchAccess) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
 	if c.Enabled(e.Level) {
 		return ce.AddCore(e, c)
 	}
 	return ce
 }
 
-func (c batchAccess) Write(e zapcore.Entry, fields []zapcore.Field) error {
+func (c *batchAccess) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if err := c.Core.Write(e, fields); err != nil {
 		return err
 	}

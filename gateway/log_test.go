@@ -34,6 +34,23 @@ func testLoggerOf(t *testing.T, c config.Log) (*gatewaytest.SyncBuffer, func(), 
 	return out, stop, func(msg string) { access.Info(msg) }, func(msg string) { log.Warn(msg) }
 }
 
+// TestAccessLineAllocatesNothing: once batched, an access line costs the
+// request path no allocation of the logger's own (the core reaches zap by
+// pointer, not as a value copied to the heap on every line).
+func TestAccessLineAllocatesNothing(t *testing.T) {
+	if gatewaytest.RaceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	// The longest interval, so that no flush writes into the buffer (and
+	// grows it) while the allocations are counted.
+	_, stop, access, _ := testLogger(t, 10*time.Second)
+	defer stop()
+	access("warm-up")
+	if n := testing.AllocsPerRun(1000, func() { access("request") }); n != 0 {
+		t.Errorf("an access line allocates %v times, want 0", n)
+	}
+}
+
 // TestLogBatchesAccessLines: the access log's lines wait for a batch, any
 // other line goes out at once and takes the batch before it with it, in
 // order, and stop writes out what is left.
