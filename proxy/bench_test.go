@@ -29,7 +29,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
@@ -179,14 +178,20 @@ routes:
 		Tracer:      o.tracer,
 		RateLimiter: o.limiter,
 	})
-	return &benchPath{handler: proxy.New(rt, m, discardLogger()), upstream: up, iss: issuer.URL()}
+	return &benchPath{handler: proxy.New(rt, m, discardLogger(b).Named(gateway.AccessLogger)), upstream: up, iss: issuer.URL()}
 }
 
-// discardLogger encodes access-log lines as the binary does, into nothing.
-func discardLogger() *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+// discardLogger is the binary's logger (gateway.NewLogger with the default
+// log settings: JSON, access lines in batches) writing into nothing, so that
+// the benchmarks pay for each line what the binary pays.
+func discardLogger(b testing.TB) *zap.Logger {
+	c := config.Log{Level: "info", Format: "json", AccessLog: true, FlushInterval: config.Duration(100 * time.Millisecond)}
+	log, stop, err := gateway.NewLogger(c, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(stop)
+	return log
 }
 
 func (p *benchPath) claims(scope string) tokentest.Claims {
@@ -278,7 +283,7 @@ routes:
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := gateway.New(cfg, discardLogger(), metrics.New())
+	g, err := gateway.New(cfg, discardLogger(b), metrics.New())
 	if err != nil {
 		b.Fatal(err)
 	}
