@@ -190,6 +190,58 @@ func TestCORSActualRequests(t *testing.T) {
 	})
 }
 
+// A preflight that no policy answers is the plain OPTIONS it is: the
+// policy of the route that takes OPTIONS must not approve a call to a
+// route that has none, and that route's upstream cannot approve it either.
+func TestCORSPreflightForARouteWithoutPolicy(t *testing.T) {
+	legacy := gatewaytest.NewUpstream(t)
+	site := gatewaytest.NewUpstream(t)
+	site.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Methods", "POST")
+	})
+	gw := gatewaytest.StartYAML(t, fmt.Sprintf(`
+routes:
+  - name: legacy
+    match: {path_prefix: /legacy, methods: [POST]}
+    upstream: %q
+    auth: {mode: public}
+  - name: site
+    match: {path_prefix: /}
+    upstream: %q
+    auth: {mode: public}
+    cors: {allowed_origins: [%q], allowed_methods: [GET, POST]}
+`, legacy.URL, site.URL, appOrigin))
+	r := httptest.NewRequest("OPTIONS", "http://gw/legacy/transfer", nil)
+	r.Header.Set("Origin", appOrigin)
+	r.Header.Set("Access-Control-Request-Method", "POST")
+	r.Header.Set("Access-Control-Request-Headers", "content-type")
+	w := httptest.NewRecorder()
+	gw.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusOK || site.Count() != 1 || legacy.Count() != 0 {
+		t.Fatalf("status %d, upstream calls: site %d, legacy %d; want the OPTIONS routed to site", w.Code, site.Count(), legacy.Count())
+	}
+	noCORSHeaders(t, w.Header())
+}
+
+// An answer to a request without Origin, on a route with a policy, says
+// that it varies by Origin: a shared cache must not hand it (it has no
+// Access-Control-Allow-Origin) to an allowed origin's page.
+func TestCORSVaryWithoutOrigin(t *testing.T) {
+	c := newCORSGateway(t, false)
+	for _, auth := range []string{c.good, ""} {
+		kv := []string{}
+		if auth != "" {
+			kv = []string{"Authorization", auth}
+		}
+		w := c.do("GET", "/orders/1", kv...)
+		if got := w.Header().Values("Vary"); len(got) != 1 || got[0] != "Origin" {
+			t.Errorf("status %d: Vary %q, want [Origin]", w.Code, got)
+		}
+		noCORSHeaders(t, w.Header())
+	}
+}
+
 // Without a cors block nothing changes: OPTIONS is routed and
 // authenticated like any method, and no header is added.
 func TestNoCORSBlockIsUnchanged(t *testing.T) {

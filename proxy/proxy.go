@@ -319,15 +319,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// A CORS preflight is answered by the route that would take the
 	// method it asks about, before any token is looked for: a browser
 	// sends none with it (cors.go).
-	if asked, ok := cors.PreflightMethod(r.Method, r.Header); ok && !decide {
-		if rt.preflight(rec, r, asked, ex) {
-			return ex
-		}
+	asked, preflight := cors.PreflightMethod(r.Method, r.Header)
+	if preflight && !decide && rt.preflight(rec, r, asked, ex) {
+		return ex
 	}
+	// A preflight that no policy answered goes on as the plain OPTIONS it
+	// is, with no CORS headers: the policy of the route that takes OPTIONS
+	// must not approve a call that the route it asks about never agreed to.
+	useCORS := !decide && !preflight
 	route := rt.table.Match(r.Host, clean, r.Method)
 	if route == nil {
 		ex.reason = outcome.NoRoute
-		if !decide {
+		if useCORS {
 			rt.allowOrigin(rec, r, rt.table.UnmatchedCORS(), ex)
 		}
 		refuse(rec, outcome.NoRoute, "", "")
@@ -337,7 +340,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// An allowed origin reads whatever this route answers, the gateway's
 	// own refusals included: a 401's challenge is how browser code learns
 	// that it needs a token.
-	if route.CORS != nil && !decide {
+	if route.CORS != nil && useCORS {
 		rt.allowOrigin(rec, r, route.CORS, ex)
 	}
 
