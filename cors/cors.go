@@ -345,12 +345,17 @@ func (p *Policy) refusedHeader(lists []string) string {
 func (p *Policy) RefusedHeader(h http.Header) string { return p.refusedHeader(h[HeaderRequestHeaders]) }
 
 // SetHeaders writes into dst the CORS headers that res calls for, given
-// the request's headers h (its Origin is named back when allowed). It
-// writes nothing for a request that is not CORS, and no Access-Control-*
-// header for one p does not allow: the browser then keeps the response
+// the request's headers h (its Origin is named back when allowed). A
+// request that is not CORS gets only Vary: Origin, and one p does not
+// allow no Access-Control-* header: the browser then keeps the response
 // from the page. It allocates nothing beyond dst's own entries.
 func (p *Policy) SetHeaders(dst, h http.Header, res Result) {
 	if res.Kind == NotCORS {
+		// The answer without Access-Control-Allow-Origin differs from
+		// the one an allowed origin gets: a shared cache must not serve
+		// it to that origin's page (the Fetch standard, "CORS protocol
+		// and HTTP caches").
+		dst[headerVary] = varyOrigin
 		return
 	}
 	if !res.Allowed() {

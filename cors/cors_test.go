@@ -92,10 +92,12 @@ func TestNoOriginIsNotCORS(t *testing.T) {
 	if res.Kind != cors.NotCORS || res.Allowed() {
 		t.Fatalf("a request without Origin is %+v", res)
 	}
+	// Only Vary: the answer differs from an allowed origin's, and a
+	// shared cache must keep the two apart.
 	dst := http.Header{}
 	p.SetHeaders(dst, http.Header{}, res)
-	if len(dst) != 0 {
-		t.Fatalf("a request without Origin got headers %v", dst)
+	if len(dst) != 1 || len(dst["Vary"]) != 1 || dst.Get("Vary") != "Origin" {
+		t.Fatalf("a request without Origin got headers %v, want only Vary: Origin", dst)
 	}
 	if allocs := testing.AllocsPerRun(100, func() { p.Check("GET", http.Header{}) }); allocs != 0 {
 		t.Errorf("Check without Origin allocates %v times", allocs)

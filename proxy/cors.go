@@ -42,7 +42,7 @@ func (rt *Runtime) preflight(w http.ResponseWriter, r *http.Request, asked strin
 
 // allowOrigin checks an actual request against pol (nil: none) and sets
 // the CORS headers of its answer, whoever writes that answer. Without an
-// Origin header it only looks the header up.
+// Origin header that is only Vary: Origin.
 func (rt *Runtime) allowOrigin(w http.ResponseWriter, r *http.Request, pol *cors.Policy, ex *exchange) {
 	if pol == nil {
 		return
