@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,5 +132,61 @@ routes:
 	}
 	if n := testutil.CollectAndCount(g.Metrics().AuthFailures); n != 0 {
 		t.Errorf("%d auth failure series: a body too large is no authentication failure", n)
+	}
+}
+
+// TestMaxBodyBytesAfterTheAnswerBegan: a body that passes the limit after
+// the upstream began its answer (a stream's replies, an early response)
+// is cut where it passes, and the access log says why, although its 200
+// went out before: the cut is no success. Both ends speak full duplex, as
+// gRPC does: the client over HTTP/2, the upstream with EnableFullDuplex
+// (an HTTP/1 server otherwise reads the whole body before it answers).
+func TestMaxBodyBytesAfterTheAnswerBegan(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		w.WriteHeader(http.StatusOK)
+		_ = rc.Flush()
+		_, _ = io.Copy(io.Discard, r.Body)
+	})
+	g := gatewaytest.StartYAML(t, `
+routes:
+  - name: small
+    match: {path_prefix: /small}
+    upstream: "`+up.URL+`"
+    auth: {mode: public}
+    max_body_bytes: 10
+`)
+	front := httptest.NewUnstartedServer(g.Handler())
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(front.Close)
+
+	body, send := io.Pipe()
+	answered := make(chan struct{})
+	go func() {
+		_, _ = send.Write([]byte("01234"))
+		<-answered
+		_, _ = send.Write([]byte(strings.Repeat("x", 50)))
+		_ = send.Close()
+	}()
+	req, err := http.NewRequest(http.MethodPost, front.URL+"/small/stream", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := front.Client().Do(req)
+	close(answered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body) // ends when the gateway cuts the stream
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Fatalf("%s %d, want HTTP/2 and the upstream's 200, sent before the body passed the limit", resp.Proto, resp.StatusCode)
+	}
+	line := accessLineIn(t, g.Logs, "path", "/small/stream")
+	if line["reason"] != "body_too_large" {
+		t.Errorf("access log reason %q, want body_too_large (line %v)", line["reason"], line)
 	}
 }

@@ -562,8 +562,14 @@ var ecOrder = func() []byte {
 // exchange logs when it ends, after the client has seen its response.
 func accessLine(t *testing.T, tg *target, field, value string) map[string]any {
 	t.Helper()
+	return accessLineIn(t, tg.logs, field, value)
+}
+
+// accessLineIn is accessLine for the logs of any gateway.
+func accessLineIn(t *testing.T, logs *observer.ObservedLogs, field, value string) map[string]any {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, e := range tg.logs.FilterMessage("request").All() {
+		for _, e := range logs.FilterMessage("request").All() {
 			if f := e.ContextMap(); f[field] == value {
 				return f
 			}

@@ -333,9 +333,9 @@ func (f *forwarding) setWriteDeadline(t time.Time) {
 	_ = http.NewResponseController(&f.ex.rec).SetWriteDeadline(t)
 }
 
-// stop ends the watchdog with the exchange, and records a stream it cut
-// (the response's status was sent already; the reason says it did not
-// end well). It runs deferred, because ReverseProxy ends a stream that
+// stop ends the watchdog with the exchange, and records a stream that it,
+// or the body's limit, cut (the response's status was sent already; the
+// reason says it did not end well). It runs deferred, because ReverseProxy ends a stream that
 // broke off by panicking with http.ErrAbortHandler.
 //
 // When Stop stops the timer before it fires, no look can come any more,
@@ -348,7 +348,14 @@ func (f *forwarding) stop() {
 		f.finished = true
 		f.mu.Unlock()
 	}
-	if f.phase.Load() == streamStalled {
+	switch {
+	case f.phase.Load() == streamStalled:
 		f.ex.reason = outcome.StreamIdle
+	case f.ex.reason == "" && f.body.state.Load() == bodyTooLarge:
+		// The body passed max_body_bytes after the upstream had begun
+		// its answer (a gRPC stream's replies, an early response):
+		// ReverseProxy aborted the stream without upstreamFailed, and the
+		// status already sent must not make the cut look like a success.
+		f.ex.reason = outcome.BodyTooLarge
 	}
 }
