@@ -2,12 +2,15 @@ package attack_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -188,5 +191,59 @@ routes:
 	line := accessLineIn(t, g.Logs, "path", "/small/stream")
 	if line["reason"] != "body_too_large" {
 		t.Errorf("access log reason %q, want body_too_large (line %v)", line["reason"], line)
+	}
+}
+
+// TestBodyTooLargeOverHTTP2KeepsTheConnection: over HTTP/2 a 413 ends its
+// stream only. Connection: close, which an HTTP/1.x refusal needs (the
+// unread body would be read as the next request), makes Go's HTTP/2 server
+// send GOAWAY: one client's body would drain a connection that others'
+// calls share behind a load balancer.
+func TestBodyTooLargeOverHTTP2KeepsTheConnection(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.StartYAML(t, `
+routes:
+  - name: small
+    match: {path_prefix: /small}
+    upstream: "`+up.URL+`"
+    auth: {mode: public}
+    max_body_bytes: 10
+`)
+	front := httptest.NewUnstartedServer(g.Handler())
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	client := front.Client()
+	post := func(body string) (status int, reused bool) {
+		t.Helper()
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+		})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, front.URL+"/small", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s, want HTTP/2", resp.Proto)
+		}
+		return resp.StatusCode, reused
+	}
+	if status, _ := post("small"); status != http.StatusOK {
+		t.Fatalf("status %d, want 200", status)
+	}
+	if status, _ := post(strings.Repeat("x", 100)); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", status)
+	}
+	// A GOAWAY reaches the client after the 413's headers: give it the
+	// time to arrive before the next request picks a connection.
+	time.Sleep(100 * time.Millisecond)
+	if status, reused := post("small"); status != http.StatusOK || !reused {
+		t.Fatalf("after a 413: status %d, connection reused %v; want 200 on the same connection", status, reused)
 	}
 }

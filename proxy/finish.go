@@ -138,6 +138,10 @@ type recorder struct {
 	// status (refuse.go) and the exchange is a stream from its first byte
 	// (stream.go).
 	grpc bool
+	// http1: the request came over HTTP/1.x, whose connection a refusal
+	// that leaves the body unread must close (refuse.go). Over HTTP/2 that
+	// would end every stream of a shared connection.
+	http1 bool
 }
 
 func (r *recorder) WriteHeader(code int) {

@@ -284,6 +284,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// A gRPC client is refused in gRPC's terms; a decision is answered to
 	// the proxy that asked, in HTTP's, whatever request it describes.
 	ex.rec.grpc = !decide && isGRPC(r)
+	ex.rec.http1 = r.ProtoMajor == 1
 	rec := &ex.rec
 	if rt.tracer != nil {
 		r = rt.startSpan(r, decide)

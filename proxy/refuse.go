@@ -29,7 +29,12 @@ func refuseAs(w http.ResponseWriter, reason outcome.Reason, description, scope, 
 	if row.RetryAfter != "" {
 		h.Set("Retry-After", row.RetryAfter)
 	}
-	if row.Close {
+	// A refusal that leaves the body unread (408, 413) closes an HTTP/1.x
+	// connection, whose next request would begin inside that body. Over
+	// HTTP/2 only the stream ends: there, Connection: close makes Go's
+	// server send GOAWAY, which would drain a connection that other
+	// clients' calls share (behind a load balancer) on one stream's word.
+	if rec, ok := w.(*recorder); row.Close && (!ok || rec.http1) {
 		h.Set("Connection", "close")
 	}
 	realm := `Bearer realm="portcullis"`
