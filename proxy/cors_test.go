@@ -1,9 +1,12 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +242,60 @@ func TestCORSVaryWithoutOrigin(t *testing.T) {
 			t.Errorf("status %d: Vary %q, want [Origin]", w.Code, got)
 		}
 		noCORSHeaders(t, w.Header())
+	}
+}
+
+// An upstream's 1xx (103 Early Hints) is relayed, and the final answer
+// still carries the gateway's own headers: ReverseProxy clears the header
+// map after relaying a 1xx, which took the request id and the CORS headers
+// set before forwarding with it.
+func TestGatewayHeadersSurviveAnUpstream1xx(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</app.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Vary", "Accept-Encoding")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		_, _ = w.Write([]byte("ok"))
+	})
+	g := gatewaytest.Options{Server: true}.StartYAML(t, fmt.Sprintf(`
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: %q
+    auth: {mode: public}
+    cors: {allowed_origins: [%q], allow_credentials: true}
+`, up.URL, appOrigin))
+	var early []int
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, _ textproto.MIMEHeader) error { early = append(early, code); return nil },
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Server.URL+"/page", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", appOrigin)
+	resp, err := g.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != http.StatusOK || len(early) != 1 || early[0] != http.StatusEarlyHints {
+		t.Fatalf("status %d after 1xx %v, want 200 after one 103", resp.StatusCode, early)
+	}
+	if got := h.Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != appOrigin {
+		t.Errorf("Access-Control-Allow-Origin %q, want [%s]", got, appOrigin)
+	}
+	if h.Get("Access-Control-Allow-Credentials") != "true" || h.Get("Access-Control-Expose-Headers") == "" {
+		t.Errorf("CORS headers lost: %v", h)
+	}
+	if got := h.Values("Vary"); len(got) != 2 || got[0] != "Origin" || got[1] != "Accept-Encoding" {
+		t.Errorf("Vary %q, want the gateway's Origin, then the upstream's Accept-Encoding", got)
+	}
+	if got := h.Values("X-Request-Id"); len(got) != 1 || got[0] == "" {
+		t.Errorf("X-Request-Id %q, want one", got)
 	}
 }
 

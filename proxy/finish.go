@@ -142,17 +142,66 @@ type recorder struct {
 	// that leaves the body unread must close (refuse.go). Over HTTP/2 that
 	// would end every stream of a shared connection.
 	http1 bool
+
+	// The gateway's own response headers (X-Request-Id, CORS, RateLimit)
+	// are set before forwarding. ReverseProxy clears the header map after
+	// relaying an upstream's 1xx (103 Early Hints, 102 Processing), so the
+	// final answer would lose them: own keeps them from the first look at
+	// the headers after forwarding began and before the upstream's final
+	// answer, which is a 1xx's (or an error's), and informational makes
+	// the final WriteHeader put them back.
+	forwarding    bool // forward handed the exchange to ReverseProxy
+	answered      bool // the upstream's final response arrived (responded)
+	informational bool // a 1xx went out before the final status
+	own           []ownHeader
+}
+
+// ownHeader is one of the gateway's response headers, as set before
+// forwarding.
+type ownHeader struct {
+	name   string
+	values []string
+}
+
+func (r *recorder) Header() http.Header {
+	h := r.ResponseWriter.Header()
+	if r.forwarding && !r.answered && r.own == nil {
+		// Nothing but the gateway has written here yet.
+		r.own = make([]ownHeader, 0, len(h))
+		for name, values := range h {
+			r.own = append(r.own, ownHeader{name, values})
+		}
+	}
+	return h
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 && code >= 200 {
+	switch {
+	case r.status == 0 && code >= 200:
+		r.final()
 		r.status = code
+	case code >= 100 && code < 200 && code != http.StatusSwitchingProtocols:
+		r.informational = true
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// final puts the gateway's own headers back in front of the final
+// answer's, after a 1xx cleared them: where they would have been had no
+// 1xx come (ReverseProxy adds the upstream's after them).
+func (r *recorder) final() {
+	if !r.informational {
+		return
+	}
+	h := r.ResponseWriter.Header()
+	for _, o := range r.own {
+		h[o.name] = append(o.values[:len(o.values):len(o.values)], h[o.name]...)
+	}
+}
+
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
+		r.final()
 		r.status = http.StatusOK
 	}
 	n, err := r.ResponseWriter.Write(b)

@@ -98,6 +98,7 @@ func (rt *Runtime) forward(r *http.Request, tok *token.Token, ex *exchange) {
 	if i := ex.route.Index; i < len(rt.byRoute) && rt.byRoute[i] != nil {
 		p = rt.byRoute[i]
 	}
+	ex.rec.forwarding = true
 	p.ServeHTTP(&ex.rec, out)
 }
 
@@ -221,6 +222,7 @@ func trustedAddr(prefixes []netip.Prefix, addr netip.Addr) bool {
 func responded(resp *http.Response) error {
 	f := resp.Request.Context().Value(ctxKey{}).(*forwarding)
 	f.ex.upstream = time.Since(f.sent)
+	f.ex.rec.answered = true
 	next, badSwitch := streaming, false
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if switchAccepted(f.ex.upgrade, resp) {
