@@ -659,7 +659,7 @@ type CORS struct {
 	AllowedHeaders []string `yaml:"allowed_headers"`
 	// ExposedHeaders are the response headers browser code may read
 	// besides the CORS-safelisted ones. Absent: WWW-Authenticate (a
-	// 401's challenge) and X-Request-Id.
+	// 401's challenge), X-Request-Id and Retry-After (a 429's or 503's).
 	ExposedHeaders []string `yaml:"exposed_headers"`
 	// AllowCredentials lets pages send cookies and client certificates
 	// (fetch's credentials: "include") and read the answers. A bearer

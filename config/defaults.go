@@ -93,12 +93,13 @@ var (
 	// (its allowed_methods default is the route's match.methods, or
 	// DefaultCORSMethods). Authorization is allowed because a bearer token
 	// is what every call through the gateway carries; WWW-Authenticate is
-	// exposed so that browser code can read why a 401 was refused.
+	// exposed so that browser code can read why a 401 was refused, and
+	// Retry-After when a 429 or 503 may be tried again.
 	// MaxAge spares a preflight before most calls while keeping a changed
 	// policy in force within minutes.
 	DefaultCORS = CORS{
 		AllowedHeaders: []string{"Authorization", "Content-Type"},
-		ExposedHeaders: []string{"WWW-Authenticate", "X-Request-Id"},
+		ExposedHeaders: []string{"WWW-Authenticate", "X-Request-Id", "Retry-After"},
 		MaxAge:         new(Duration(10 * time.Minute)),
 	}
 	// DefaultCORSMethods are the allowed_methods of a cors block on a

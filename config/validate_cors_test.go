@@ -101,7 +101,7 @@ func TestCORSDefaults(t *testing.T) {
 	r := cfg.Routes
 	want := config.CORS{
 		AllowedOrigins: []string{"https://app.example.com"}, AllowedMethods: []string{"GET", "PUT"},
-		AllowedHeaders: []string{"Authorization", "Content-Type"}, ExposedHeaders: []string{"WWW-Authenticate", "X-Request-Id"},
+		AllowedHeaders: []string{"Authorization", "Content-Type"}, ExposedHeaders: []string{"WWW-Authenticate", "X-Request-Id", "Retry-After"},
 		AllowCredentials: true, MaxAge: new(config.Duration(10 * time.Minute)),
 	}
 	if !reflect.DeepEqual(*r[0].CORS, want) {

@@ -174,7 +174,7 @@ func TestCORSActualRequests(t *testing.T) {
 				return
 			}
 			if h.Get("Access-Control-Allow-Origin") != tc.origin || h.Get("Access-Control-Allow-Credentials") != "true" ||
-				h.Get("Access-Control-Expose-Headers") != "WWW-Authenticate, X-Request-Id" || h.Get("Access-Control-Allow-Methods") != "" {
+				h.Get("Access-Control-Expose-Headers") != "WWW-Authenticate, X-Request-Id, Retry-After" || h.Get("Access-Control-Allow-Methods") != "" {
 				t.Fatalf("headers %v", h)
 			}
 		})
@@ -242,6 +242,35 @@ func TestCORSVaryWithoutOrigin(t *testing.T) {
 			t.Errorf("status %d: Vary %q, want [Origin]", w.Code, got)
 		}
 		noCORSHeaders(t, w.Header())
+	}
+}
+
+// A 429 to an allowed origin is readable, Retry-After included (exposed by
+// default): browser code learns when it may try again.
+func TestCORSRateLimitedIsReadable(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.StartYAML(t, fmt.Sprintf(`
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: %q
+    auth: {mode: public}
+    rate_limit: [{key: client_ip, rate: 1/h}]
+    cors: {allowed_origins: [%q]}
+`, up.URL, appOrigin))
+	var w *httptest.ResponseRecorder
+	for range 2 {
+		r := httptest.NewRequest("GET", "http://gw/page", nil)
+		r.Header.Set("Origin", appOrigin)
+		w = httptest.NewRecorder()
+		g.Handler().ServeHTTP(w, r)
+	}
+	h := w.Header()
+	if w.Code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("second request: status %d, Retry-After %q; want 429 with one", w.Code, h.Get("Retry-After"))
+	}
+	if h.Get("Access-Control-Allow-Origin") != appOrigin || !strings.Contains(h.Get("Access-Control-Expose-Headers"), "Retry-After") {
+		t.Fatalf("a 429 to an allowed origin: headers %v", h)
 	}
 }
 
