@@ -214,7 +214,10 @@ type Issuer struct {
 	// present a client certificate.
 	TLS IssuerTLS `yaml:"tls"`
 	// Headers are sent with every call to this issuer (an API key or a
-	// tenant header some providers want).
+	// tenant header some providers want), but never in place of a header
+	// the call sets itself: introspection's client credentials and form
+	// type stay the gateway's. Names that change what a call is, or that
+	// every call sets, are refused; so is one name in two spellings.
 	Headers map[string]string `yaml:"headers"`
 
 	// Line is the line of this issuer's entry, for messages at run time.
@@ -240,7 +243,8 @@ type TokenCache struct {
 // keys anyone on the path can replace.
 type IssuerTLS struct {
 	// CAFile is a PEM bundle of the CAs to trust for this issuer, instead
-	// of the system's (a private PKI).
+	// of the system's (a private PKI); read at load and at each reload, so
+	// a bundle rewritten in place is trusted from the next reload on.
 	CAFile string `yaml:"ca_file"`
 	// CertFile and KeyFile are a client certificate and its key (PEM) for
 	// issuers that require mutual TLS; read again at each new connection,

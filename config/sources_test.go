@@ -130,3 +130,46 @@ routes:
 		t.Errorf("introspection defaults not applied: %+v", in)
 	}
 }
+
+// The headers sent to an issuer: names that change what a call is, or that
+// the calls set themselves, are refused, and so is one name written twice
+// in two spellings (both values would be sent).
+func TestIssuerHeaderRules(t *testing.T) {
+	tests := []problemCase{
+		{"Content-Type is refused: introspection sends a form",
+			issuerDoc(issuerHead + "    headers:\n      Content-Type: text/plain #<"),
+			"issuers[0].headers.Content-Type", config.CodeReserved, "changes what the request is"},
+		{"Expect is refused in any spelling",
+			issuerDoc(issuerHead + "    headers:\n      expect: 100-continue #<"),
+			"issuers[0].headers.expect", config.CodeReserved, "expect is not a header"},
+		{"Proxy-Authorization is refused: it would reach the IdP through a tunnel",
+			issuerDoc(issuerHead + "    headers:\n      Proxy-Authorization: Basic eDp5 #<"),
+			"issuers[0].headers.Proxy-Authorization", config.CodeReserved, "HTTPS_PROXY"},
+		{"Host is refused",
+			issuerDoc(issuerHead + "    headers:\n      Host: idp.example.com #<"),
+			"issuers[0].headers.Host", config.CodeReserved, ""},
+		{"Content-Length is refused",
+			issuerDoc(issuerHead + "    headers:\n      Content-Length: \"0\" #<"),
+			"issuers[0].headers.Content-Length", config.CodeReserved, ""},
+		{"If-None-Match is refused: the fetches revalidate with it",
+			issuerDoc(issuerHead + "    headers:\n      If-None-Match: '\"x\"' #<"),
+			"issuers[0].headers.If-None-Match", config.CodeReserved, "conditional"},
+		{"User-Agent is refused: every call sets it, so it would never be sent",
+			issuerDoc(issuerHead + "    headers:\n      User-Agent: mine #<"),
+			"issuers[0].headers.User-Agent", config.CodeReserved, "never be sent"},
+		{"two spellings of one header name are refused at the second",
+			issuerDoc(issuerHead + "    headers:\n      X-Api-Key: a\n      x-api-key: b #<"),
+			"issuers[0].headers.x-api-key", config.CodeDuplicate, `same header as "X-Api-Key"`},
+		{"a name that is not a token is refused",
+			issuerDoc(issuerHead + "    headers:\n      \"X Api Key\": a #<"),
+			`issuers[0].headers["X Api Key"]`, config.CodeBadHeader, ""},
+	}
+	requireProblems(t, tests)
+
+	// Authorization stays allowed: an API key some IdPs want on their key
+	// set. It never replaces introspection's own credentials (remote).
+	cfg := mustParse(t, issuerDoc(issuerHead+"    headers:\n      Authorization: ApiKey k\n      X-Tenant: t"))
+	if got := cfg.Issuers[0].Headers["Authorization"]; got != "ApiKey k" {
+		t.Errorf("Authorization = %q, want it kept", got)
+	}
+}

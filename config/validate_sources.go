@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -215,18 +216,61 @@ func (v *validator) opaqueIssuer(p string, a *Auth, iss []Issuer) {
 
 // issuerClient checks how the gateway calls an issuer: a client
 // certificate comes with its key, and the headers are headers that may be
-// set on a request without changing what it is.
+// set on a request without changing what it is, each named once.
 func (v *validator) issuerClient(p string, is *Issuer) {
 	v.certKeyPair(p+".tls", is.TLS.CertFile, is.TLS.KeyFile, "for mutual TLS")
+	seen := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(is.Headers)) {
 		hp := joinPath(p+".headers", name)
+		canonical := http.CanonicalHeaderKey(name)
+		first, dup := seen[canonical]
+		why, reserved := issuerReservedHeaders[strings.ToLower(name)]
 		switch {
 		case !IsToken(name):
 			v.errorf(hp, CodeBadHeader, "%q is not a header name", name)
-		case slices.Contains([]string{"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"}, strings.ToLower(name)):
-			v.errorf(hp, CodeReserved, "%s is not a header the gateway lets a configuration set: it changes what the request is", name)
+		case reserved:
+			v.errorf(hp, CodeReserved, "%s is not a header the gateway lets a configuration set: %s", name, why)
+		case dup:
+			// Both would be sent, as two values of one header.
+			v.errorf(hp, CodeDuplicate, "%q is the same header as %q (names are case-insensitive)", name, first)
 		case strings.ContainsAny(is.Headers[name], "\r\n\x00"):
 			v.errorf(hp, CodeBadHeader, "the value holds a line break or NUL")
 		}
+		if !dup {
+			seen[canonical] = name
+		}
 	}
+}
+
+// issuerReservedHeaders are the headers an issuer's headers may not name,
+// in lower case, with why. Authorization is not among them: some IdPs want
+// an API key on their key set, and the gateway never puts a configured
+// header over one a call sets itself (introspection's client credentials).
+var issuerReservedHeaders = map[string]string{
+	"host":              "it changes what the request is",
+	"content-length":    "it changes what the request is",
+	"transfer-encoding": "it changes what the request is",
+	"content-type":      "it changes what the request is (introspection sends a form)",
+	"expect":            "it changes what the request is",
+	"connection":        "it changes what the request is",
+	"keep-alive":        "it changes what the request is",
+	"proxy-connection":  "it changes what the request is",
+	"upgrade":           "it changes what the request is",
+	"te":                "it changes what the request is",
+	"trailer":           "it changes what the request is",
+	// Through an HTTPS_PROXY tunnel a request's own Proxy-Authorization
+	// reaches the IdP, not the proxy.
+	"proxy-authorization": "it would reach the IdP, not the proxy: put the proxy's credentials in the HTTPS_PROXY URL",
+	// A fixed condition or range could make the IdP answer 304, 412 or a
+	// part of the document to a call that needs all of it.
+	"if-none-match":       "it makes the request conditional: the gateway's fetches set it themselves",
+	"if-modified-since":   "it makes the request conditional: the gateway's fetches set it themselves",
+	"if-match":            "it makes the request conditional",
+	"if-unmodified-since": "it makes the request conditional",
+	"if-range":            "it asks for part of the document",
+	"range":               "it asks for part of the document",
+	// Every call sets these, and a configured header never replaces one a
+	// call sets, so it would never be sent.
+	"accept":     "every call to an issuer sets it, so a configured one would never be sent",
+	"user-agent": "every call to an issuer sets it, so a configured one would never be sent",
 }

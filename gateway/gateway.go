@@ -183,7 +183,9 @@ func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 	return g, nil
 }
 
-func source(is config.Issuer) jwks.Source {
+// source is where the issuer's keys come from; id is identity(is) with the
+// digest of its CA file (remote.Identity.ReadCA).
+func source(is config.Issuer, id remote.Identity) jwks.Source {
 	return jwks.Source{
 		Issuer:             is.Name,
 		IssuerURL:          is.Issuer,
@@ -192,12 +194,12 @@ func source(is config.Issuer) jwks.Source {
 		Algorithms:         is.Algorithms,
 		RefreshInterval:    is.RefreshInterval.D(),
 		MinRefreshInterval: is.MinRefreshInterval.D(),
-		Identity:           identity(is),
+		Identity:           id,
 	}
 }
 
 // identity is how the gateway's calls to an issuer verify it and present
-// themselves.
+// themselves, as the file says: paths, not yet the CA file's digest.
 func identity(is config.Issuer) remote.Identity {
 	return remote.Identity{
 		CAFile:   is.TLS.CAFile,
@@ -274,9 +276,18 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 	}
 	var issuers []token.Issuer
 	for _, is := range cfg.Issuers {
+		// The CA file is read at every build, and its digest is part of
+		// each client's source below: a bundle rewritten under the same
+		// path gets new clients that trust what it now holds, an unchanged
+		// one keeps them (and the keys and cached answers they hold), and
+		// one that cannot be read fails the reload.
+		id, err := identity(is).ReadCA()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("issuers.%s.tls.%w", is.Name, err)
+		}
 		var keySet token.Keys
 		if is.JWKSURI != "" || is.Discovery {
-			src := source(is)
+			src := source(is, id)
 			var k *keys
 			for _, old := range reuse {
 				if old.source.Same(src) {
@@ -298,14 +309,14 @@ func (g *Gateway) build(cfg *config.Config, old *state) (st *state, rt *proxy.Ru
 			st.issuers = append(st.issuers, k)
 			keySet = k.set
 		}
-		in, err := g.introspectionFor(is, oldIntrospectors)
+		in, err := g.introspectionFor(is, id, oldIntrospectors)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		if in != nil {
 			st.introspectors = append(st.introspectors, in)
 		}
-		rl, isNew, err := g.listFor(is, oldLists)
+		rl, isNew, err := g.listFor(is, id, oldLists)
 		if err != nil {
 			return nil, nil, nil, err
 		}

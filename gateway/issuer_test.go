@@ -39,8 +39,9 @@ func TestIssuerFieldsAreAllUsed(t *testing.T) {
 			continue
 		}
 		for _, changed := range issuerVariants(t, base, i) {
-			if source(base).Same(source(changed)) && reflect.DeepEqual(verification(base, nil, nil, nil, nil), verification(changed, nil, nil, nil, nil)) &&
-				introspectionSourceOf(base) == introspectionSourceOf(changed) && revocationSource(base) == revocationSource(changed) {
+			b, c := identity(base), identity(changed)
+			if source(base, b).Same(source(changed, c)) && reflect.DeepEqual(verification(base, nil, nil, nil, nil), verification(changed, nil, nil, nil, nil)) &&
+				introspectionSourceOf(base, b) == introspectionSourceOf(changed, c) && revocationSource(base, b) == revocationSource(changed, c) {
 				t.Errorf("config.Issuer.%s changed, and neither the key set's source, the verifier's issuer, the introspection client's nor the revocation list's source did", name)
 			}
 		}

@@ -37,8 +37,8 @@ type listSource struct {
 	identity remote.Identity
 }
 
-func revocationSource(is config.Issuer) listSource {
-	return listSource{issuer: is.Name, Revocation: is.Revocation, skew: is.ClockSkew.D(), identity: identity(is)}
+func revocationSource(is config.Issuer, id remote.Identity) listSource {
+	return listSource{issuer: is.Name, Revocation: is.Revocation, skew: is.ClockSkew.D(), identity: id}
 }
 
 // introspector is one issuer's introspection client with what identifies
@@ -58,8 +58,8 @@ type introspectionSource struct {
 	credential [sha256.Size]byte
 }
 
-func introspectionSourceOf(is config.Issuer) introspectionSource {
-	return introspectionSource{issuer: is.Name, issuerURL: is.Issuer, discovery: is.Discovery, Introspection: is.Introspection, identity: identity(is)}
+func introspectionSourceOf(is config.Issuer, id remote.Identity) introspectionSource {
+	return introspectionSource{issuer: is.Name, issuerURL: is.Issuer, discovery: is.Discovery, Introspection: is.Introspection, identity: id}
 }
 
 // credential reads what the issuer's introspection client authenticates
@@ -97,7 +97,8 @@ func credential(is config.Issuer) (secret string, key jwk.Key, err error) {
 
 // introspectionFor returns the issuer's introspection client: old's when it
 // is the same, else a new one. nil when the issuer has no introspection.
-func (g *Gateway) introspectionFor(is config.Issuer, old []*introspector) (*introspector, error) {
+// id is the issuer's identity with its CA file's digest.
+func (g *Gateway) introspectionFor(is config.Issuer, id remote.Identity, old []*introspector) (*introspector, error) {
 	if !is.Introspection.Enabled() {
 		return nil, nil
 	}
@@ -105,7 +106,7 @@ func (g *Gateway) introspectionFor(is config.Issuer, old []*introspector) (*intr
 	if err != nil {
 		return nil, err
 	}
-	src := introspectionSourceOf(is)
+	src := introspectionSourceOf(is, id)
 	if key != nil {
 		pub, err := jwk.PublicKeyOf(key)
 		if err != nil {
@@ -179,11 +180,12 @@ func noneIfZero(d time.Duration) time.Duration {
 
 // listFor returns the issuer's revocation list: old's when its source is
 // the same, else a new one (not started). nil when the issuer has none.
-func (g *Gateway) listFor(is config.Issuer, old []*list) (l *list, added bool, err error) {
+// id is the issuer's identity with its CA file's digest.
+func (g *Gateway) listFor(is config.Issuer, id remote.Identity, old []*list) (l *list, added bool, err error) {
 	if !is.Revocation.Enabled() {
 		return nil, false, nil
 	}
-	src := revocationSource(is)
+	src := revocationSource(is, id)
 	for _, o := range old {
 		if o.source == src {
 			return o, false, nil

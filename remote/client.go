@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,12 +20,38 @@ import (
 // tenant header even for their key set). It is a comparable value, so that
 // a reload can tell whether a key set's or a list's client changed.
 type Identity struct {
-	CAFile   string // PEM bundle: trust only these CAs ("": the system's)
+	CAFile string // PEM bundle: trust only these CAs ("": the system's)
+	// CADigest is the SHA-256 of CAFile's content, hex, as ReadCA found it.
+	// A client reads CAFile once, when it is built, so a bundle rewritten
+	// under the same path (a CA added, or a distrusted one removed) must
+	// make a different Identity, or a reload would keep the old trust.
+	CADigest string
 	CertFile string // client certificate chain, PEM ("": none)
 	KeyFile  string // its private key, PEM
 	// Headers are "Name: value" lines, sorted, one per header, so that
 	// two identities with the same headers compare equal.
 	Headers string
+}
+
+// ReadCA returns id with CADigest set from CAFile as it is now (id as it
+// is when there is no CAFile). The gateway calls it for every issuer at
+// each load and reload, so that a file that can no longer be read fails
+// the reload rather than going unnoticed. NewClient reads the file again:
+// one rewritten in between gives a client newer than its digest, which the
+// next reload replaces, never an older one kept. The client certificate
+// needs no digest: TLSConfig reads it again at each handshake. Its errors
+// name the file.
+func (id Identity) ReadCA() (Identity, error) {
+	if id.CAFile == "" {
+		return id, nil
+	}
+	pem, err := os.ReadFile(id.CAFile)
+	if err != nil {
+		return Identity{}, fmt.Errorf("ca_file: %w", err)
+	}
+	sum := sha256.Sum256(pem)
+	id.CADigest = hex.EncodeToString(sum[:])
+	return id, nil
 }
 
 // HeaderLines turns a map of headers into Identity.Headers.
@@ -97,7 +125,8 @@ func NewClient(id Identity, idlePerHost int, timeout time.Duration) (*http.Clien
 	return &http.Client{Transport: rt, Timeout: timeout}, nil
 }
 
-// withHeaders adds an identity's headers to every request it carries.
+// withHeaders adds an identity's headers to every request it carries that
+// does not set them itself.
 type withHeaders struct {
 	next    http.RoundTripper
 	headers http.Header
@@ -114,7 +143,14 @@ func (w *withHeaders) CloseIdleConnections() {
 func (w *withHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context()) // a RoundTripper must not modify its request
 	for name, vals := range w.headers {
-		r.Header[name] = vals
+		// A header the call sets itself is part of what the call is:
+		// introspection's client_secret_basic Authorization, its form's
+		// Content-Type. A configured header replacing it would send the
+		// IdP an API key in place of the client's credentials; it is only
+		// added where the call has none (an API key on a key-set GET).
+		if _, set := r.Header[name]; !set {
+			r.Header[name] = vals
+		}
 	}
 	return w.next.RoundTrip(r)
 }

@@ -103,3 +103,44 @@ func TestTLSConfigRefusesBrokenFiles(t *testing.T) {
 		t.Errorf("a good set of files: %v", err)
 	}
 }
+
+// ReadCA makes an identity whose CA file holds other CAs a different
+// value, and one whose file holds the same bytes an equal value, so that a
+// reload replaces a client exactly when its trust changed.
+func TestReadCA(t *testing.T) {
+	p1, p2 := testpki.New(t), testpki.New(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	write := func(from string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() remote.Identity {
+		id, err := remote.Identity{CAFile: caFile}.ReadCA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	write(p1.CAFile)
+	first := read()
+	write(p1.CAFile)
+	if again := read(); again != first {
+		t.Error("the same CA file written again makes a different identity")
+	}
+	write(p2.CAFile)
+	if other := read(); other == first {
+		t.Error("a CA file rewritten with another CA makes the same identity")
+	}
+	if id, err := (remote.Identity{}).ReadCA(); err != nil || id != (remote.Identity{}) {
+		t.Errorf("no CA file: %+v, %v; want the identity unchanged", id, err)
+	}
+	os.Remove(caFile)
+	if _, err := (remote.Identity{CAFile: caFile}).ReadCA(); err == nil || !strings.HasPrefix(err.Error(), "ca_file: ") {
+		t.Errorf("a CA file that is gone: %v, want an error naming ca_file", err)
+	}
+}
