@@ -45,31 +45,33 @@ const reloadDebounce = 250 * time.Millisecond
 // from those last loaded, so unrelated files and no-op saves cost nothing.
 // The configuration and the certificate are reloaded apart: a change to one
 // does not reload the other, and SIGHUP reloads both.
-func watchConfig(ctx context.Context, g *gateway.Gateway, path string, certs config.TLS, hup <-chan os.Signal, log *zap.Logger) {
-	last := fileHash(path)
-	lastPair := pairHash(certs)
+//
+// last and lastPair are the hashes of the file and of the certificate pair
+// taken before they were first read. The first look comes once the
+// directories are watched, so that a change made while the gateway started
+// (before any watch could see it) is loaded then, not at the next event.
+func watchConfig(ctx context.Context, g *gateway.Gateway, path string, last []byte, certs config.TLS, lastPair []byte, hup <-chan os.Signal, log *zap.Logger) {
 	dirs := []string{filepath.Dir(path)}
 	if certs.Enabled() {
 		dirs = append(dirs, filepath.Dir(certs.CertFile), filepath.Dir(certs.KeyFile))
 	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		for _, dir := range slices.Compact(slices.Sorted(slices.Values(dirs))) {
-			if err = w.Add(dir); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
+	if w, err := fsnotify.NewWatcher(); err != nil {
 		log.Warn("not watching the configuration and certificate files; reload with SIGHUP", zap.Error(err))
 	} else {
 		defer w.Close()
+		// A directory that cannot be watched costs only its own files'
+		// reloads on change, not the others'.
+		for _, dir := range slices.Compact(slices.Sorted(slices.Values(dirs))) {
+			if err := w.Add(dir); err != nil {
+				log.Warn("not watching a directory; reload with SIGHUP after changing its files", zap.String("dir", dir), zap.Error(err))
+			}
+		}
 		events, errs = w.Events, w.Errors
 	}
 
-	var debounce <-chan time.Time
+	debounce := time.After(0) // the first look
 	reload := func(why string) {
 		log.Info("reloading configuration", zap.String("trigger", why), zap.String("path", path))
 		last = fileHash(path)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
 )
 
@@ -88,6 +93,45 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	waitStatus(t, g.Process, g.URL("/v2/x"), http.StatusNotFound, 10*time.Second)
 	if g.Exited() {
 		t.Fatal("SIGHUP ended the process")
+	}
+}
+
+// TestWatchSeesAChangeMadeWhileStarting: a file changed after it was read
+// at start, but before the directory was watched, raises no event. The
+// watch's first look compares it with what was loaded and reloads it.
+func TestWatchSeesAChangeMadeWhileStarting(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	path := filepath.Join(t.TempDir(), "portcullis.yaml")
+	base := "routes:\n" + publicRoute("v1", "/v1", up.URL)
+	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loaded := fileHash(path)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gatewaytest.Start(t, cfg)
+	// The change lands before the watch starts.
+	if err := os.WriteFile(path, []byte(base+publicRoute("v2", "/v2", up.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchConfig(ctx, g.Gateway, path, loaded, config.TLS{}, nil, make(chan os.Signal), zap.NewNop())
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	status := func() int {
+		w := httptest.NewRecorder()
+		g.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://gw/v2/x", nil))
+		return w.Code
+	}
+	for deadline := time.Now().Add(5 * time.Second); status() != http.StatusOK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /v2/x: %d after 5s, want 200 from the route the changed file adds", status())
+		}
 	}
 }
 

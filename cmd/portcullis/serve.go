@@ -32,6 +32,9 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	defer signal.Stop(hup)
 	restoreGC := lowerGC()
 	defer restoreGC()
+	// Hashed before it is read: a change made while the gateway starts is
+	// then seen by the watch's first look, never taken for what was loaded.
+	loaded := fileHash(*path)
 	cfg, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
@@ -54,7 +57,8 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	debug.FreeOSMemory()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go watchConfig(watchCtx, g, *path, cfg.Server.TLS, hup, log)
+	// The pair is hashed here, before Serve reads it, for the same reason.
+	go watchConfig(watchCtx, g, *path, loaded, cfg.Server.TLS, pairHash(cfg.Server.TLS), hup, log)
 	return g.Serve(ctx)
 }
 
