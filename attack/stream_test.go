@@ -492,3 +492,33 @@ func TestRouteTimeoutCountsFromTheEndOfTheBody(t *testing.T) {
 		t.Errorf("portcullis_auth_failures_total = %v: an upstream timeout is not an authentication failure", n)
 	}
 }
+
+// TestGRPCClaimKeepsTheRouteTimeout: a request that says it is gRPC is
+// timed as a stream (stream_idle_timeout, not the route's timeout) only on
+// a route whose upstream can carry gRPC (h2c, or https with HTTP/2). On a
+// plain HTTP/1.1 upstream the Content-Type is only a claim, and it must not
+// lift the route's timeout: the call is cut at 800ms as any other would be,
+// and told so in gRPC's terms.
+func TestGRPCClaimKeepsTheRouteTimeout(t *testing.T) {
+	t.Parallel() // it mostly waits on timers
+	tg, addr, _ := streamTarget(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/upload/svc.Test/Call", strings.NewReader("\x00\x00\x00\x00\x00"))
+	req.Header.Set("Content-Type", "application/grpc")
+	res, err := (&http.Client{Timeout: 8 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Grpc-Status"); res.StatusCode != http.StatusOK || got != "4" {
+		t.Fatalf("status %d, grpc-status %q; want the route timeout as DEADLINE_EXCEEDED (200, 4)", res.StatusCode, got)
+	}
+	if line := accessLine(t, tg, "path", "/upload/svc.Test/Call"); line["reason"] != "upstream_timeout" {
+		t.Errorf("access log: reason %v", line["reason"])
+	}
+}

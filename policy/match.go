@@ -45,6 +45,18 @@ func hostName(h string) string {
 // matches is the definition that the index implements: the route takes the
 // request when its host, path and method all match. host must already be in
 // the form of hostName.
+// CarriesHTTP2 reports whether the route's upstream may be reached over
+// HTTP/2 (h2c, or https with ALPN), the only way a gRPC call gets through.
+func (r *Route) CarriesHTTP2() bool {
+	switch r.Transport.Protocol {
+	case H2C:
+		return true
+	case Auto:
+		return r.Upstream != nil && r.Upstream.Scheme == "https"
+	}
+	return false
+}
+
 func (r *Route) matches(host, cleanPath, method string) bool {
 	return r.matchesHost(host) && r.matchesPath(cleanPath) && r.allowsMethod(method)
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"testing"
 
 	"github.com/portcullis/portcullis/config"
@@ -268,5 +269,29 @@ func BenchmarkRouteMatchLinear10kRoutes(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		linearMatch(tb, "svc7.example.com:8443", "/api/v2/svc9998/items/42", "GET")
+	}
+}
+
+// CarriesHTTP2 is what lets a gRPC call be timed as a stream (proxy):
+// only an upstream that HTTP/2 can reach.
+func TestCarriesHTTP2(t *testing.T) {
+	for _, tc := range []struct {
+		upstream string
+		protocol Protocol
+		want     bool
+	}{
+		{"http://127.0.0.1:9001", H2C, true},
+		{"https://grpc.internal:443", Auto, true},
+		{"http://127.0.0.1:9001", Auto, false},
+		{"https://grpc.internal:443", HTTP1, false},
+	} {
+		u, err := url.Parse(tc.upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Route{Upstream: u, Transport: Transport{Protocol: tc.protocol}}
+		if got := r.CarriesHTTP2(); got != tc.want {
+			t.Errorf("%s over %s: CarriesHTTP2 %v, want %v", tc.upstream, tc.protocol, got, tc.want)
+		}
 	}
 }

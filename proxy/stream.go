@@ -209,7 +209,7 @@ func (f *forwarding) watch() {
 	next := tick
 	switch f.phase.Load() {
 	case waiting:
-		if f.ex.rec.grpc && route.StreamIdle > 0 {
+		if f.grpcStream() && route.StreamIdle > 0 {
 			// A gRPC call is a stream from its first byte: its body
 			// is messages that may come at any pace, and its response
 			// headers may wait for the first reply. Only a pause of
@@ -295,6 +295,15 @@ func (f *forwarding) watch() {
 	f.timer.Reset(next)
 }
 
+// grpcStream reports whether the exchange is timed as a gRPC call (a stream
+// from its first byte, bounded by stream_idle_timeout, not by the route's
+// timeout and read_timeout): a request that says it is gRPC, on a route
+// whose upstream can carry one. Elsewhere the Content-Type is only a claim
+// that would lift the route's bounds, and the call could not succeed anyway.
+func (f *forwarding) grpcStream() bool {
+	return f.ex.rec.grpc && f.ex.route.CarriesHTTP2()
+}
+
 // keepReading pushes the read deadline of a body that is arriving past the
 // moment the watchdog would cut it, so that the watchdog decides (408 or
 // 504, with a reason) rather than a read error (which would read as the
@@ -302,7 +311,7 @@ func (f *forwarding) watch() {
 func (f *forwarding) keepReading(tick time.Duration) {
 	if f.rt.readTimeout > 0 {
 		pause := f.rt.readTimeout
-		if f.ex.rec.grpc {
+		if f.grpcStream() {
 			// A gRPC call's messages may pause as long as the stream may.
 			pause = max(pause, f.ex.route.StreamIdle)
 		}
