@@ -138,6 +138,9 @@ type recorder struct {
 	// status (refuse.go) and the exchange is a stream from its first byte
 	// (stream.go).
 	grpc bool
+	// grpcType is the Content-Type a gRPC refusal answers with
+	// (grpcResponseType); "": application/grpc.
+	grpcType string
 	// http1: the request came over HTTP/1.x, whose connection a refusal
 	// that leaves the body unread must close (refuse.go). Over HTTP/2 that
 	// would end every stream of a shared connection.

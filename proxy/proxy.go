@@ -283,7 +283,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	ex.rec.ResponseWriter = w
 	// A gRPC client is refused in gRPC's terms; a decision is answered to
 	// the proxy that asked, in HTTP's, whatever request it describes.
-	ex.rec.grpc = !decide && isGRPC(r)
+	if ex.rec.grpc = !decide && isGRPC(r); ex.rec.grpc {
+		ex.rec.grpcType = grpcResponseType(r.Header.Get("Content-Type"))
+	}
 	ex.rec.http1 = r.ProtoMajor == 1
 	rec := &ex.rec
 	if rt.tracer != nil {

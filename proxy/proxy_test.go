@@ -594,3 +594,18 @@ func flipChar(c byte) string {
 	}
 	return "A"
 }
+
+// A refused gRPC-Web call is answered in gRPC-Web, with the status its
+// client reads: a gRPC-Web client refuses an application/grpc answer.
+func TestGRPCWebRefusalSpeaksGRPCWeb(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest(http.MethodPost, "http://api.example.com/orders/orders.Orders/Create", strings.NewReader(""))
+	req.Header.Set("Content-Type", "application/grpc-web+proto")
+	res := f.do(req)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Grpc-Status") != "16" {
+		t.Fatalf("status %d, grpc-status %q; want 200 with 16 (UNAUTHENTICATED)", res.StatusCode, res.Header.Get("Grpc-Status"))
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/grpc-web+proto" {
+		t.Errorf("Content-Type %q, want the call's application/grpc-web+proto", ct)
+	}
+}

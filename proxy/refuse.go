@@ -85,13 +85,47 @@ func isGRPC(r *http.Request) bool {
 // is counted as the 401 or 403 it is, whatever shape it was written in.
 func writeGRPC(rec *recorder, status int, description string) {
 	h := rec.Header()
-	h.Set("Content-Type", "application/grpc")
+	ct := rec.grpcType
+	if ct == "" {
+		ct = "application/grpc"
+	}
+	h.Set("Content-Type", ct)
 	h.Set("Grpc-Status", strconv.FormatUint(uint64(outcome.GRPCCode(status)), 10))
 	h.Set("Grpc-Message", grpcMessage(description))
 	if rec.status == 0 {
 		rec.status = status
 	}
 	rec.WriteHeader(http.StatusOK)
+}
+
+// grpcTypes are the Content-Types of gRPC and gRPC-Web that a refusal
+// echoes: a client checks that the answer speaks its protocol and codec
+// (connect-es reads an application/grpc answer to a gRPC-Web call as an
+// unknown error, not as the status it carries).
+var grpcTypes = []string{
+	"application/grpc", "application/grpc+proto", "application/grpc+json",
+	"application/grpc-web", "application/grpc-web+proto", "application/grpc-web+json",
+	"application/grpc-web-text", "application/grpc-web-text+proto",
+}
+
+// grpcResponseType is the Content-Type of a refusal to a call sent with
+// Content-Type ct: ct's media type when it is one of grpcTypes, else the
+// plainest of its family. It is always one of grpcTypes, never the
+// client's own text.
+func grpcResponseType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	for _, t := range grpcTypes {
+		if strings.EqualFold(mt, t) {
+			return t
+		}
+	}
+	for _, family := range []string{"application/grpc-web-text", "application/grpc-web"} {
+		if len(mt) >= len(family) && strings.EqualFold(mt[:len(family)], family) {
+			return family
+		}
+	}
+	return "application/grpc"
 }
 
 // grpcMessage percent-encodes s as grpc-message is (PROTOCOL-HTTP2.md):

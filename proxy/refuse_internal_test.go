@@ -63,3 +63,27 @@ func TestRefusalOfAGRPCCall(t *testing.T) {
 		t.Errorf("recorded status %d, want 403", rec.status)
 	}
 }
+
+// A refusal speaks the call's own protocol and codec, from a fixed set:
+// a gRPC-Web client rejects an application/grpc answer.
+func TestGRPCRefusalEchoesTheCallsType(t *testing.T) {
+	for ct, want := range map[string]string{
+		"application/grpc":                      "application/grpc",
+		"application/grpc+proto":                "application/grpc+proto",
+		"application/GRPC+JSON; charset=utf-8":  "application/grpc+json",
+		"application/grpc-web+proto":            "application/grpc-web+proto",
+		"application/grpc-web-text":             "application/grpc-web-text",
+		"application/grpc-web+thrift":           "application/grpc-web",
+		"application/grpc-web-text+\r\nevil":    "application/grpc-web-text",
+		"application/grpc+custom-codec;x=\"y\"": "application/grpc",
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		rec := &recorder{ResponseWriter: w, grpc: isGRPC(r), grpcType: grpcResponseType(ct)}
+		refuse(rec, outcome.Missing, "", "")
+		if got := w.Result().Header.Get("Content-Type"); got != want || w.Result().Header.Get("Grpc-Status") != "16" {
+			t.Errorf("a call sent as %q refused with Content-Type %q (grpc-status %q), want %q", ct, got, w.Result().Header.Get("Grpc-Status"), want)
+		}
+	}
+}
