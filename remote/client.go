@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,7 +69,10 @@ func HeaderLines(h map[string]string) string {
 // keyFile: TLS 1.2 at least, the CAs of caFile only (or the system's), and
 // the client certificate, read from its files at each handshake that asks
 // for one, so that a certificate rotated in place (a cert-manager Secret)
-// is used from the next connection on. Its errors name the file.
+// is used from the next connection on. A pair that cannot be read at a
+// handshake (caught between the writes of the two files, say) gives way to
+// the last one read: the next handshake reads the files again, as the
+// proxy listener keeps its last good pair. Its errors name the file.
 func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
@@ -88,14 +92,18 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 		return nil, errors.New("cert_file and key_file go together")
 	default:
 		// Loaded once now, so that a wrong pair is an error at load time.
-		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		first, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
 			return nil, fmt.Errorf("cert_file/key_file: %w", err)
 		}
+		var last atomic.Pointer[tls.Certificate]
+		last.Store(&first)
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			c, err := tls.LoadX509KeyPair(certFile, keyFile)
 			if err != nil {
-				return nil, fmt.Errorf("cert_file/key_file: %w", err)
+				return last.Load(), nil
 			}
+			last.Store(&c)
 			return &c, nil
 		}
 	}

@@ -68,6 +68,21 @@ func TestIdentityClient(t *testing.T) {
 		t.Fatalf("after rotation: %q, %v, want the new certificate", got, err)
 	}
 
+	// Caught mid-rotation (a certificate without its key yet): the last
+	// pair read is shown, and the next one read once both files are new.
+	if err := os.WriteFile(certFile, []byte("-----BEGIN CERTIFICATE-----\ntorn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseIdleConnections()
+	if got, err := get(t, c, srv.URL); err != nil || got != "gateway-2 k1" {
+		t.Fatalf("with a torn pair: %q, %v, want the last pair read", got, err)
+	}
+	p.Files(t, "client", p.Issue(t, "gateway-3", false))
+	c.CloseIdleConnections()
+	if got, err := get(t, c, srv.URL); err != nil || got != "gateway-3 k1" {
+		t.Fatalf("after the rotation ended: %q, %v, want the new certificate", got, err)
+	}
+
 	noCert, err := remote.NewClient(remote.Identity{CAFile: p.CAFile}, 2, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
