@@ -79,6 +79,18 @@ func (v *validator) cors(p string, c *CORS, routeMethods []string) {
 	}
 }
 
+// wildcardTLD reports whether origin, a valid one, is a wildcard over a
+// whole top-level domain ("https://*.com"): every site under it would be
+// allowed. localhost is not one: nobody else registers names under it.
+func wildcardTLD(origin string) (string, bool) {
+	_, rest, ok := strings.Cut(origin, "://*.")
+	if !ok {
+		return "", false
+	}
+	host, _, _ := strings.Cut(rest, ":")
+	return host, !strings.Contains(host, ".") && host != "localhost"
+}
+
 // corsOrigins checks allowed_origins: present, each an origin or a
 // wildcard of one, "*" alone and never with credentials (the Fetch
 // standard refuses a credentialed response to "*", and echoing any origin
@@ -104,6 +116,8 @@ func (v *validator) corsOrigins(p string, c *CORS) {
 		default:
 			if err := CheckOrigin(o); err != nil {
 				v.errorf(ep, CodeBadOrigin, "%v", err)
+			} else if tld, ok := wildcardTLD(o); ok {
+				v.warnf(ep, CodeBadOrigin, "%q allows a site under every name in .%s, which anyone can register: list your own domain (\"https://*.example.com\")", o, tld)
 			}
 		}
 		seen[o] = true

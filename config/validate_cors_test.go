@@ -86,6 +86,28 @@ func TestCORSMethodNotRoutedIsWarned(t *testing.T) {
 	}
 }
 
+// A wildcard over a whole top-level domain loads, warned: it allows every
+// site anyone registers there. One over a domain, or over localhost, does
+// not warn.
+func TestCORSWildcardOverATopLevelDomainIsWarned(t *testing.T) {
+	for origin, warned := range map[string]bool{
+		"https://*.com":           true,
+		"https://*.io:8443":       true,
+		"https://*.example.com":   false,
+		"http://*.localhost:3000": false,
+		"https://app.example.com": false,
+		"https://*.corp.internal": false,
+	} {
+		cfg, err := config.Parse([]byte(corsRoute("      allowed_origins: [\""+origin+"\"]")), "t.yaml")
+		if err != nil {
+			t.Fatalf("%s: %v", origin, err)
+		}
+		if got := hasCode(cfg.Warnings, config.CodeBadOrigin); got != warned {
+			t.Errorf("%s: warned %v, want %v (%v)", origin, got, warned, cfg.Warnings)
+		}
+	}
+}
+
 // A route without a block takes a copy of defaults.cors, with the keys
 // both leave out filled; a route's own block replaces the default whole,
 // and enabled: false leaves the route without one.
