@@ -48,13 +48,6 @@ const (
 	headerVary             = "Vary"
 )
 
-// responseHeaders are every Access-Control-* header a response can carry:
-// on a route with a policy, the gateway's and no one else's.
-var responseHeaders = [...]string{
-	HeaderAllowOrigin, HeaderAllowCredentials, HeaderAllowMethods,
-	HeaderAllowHeaders, HeaderExposeHeaders, HeaderMaxAge,
-}
-
 // Kind is what a request is to CORS.
 type Kind uint8
 
@@ -389,12 +382,19 @@ func (p *Policy) SetHeaders(dst, h http.Header, res Result) {
 
 // RemoveFrom deletes every Access-Control-* response header from h: an
 // upstream's, on a route whose policy the gateway applies. Two policies
-// would otherwise reach the browser, and one of them nobody reviewed.
+// would otherwise reach the browser, and one of them nobody reviewed. It
+// goes by the prefix, not by a list, so that the ones the gateway never
+// writes go too (Access-Control-Allow-Private-Network, which would open
+// the route to pages on public sites asking into a private network).
 func RemoveFrom(h http.Header) {
-	for _, k := range responseHeaders {
-		delete(h, k)
+	for k := range h {
+		if len(k) > len(accessControl) && strings.EqualFold(k[:len(accessControl)], accessControl) {
+			delete(h, k)
+		}
 	}
 }
+
+const accessControl = "Access-Control-"
 
 // Methods returns the methods a preflight may ask for.
 func (p *Policy) Methods() []string { return p.methods }
