@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -192,6 +193,11 @@ func TestGRPCThroughTheGateway(t *testing.T) {
 		if st := status.Convert(err); st.Code() != codes.NotFound || st.Message() != "no such order: 42 ✓" {
 			t.Errorf("got %v, want NotFound with the upstream's message", err)
 		}
+		// A 200 to HTTP: the access line says how the call ended.
+		logs := f.g.Logs.FilterMessage("request").All()
+		if m := logs[len(logs)-1].ContextMap(); m["status"] != int64(200) || m["grpc_status"] != "5" {
+			t.Errorf("access log status %v, grpc_status %v; want 200 and 5", m["status"], m["grpc_status"])
+		}
 	})
 
 	t.Run("a bidirectional stream echoes message by message", func(t *testing.T) {
@@ -283,6 +289,9 @@ func TestGRPCRefusalsAreGRPCStatuses(t *testing.T) {
 			logs := f.g.Logs.FilterMessage("request").All()
 			if len(logs) == 0 || logs[len(logs)-1].ContextMap()["status"] != tt.status {
 				t.Errorf("access log status: %v, want %d", logs[len(logs)-1].ContextMap()["status"], tt.status)
+			}
+			if got, want := logs[len(logs)-1].ContextMap()["grpc_status"], strconv.Itoa(int(tt.code)); got != want {
+				t.Errorf("access log grpc_status: %v, want %s", got, want)
 			}
 		})
 	}

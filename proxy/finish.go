@@ -106,6 +106,11 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	if ex.cors.Kind != cors.NotCORS {
 		fields = append(fields, zap.String("cors", corsLogValue(ex.cors)))
 	}
+	if ex.rec.grpc {
+		if code, ok := grpcStatus(ex.rec.ResponseWriter.Header()); ok {
+			fields = append(fields, zap.String("grpc_status", code))
+		}
+	}
 	if rt.tracer != nil {
 		fields = traceFields(fields, r)
 	}
@@ -116,6 +121,29 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	clear(fields) // no request's strings outlive it in the pool
 	*fp = fields[:0]
 	logFields.Put(fp)
+}
+
+// grpcStatus is the grpc-status a gRPC call ended with, as the response's
+// headers hold it once the exchange is over: in the headers of a
+// trailers-only answer (the gateway's refusals among them), or in the
+// trailers ReverseProxy copied into the map, under their own name or with
+// http.TrailerPrefix. A call that fails upstream is still a 200 to HTTP,
+// so this is how its access line tells. Only a code of one to three digits
+// is logged: the value is the upstream's.
+func grpcStatus(h http.Header) (string, bool) {
+	v := h.Get("Grpc-Status")
+	if v == "" {
+		v = h.Get(http.TrailerPrefix + "Grpc-Status")
+	}
+	if v == "" || len(v) > 3 {
+		return "", false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return "", false
+		}
+	}
+	return v, true
 }
 
 // logFields lends finish its field slices: a new one per request was the
