@@ -83,6 +83,8 @@ func helmFuncs(include func(string, any) (string, error)) template.FuncMap {
 			return s
 		},
 		"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+		"hasPrefix":  func(prefix, s string) bool { return strings.HasPrefix(s, prefix) },
+		"fail":       func(msg string) (string, error) { return "", errors.New(msg) },
 		"contains":   func(substr, s string) bool { return strings.Contains(s, substr) },
 		"replace":    func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
 		"printf":     fmt.Sprintf,
@@ -441,7 +443,7 @@ func TestHelmChart(t *testing.T) {
 			runChecks(t, checks)
 
 			t.Run("termination grace outlasts the preStop sleep plus shutdown_grace", func(t *testing.T) {
-				checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.ShutdownGrace.D())
+				checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.DrainDelay.D(), cfg.Server.ShutdownGrace.D())
 			})
 
 			if hc.autoscaling {
@@ -499,10 +501,20 @@ func TestHelmChart(t *testing.T) {
 func TestHelmChartRefusesALoopbackAdminListener(t *testing.T) {
 	t.Parallel()
 	// admin_listen left to the gateway's default (loopback) would make
-	// every probe fail: the chart insists it is written.
+	// every probe fail: the chart insists it is written, and not as a
+	// loopback address (config.example.yaml's, pasted in).
 	_, err := renderChart(t, `config: {server: {admin_listen: ""}}`)
 	if err == nil || !strings.Contains(err.Error(), "admin_listen must be set") {
 		t.Errorf("rendering with admin_listen empty: %v, want the chart's required message", err)
+	}
+	for _, addr := range []string{"127.0.0.1:9090", "localhost:9090", "[::1]:9090", "127.0.0.2:9091"} {
+		_, err := renderChart(t, `config: {server: {admin_listen: "`+addr+`"}}`)
+		if err == nil || !strings.Contains(err.Error(), "is a loopback address") {
+			t.Errorf("rendering with admin_listen %s: %v, want the chart's loopback refusal", addr, err)
+		}
+	}
+	if _, err := renderChart(t, `config: {server: {admin_listen: "0.0.0.0:9090"}}`); err != nil {
+		t.Errorf("rendering with admin_listen 0.0.0.0:9090: %v", err)
 	}
 }
 

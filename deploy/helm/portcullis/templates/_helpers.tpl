@@ -61,7 +61,13 @@ which the kubelet's probes cannot reach.
 {{- end -}}
 
 {{- define "portcullis.adminPort" -}}
-{{- include "portcullis.port" (required "config.server.admin_listen must be set to the pod's address (e.g. \":9090\"): its default, 127.0.0.1:9090, is unreachable to the kubelet's probes and to Prometheus" .Values.config.server.admin_listen) -}}
+{{- $admin := required "config.server.admin_listen must be set to the pod's address (e.g. \":9090\"): its default, 127.0.0.1:9090, is unreachable to the kubelet's probes and to Prometheus" .Values.config.server.admin_listen -}}
+{{- $port := include "portcullis.port" $admin -}}
+{{- $host := trimSuffix (printf ":%s" $port) $admin -}}
+{{- if or (eq $host "localhost") (eq $host "[::1]") (hasPrefix "127." $host) -}}
+{{- fail (printf "config.server.admin_listen %q is a loopback address, unreachable to the kubelet's probes and to Prometheus (config.example.yaml's is, for a laptop): write \":%s\"" $admin $port) -}}
+{{- end -}}
+{{- $port -}}
 {{- end -}}
 
 {{- define "portcullis.decisionListen" -}}
