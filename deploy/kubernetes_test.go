@@ -344,10 +344,12 @@ func runChecks(t *testing.T, checks []podCheck) {
 }
 
 // checkTerminationGrace holds a pod's terminationGracePeriodSeconds above
-// its container's preStop sleep plus shutdown_grace, so that SIGKILL never
-// cuts a request the gateway lets finish, and requires the sleep: without
-// it endpoints may still send to a pod that stopped accepting.
-func checkTerminationGrace(t *testing.T, graceSeconds *int, c container, shutdownGrace time.Duration) {
+// its container's preStop sleep plus drain_delay plus shutdown_grace (after
+// SIGTERM the gateway serves drain_delay before shutdown_grace begins), so
+// that SIGKILL never cuts a request the gateway lets finish, and requires
+// the sleep: without it endpoints may still send to a pod that stopped
+// accepting.
+func checkTerminationGrace(t *testing.T, graceSeconds *int, c container, drainDelay, shutdownGrace time.Duration) {
 	t.Helper()
 	if graceSeconds == nil {
 		t.Fatal("terminationGracePeriodSeconds is not set (the default 30s is not derived from shutdown_grace)")
@@ -360,8 +362,8 @@ func checkTerminationGrace(t *testing.T, graceSeconds *int, c container, shutdow
 	if preStop == 0 {
 		t.Error("no preStop sleep: endpoints may still send to a pod that stopped accepting")
 	}
-	if need := preStop + shutdownGrace; grace <= need {
-		t.Errorf("terminationGracePeriodSeconds %v <= preStop sleep %v + shutdown_grace %v: SIGKILL would cut requests the gateway lets finish", grace, preStop, shutdownGrace)
+	if need := preStop + drainDelay + shutdownGrace; grace <= need {
+		t.Errorf("terminationGracePeriodSeconds %v <= preStop sleep %v + drain_delay %v + shutdown_grace %v: SIGKILL would cut requests the gateway lets finish", grace, preStop, drainDelay, shutdownGrace)
 	}
 }
 
@@ -430,7 +432,7 @@ func TestKubernetesManifests(t *testing.T) {
 	runChecks(t, checks)
 
 	t.Run("termination grace outlasts the preStop sleep plus shutdown_grace", func(t *testing.T) {
-		checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.ShutdownGrace.D())
+		checkTerminationGrace(t, pod.Spec.TerminationGracePeriodSeconds, c, cfg.Server.DrainDelay.D(), cfg.Server.ShutdownGrace.D())
 	})
 	t.Run("GOMEMLIMIT is below the memory limit", func(t *testing.T) {
 		for _, e := range c.Env {
