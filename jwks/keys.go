@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -30,6 +31,32 @@ const maxKeys = 100
 // type it does not know, an unusual key_ops value) costs that entry and not
 // the whole set, and so that each dropped entry can be named in the log.
 func (k *KeySet) parse(body []byte) (*snapshot, error) {
+	return k.parseWith(body, func(kid, reason string) {
+		k.log.Warn("jwks key dropped", zap.String("kid", kid), zap.String("reason", reason))
+	}, "dropped keys are logged")
+}
+
+// Check reads a JWK Set document as the key set of an issuer that allows
+// algorithms would, and returns why it could not serve it: no usable key,
+// with each dropped key's kid and reason. It is for callers that read a set
+// themselves (explain's -jwks file), to say what is wrong with it at once.
+func Check(body []byte, algorithms []string) error {
+	k := &KeySet{src: Source{Algorithms: algorithms}, log: zap.NewNop()}
+	var dropped []string
+	_, err := k.parseWith(body, func(kid, reason string) {
+		if len(dropped) < 5 {
+			dropped = append(dropped, fmt.Sprintf("kid %q: %s", kid, reason))
+		}
+	}, "")
+	if err != nil && len(dropped) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.Join(dropped, "; "))
+	}
+	return err
+}
+
+// parseWith is parse, telling drop about each key it drops; note, when
+// set, ends the error of a set without a usable key.
+func (k *KeySet) parseWith(body []byte, drop func(kid, reason string), note string) (*snapshot, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -57,7 +84,7 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 			}
 		}
 		if reason != "" {
-			k.log.Warn("jwks key dropped", zap.String("kid", remote.Clip(kidOf(raw, key))), zap.String("reason", reason))
+			drop(remote.Clip(kidOf(raw, key)), reason)
 			continue
 		}
 		snap.keys = append(snap.keys, key)
@@ -66,7 +93,10 @@ func (k *KeySet) parse(body []byte) (*snapshot, error) {
 		}
 	}
 	if len(snap.keys) == 0 {
-		return nil, fmt.Errorf("no usable signing key among %d (dropped keys are logged)", len(doc.Keys))
+		if note != "" {
+			return nil, fmt.Errorf("no usable signing key among %d (%s)", len(doc.Keys), note)
+		}
+		return nil, fmt.Errorf("no usable signing key among %d", len(doc.Keys))
 	}
 	snap.keys = slices.Clip(snap.keys)
 	fp := sha256.New()

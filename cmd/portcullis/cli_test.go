@@ -33,6 +33,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 	t.Parallel()
 	good := gatewaytest.WriteFile(t, "good.yaml", goodConfig)
 	bad := gatewaytest.WriteFile(t, "bad.yaml", "routes: [\n")
+	emptySet := gatewaytest.WriteFile(t, "empty.json", `{"keys":[]}`)
+	secretOnly := gatewaytest.WriteFile(t, "secret.json", `{"keys":[{"kty":"oct","kid":"s1","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}`)
 
 	tests := []struct {
 		name       string
@@ -151,6 +153,18 @@ func TestUsageAndExitCodes(t *testing.T) {
 			args:       []string{"explain", "-config", good, "-jwks", bad, "GET", "http://x/orders"},
 			wantCode:   3,
 			wantStderr: []string{"not a JWK set"},
+		},
+		{
+			name:       "explain with a -jwks set without keys says so at once: exit 3",
+			args:       []string{"explain", "-config", good, "-jwks", emptySet, "GET", "http://x/orders"},
+			wantCode:   3,
+			wantStderr: []string{"-jwks", "empty.json", "no usable signing key"},
+		},
+		{
+			name:       "explain with a -jwks set of a shared secret only says why at once: exit 3",
+			args:       []string{"explain", "-config", good, "-jwks", secretOnly, "GET", "http://x/orders"},
+			wantCode:   3,
+			wantStderr: []string{"secret.json", "issuer", `kid "s1"`, "symmetric key"},
 		},
 		{
 			name:       "explain with a bad configuration could not check: exit 3",

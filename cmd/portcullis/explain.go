@@ -13,7 +13,9 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/jwks"
 )
 
 // headerFlags collects repeated -H "Name: value" flags.
@@ -78,6 +80,12 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		if _, err := jwk.Parse(b); err != nil {
 			return fmt.Errorf("%w: -jwks %s: not a JWK set: %v", errUnchecked, *jwksFile, err)
 		}
+		// A set that parses but has no key an issuer could verify with
+		// (empty, a symmetric key only, algorithms the issuers do not
+		// allow) is said now too, with why each key was dropped.
+		if err := checkJWKSFile(b, cfg.Issuers); err != nil {
+			return fmt.Errorf("%w: -jwks %s: %v", errUnchecked, *jwksFile, err)
+		}
 	}
 	req, err := http.NewRequest(strings.ToUpper(positional[0]), positional[1], nil)
 	if err != nil || req.URL.Host == "" {
@@ -134,6 +142,27 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	// Refused is an answer, not a failure of the command: exit 1, and
 	// nothing more to say than the explanation printed above.
 	return errReported
+}
+
+// checkJWKSFile says why a -jwks set would give no issuer a key: every
+// issuer that verifies signatures reads its keys from the file, each with
+// its own algorithms. nil when one of them can use it (one that cannot is
+// then reported with the explanation, as an issuer without keys).
+func checkJWKSFile(set []byte, issuers []config.Issuer) error {
+	var first error
+	for _, is := range issuers {
+		if is.JWKSURI == "" && !is.Discovery {
+			continue // introspection only: no keys
+		}
+		err := jwks.Check(set, is.Algorithms)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = fmt.Errorf("issuer %s (algorithms %v): %w", is.Name, is.Algorithms, err)
+		}
+	}
+	return first
 }
 
 func printExplanation(w io.Writer, ex *gateway.Explanation) {
