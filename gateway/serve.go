@@ -82,6 +82,17 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          errLog,
 	}
+	// Over HTTP/2 the connection's write deadline is not the stream's: Go's
+	// server clears it, and a stream's deadline only queues a reset behind
+	// a frame write that is already blocked. A client that stops reading
+	// would keep its streams' handlers (and max_in_flight slots) forever.
+	// WriteByteTimeout closes a connection on which nothing could be
+	// written for write_timeout while something waited to be.
+	h2 := &http.HTTP2Config{WriteByteTimeout: g.writeTimeout}
+	if h2.WriteByteTimeout <= 0 {
+		h2.WriteByteTimeout = config.DefaultServer.WriteTimeout.D()
+	}
+	proxySrv.HTTP2, decisionSrv.HTTP2 = h2, h2
 	adminSrv := &http.Server{
 		Handler:           g.Admin(),
 		ReadHeaderTimeout: 5 * time.Second,
