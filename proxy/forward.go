@@ -16,10 +16,24 @@ import (
 	"github.com/portcullis/portcullis/token"
 )
 
+// upstreamPingAfter and upstreamPingTimeout check an HTTP/2 upstream
+// connection (h2c, or h2 to an https upstream) that has read nothing for
+// upstreamPingAfter with a PING, and close it if no answer comes within
+// upstreamPingTimeout. Without them a connection that went silent (a node
+// gone, a NAT or load balancer entry dropped, no FIN or RST) keeps taking
+// the requests multiplexed on it, each failing at its route's timeout, for
+// the kernel's retransmission timeout (about 15 minutes). 30s is longer
+// than most requests' silences and short enough to matter; a grpc-go server
+// with its default keepalive policy answers pings on a stream that stays
+// quiet for minutes with GOAWAY too_many_pings (README, gRPC). Variables so
+// that a test can shorten them.
+var upstreamPingAfter, upstreamPingTimeout = 30 * time.Second, 15 * time.Second
+
 // NewTransport returns the transport shared by every route: keep-alive pools
 // per upstream host sized for a gateway (the default of two idle connections
 // per host would make most requests dial), bounded dial and TLS handshakes,
-// and no proxy from the environment (an upstream is where the file says).
+// HTTP/2 connections checked by PING when they fall silent, and no proxy
+// from the environment (an upstream is where the file says).
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		DialContext: (&net.Dialer{
@@ -32,6 +46,10 @@ func NewTransport() *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: upstreamPingAfter,
+			PingTimeout:     upstreamPingTimeout,
+		},
 	}
 }
 
