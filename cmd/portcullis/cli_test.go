@@ -119,6 +119,12 @@ func TestUsageAndExitCodes(t *testing.T) {
 			wantStdout: []string{"Usage:", "portcullis serve"},
 		},
 		{
+			name:       "a command's -h prints its flags and exits 0",
+			args:       []string{"serve", "-h"},
+			wantCode:   0,
+			wantStderr: []string{"-config"},
+		},
+		{
 			name:       "a stray argument to validate exits 2",
 			args:       []string{"validate", "-config", good, "other.yaml"},
 			wantCode:   2,

@@ -93,7 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK // asked for: the flags were printed
+	case errors.Is(err, errUsage):
 		return exitUsage
 	case errors.Is(err, errUnchecked):
 		fmt.Fprintf(stderr, "portcullis: %v\n", err)
@@ -138,6 +140,9 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 // from PORTCULLIS_<NAME> (upper case, '-' as '_').
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err // -h or -help: the flags were printed, as asked
+		}
 		return errUsage
 	}
 	set := map[string]bool{}
