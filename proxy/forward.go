@@ -29,6 +29,8 @@ import (
 // that a test can shorten them.
 var upstreamPingAfter, upstreamPingTimeout = 30 * time.Second, 15 * time.Second
 
+const maxResponseHeaderBytes = 1 << 20
+
 // NewTransport returns the transport shared by every route: keep-alive pools
 // per upstream host sized for a gateway (the default of two idle connections
 // per host would make most requests dial), bounded dial and TLS handshakes,
@@ -46,6 +48,10 @@ func NewTransport() *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// An upstream's response headers are read whole before anything
+		// is relayed: 1 MiB, not net/http's 10 MiB, is what one answer
+		// may make the gateway hold (more is a 502).
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: upstreamPingAfter,
 			PingTimeout:     upstreamPingTimeout,

@@ -609,3 +609,24 @@ func TestGRPCWebRefusalSpeaksGRPCWeb(t *testing.T) {
 		t.Errorf("Content-Type %q, want the call's application/grpc-web+proto", ct)
 	}
 }
+
+// An upstream's response headers are bounded: one that sends more than 1
+// MiB of them gets its client a 502, not a gateway holding megabytes per
+// answer.
+func TestOversizedUpstreamResponseHeadersAre502(t *testing.T) {
+	f := newFixture(t)
+	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Large", strings.Repeat("a", 2<<20))
+		w.WriteHeader(http.StatusOK)
+	})
+	if res := f.get("/status", ""); res.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", res.StatusCode)
+	}
+	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Large", strings.Repeat("a", 512<<10))
+		w.WriteHeader(http.StatusOK)
+	})
+	if res := f.get("/status", ""); res.StatusCode != http.StatusOK || len(res.Header.Get("X-Large")) != 512<<10 {
+		t.Fatalf("a 512 KiB header: status %d, header %d bytes; want it relayed", res.StatusCode, len(res.Header.Get("X-Large")))
+	}
+}
