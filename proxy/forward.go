@@ -169,6 +169,15 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 			delete(out.Header, name)
 		}
 	}
+	// And as request trailers, which the upstream's server merges with
+	// the headers for many frameworks. (ReverseProxy copies the names
+	// before the body is read, so their values arrive empty today; the
+	// names go anyway, whatever a later net/http does.)
+	for name := range out.Trailer {
+		if rt.spoofed(name) {
+			delete(out.Trailer, name)
+		}
+	}
 	setClaimHeaders(out.Header, route, f.tok)
 	if route.StripAuthorization {
 		out.Header.Del("Authorization")

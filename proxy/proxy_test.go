@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -628,5 +629,32 @@ func TestOversizedUpstreamResponseHeadersAre502(t *testing.T) {
 	})
 	if res := f.get("/status", ""); res.StatusCode != http.StatusOK || len(res.Header.Get("X-Large")) != 512<<10 {
 		t.Fatalf("a 512 KiB header: status %d, header %d bytes; want it relayed", res.StatusCode, len(res.Header.Get("X-Large")))
+	}
+}
+
+// A claim header's name declared as a request trailer does not reach the
+// upstream either (many frameworks merge trailers with headers); other
+// trailers do.
+func TestSpoofedClaimHeadersAreStrippedFromTrailers(t *testing.T) {
+	f := newFixture(t)
+	seen := make(chan http.Header, 1)
+	f.up.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		seen <- r.Trailer.Clone()
+	})
+	req := httptest.NewRequest(http.MethodPost, "http://api.example.com/anything", io.MultiReader(strings.NewReader("body")))
+	req.ContentLength = -1
+	req.Trailer = http.Header{"X-User-Id": nil, "X_user_id": nil, "X-Checksum": nil}
+	if res := f.do(req); res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d %s", res.StatusCode, res.body)
+	}
+	got := <-seen
+	if _, ok := got["X-Checksum"]; !ok {
+		t.Fatalf("the upstream saw trailers %v: X-Checksum missing, so the test sees none", got)
+	}
+	for name := range got {
+		if folded := strings.ReplaceAll(strings.ToLower(name), "_", "-"); folded == "x-user-id" {
+			t.Errorf("the upstream saw the claim header %s declared as a trailer", name)
+		}
 	}
 }
