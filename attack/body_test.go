@@ -138,6 +138,25 @@ routes:
 	}
 }
 
+// smallBodyOverHTTP2 is a gateway whose route /small takes bodies of 10
+// bytes at most, to up, served over HTTP/2 (TLS) to its clients.
+func smallBodyOverHTTP2(t *testing.T, up *gatewaytest.Upstream) (*gatewaytest.Gateway, *httptest.Server) {
+	t.Helper()
+	g := gatewaytest.StartYAML(t, `
+routes:
+  - name: small
+    match: {path_prefix: /small}
+    upstream: "`+up.URL+`"
+    auth: {mode: public}
+    max_body_bytes: 10
+`)
+	front := httptest.NewUnstartedServer(g.Handler())
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	return g, front
+}
+
 // TestMaxBodyBytesAfterTheAnswerBegan: a body that passes the limit after
 // the upstream began its answer (a stream's replies, an early response)
 // is cut where it passes, and the access log says why, although its 200
@@ -153,18 +172,7 @@ func TestMaxBodyBytesAfterTheAnswerBegan(t *testing.T) {
 		_ = rc.Flush()
 		_, _ = io.Copy(io.Discard, r.Body)
 	})
-	g := gatewaytest.StartYAML(t, `
-routes:
-  - name: small
-    match: {path_prefix: /small}
-    upstream: "`+up.URL+`"
-    auth: {mode: public}
-    max_body_bytes: 10
-`)
-	front := httptest.NewUnstartedServer(g.Handler())
-	front.EnableHTTP2 = true
-	front.StartTLS()
-	t.Cleanup(front.Close)
+	g, front := smallBodyOverHTTP2(t, up)
 
 	body, send := io.Pipe()
 	answered := make(chan struct{})
@@ -201,18 +209,7 @@ routes:
 // calls share behind a load balancer.
 func TestBodyTooLargeOverHTTP2KeepsTheConnection(t *testing.T) {
 	up := gatewaytest.NewUpstream(t)
-	g := gatewaytest.StartYAML(t, `
-routes:
-  - name: small
-    match: {path_prefix: /small}
-    upstream: "`+up.URL+`"
-    auth: {mode: public}
-    max_body_bytes: 10
-`)
-	front := httptest.NewUnstartedServer(g.Handler())
-	front.EnableHTTP2 = true
-	front.StartTLS()
-	t.Cleanup(front.Close)
+	_, front := smallBodyOverHTTP2(t, up)
 	client := front.Client()
 	post := func(body string) (status int, reused bool) {
 		t.Helper()

@@ -105,6 +105,17 @@ routes:
 	return cfg
 }
 
+// startPrivateWithCAFile starts a gateway whose issuer trusts a CA of its
+// own through a ca_file, in front of an IdP that the CA certified.
+func startPrivateWithCAFile(t *testing.T) (*testpki.PKI, *privateIdP, string, *Gateway) {
+	t.Helper()
+	ca := testpki.New(t)
+	idp := newPrivateIdP(t, ca.Issue(t, "idp", true))
+	caFile := filepath.Join(t.TempDir(), "idp-ca.pem")
+	writeFile(t, caFile, readFile(t, ca.CAFile))
+	return ca, idp, caFile, startPrivate(t, privateIssuerConfig(t, idp, caFile))
+}
+
 // startPrivate starts a gateway on cfg and waits for its keys and list.
 func startPrivate(t *testing.T, cfg *config.Config) *Gateway {
 	t.Helper()
@@ -196,11 +207,7 @@ func TestIssuerCAFileRewrittenInPlaceIsReadAtReload(t *testing.T) {
 // again, keeps the issuer's clients: its keys, its cached introspection
 // answers and its list are not fetched anew.
 func TestIssuerCAFileUnchangedKeepsClientsAtReload(t *testing.T) {
-	ca := testpki.New(t)
-	idp := newPrivateIdP(t, ca.Issue(t, "idp", true))
-	caFile := filepath.Join(t.TempDir(), "idp-ca.pem")
-	writeFile(t, caFile, readFile(t, ca.CAFile))
-	g := startPrivate(t, privateIssuerConfig(t, idp, caFile))
+	ca, idp, caFile, g := startPrivateWithCAFile(t)
 	before := g.state.Load()
 
 	writeFile(t, caFile, readFile(t, ca.CAFile)) // the same bytes, a new mtime
@@ -222,11 +229,7 @@ func TestIssuerCAFileUnchangedKeepsClientsAtReload(t *testing.T) {
 // An issuer's ca_file that cannot be read at a reload fails the reload, as
 // a configuration error does, and the running configuration stays.
 func TestIssuerCAFileUnreadableFailsReload(t *testing.T) {
-	ca := testpki.New(t)
-	idp := newPrivateIdP(t, ca.Issue(t, "idp", true))
-	caFile := filepath.Join(t.TempDir(), "idp-ca.pem")
-	writeFile(t, caFile, readFile(t, ca.CAFile))
-	g := startPrivate(t, privateIssuerConfig(t, idp, caFile))
+	_, idp, caFile, g := startPrivateWithCAFile(t)
 	before := g.state.Load()
 
 	if err := os.Remove(caFile); err != nil {
