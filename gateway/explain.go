@@ -160,7 +160,14 @@ func explainWith(ex *Explanation, cfg *config.Config, h *proxy.Handler, up *capt
 	}
 	if up.req != nil {
 		ex.Allowed = true
-		ex.Upstream = &ExplainedRequest{Method: up.req.Method, URL: up.req.URL.String(), Header: up.req.Header}
+		h := up.req.Header
+		if ua := h["User-Agent"]; len(ua) == 1 && ua[0] == "" {
+			// ReverseProxy sets it empty so that net/http sends none:
+			// the upstream never sees it, and neither does explain.
+			h = h.Clone()
+			delete(h, "User-Agent")
+		}
+		ex.Upstream = &ExplainedRequest{Method: up.req.Method, URL: up.req.URL.String(), Header: h}
 	} else {
 		ex.Response = &ExplainedResponse{Header: rec.Header(), Body: rec.Body.String()}
 	}

@@ -129,6 +129,9 @@ func TestExplain(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &ex); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, stdout)
 		}
+		if _, ok := ex.Upstream.Header["User-Agent"]; ok {
+			t.Errorf("explain shows a User-Agent the upstream would not get: %q", ex.Upstream.Header["User-Agent"])
+		}
 		if !ex.Allowed || ex.Route != "orders" || ex.Upstream.Header["X-User-Id"][0] != "alice" || !strings.HasSuffix(ex.Upstream.URL, "/orders/7") {
 			t.Errorf("explanation = %+v", ex)
 		}
