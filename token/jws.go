@@ -70,6 +70,11 @@ func parseCompact(raw string) (*jws.Message, *jws.Signature, *Error) {
 	// (a deny-list, a replay cache, an upstream's) could be bypassed by
 	// re-spelling it (RFC 4648 §3.5 allows refusing non-zero pad bits).
 	// The header and payload are covered by the signature as spelled.
+	// An ECDSA signature (ES256/384/512) still has a second form that
+	// verifies, (r, n-s), which no verifier may refuse (signers make
+	// either): keyed on a token's string, such a list must use jti instead.
+	// RSA and Ed25519 signatures have one form (Go refuses a non-canonical
+	// Ed25519 s).
 	if base64.RawURLEncoding.EncodeToString(sig.Signature()) != raw[strings.LastIndexByte(raw, '.')+1:] {
 		return nil, nil, fail(CheckFormat, outcome.Malformed, "", "the signature is not in canonical base64url")
 	}
