@@ -86,9 +86,11 @@ func parseCompact(raw string) (*jws.Message, *jws.Signature, *Error) {
 // accepted typ.
 func (is *issuer) checkHeader(hdr jws.Headers) *Error {
 	// RFC 7515 §4.1.11: a recipient must refuse extensions it does not
-	// understand; portcullis understands none. b64 (RFC 7797) changes what
-	// is signed, so it is refused too.
-	if len(hdr.Critical()) > 0 {
+	// understand; portcullis understands none. An empty list, which
+	// producers must not send, is refused as well: README says a crit
+	// header is. b64 (RFC 7797) changes what is signed, so it is refused
+	// too.
+	if _, present := hdr.Get(jws.CriticalKey); present || len(hdr.Critical()) > 0 {
 		return fail(CheckHeader, outcome.Malformed, is.Name, "crit header names unsupported extensions")
 	}
 	if _, ok := hdr.Get("b64"); ok {

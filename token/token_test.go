@@ -151,6 +151,7 @@ func TestVerify(t *testing.T) {
 		{name: "a token without kid is verified against the set", tok: rsaKey.Sign(claims(), map[string]any{"kid": ""})},
 		{name: "an unknown kid is unknown_key", tok: tokentest.RSA("ghost", 2048).Sign(claims()), want: outcome.UnknownKey},
 		{name: "a crit header is refused", tok: rsaKey.Sign(claims(), map[string]any{"crit": []string{"exp"}, "exp": 1}), want: outcome.Malformed},
+		{name: "an empty crit header is refused (RFC 7515 §4.1.11: producers must not send one)", tok: rsaKey.Sign(claims(), map[string]any{"crit": []string{}}), want: outcome.Malformed},
 		{name: "cty JWT (a nested token) is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "JWT"}), want: outcome.Malformed},
 		{name: "cty jwt in lower case is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "jwt"}), want: outcome.Malformed},
 		{name: "cty application/jwt is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "application/jwt"}), want: outcome.Malformed},
