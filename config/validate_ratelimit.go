@@ -120,9 +120,11 @@ func (v *validator) rate(p, rate string, burst int) {
 		v.errorf(p+".rate", CodeRequired, "is required: N/s, N/m, N/h or N/<duration> (\"100/s\", \"6000/m\")")
 	} else if count, period, err := ParseRate(rate); err != nil {
 		v.errorf(p+".rate", CodeInvalid, "%v", err)
-	} else if interval = (period / time.Duration(count)).Truncate(time.Microsecond); interval <= 0 {
+	} else if interval = period / time.Duration(count); interval < time.Microsecond {
 		// Redis's clock counts microseconds: a finer rate cannot be kept.
 		v.errorf(p+".rate", CodeOutOfRange, "%q is more than one request a microsecond: the counters keep time in microseconds", rate)
+	} else if r := interval % time.Microsecond; r != 0 {
+		interval += time.Microsecond - r // as the stores round it (ratelimit.Limit.Interval)
 	}
 	if (burst != 0 || v.present(p+".burst")) && (burst < 1 || burst > MaxRateCount) {
 		v.errorf(p+".burst", CodeOutOfRange, "%d is out of range: from 1 to %d (leave it out for the rate's count)", burst, MaxRateCount)

@@ -39,24 +39,37 @@ func (l Limit) Validate() error {
 	case l.Burst < 1:
 		return fmt.Errorf("%w: burst must be at least 1, got %d", ErrInvalidLimit, l.Burst)
 	}
-	t := l.Interval()
-	if t <= 0 {
+	if l.Period/time.Duration(l.Count) < time.Microsecond {
 		return fmt.Errorf("%w: %d per %s is more than one request per microsecond", ErrInvalidLimit, l.Count, l.Period)
 	}
-	if l.Burst > int64(MaxTolerance/t) {
+	t := l.Interval()
+	// The tolerance, T*(Burst-1), is what must stay within MaxTolerance:
+	// config bounds the same product, and a limit it accepts must never
+	// be refused here (Take would then not apply it at all).
+	if l.Burst-1 > int64(MaxTolerance/t) {
 		return fmt.Errorf("%w: burst %d at %d per %s spans more than %s", ErrInvalidLimit, l.Burst, l.Count, l.Period, MaxTolerance)
 	}
 	return nil
 }
 
 // Interval is the emission interval T = Period/Count: the time one request
-// costs. It is truncated to whole microseconds, the resolution of Redis's
-// clock, so that every store computes the same answers.
+// costs. It is rounded up to whole microseconds, the resolution of Redis's
+// clock, so that every store computes the same answers, and so that no
+// store lets through more than the rate (700000/s is kept as 500000/s, not
+// as 1000000/s: rates that fine lose their precision either way).
 func (l Limit) Interval() time.Duration {
 	if l.Count < 1 {
 		return 0
 	}
-	return (l.Period / time.Duration(l.Count)).Truncate(time.Microsecond)
+	return CeilMicrosecond(l.Period / time.Duration(l.Count))
+}
+
+// CeilMicrosecond rounds d up to a whole microsecond.
+func CeilMicrosecond(d time.Duration) time.Duration {
+	if r := d % time.Microsecond; r != 0 {
+		d += time.Microsecond - r
+	}
+	return d
 }
 
 // Tolerance is how far ahead of now a key's theoretical arrival time may be

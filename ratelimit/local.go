@@ -143,6 +143,16 @@ func (l *Local) Take(_ context.Context, reqs []Request) ([]Result, error) {
 			c.tat = cells[j].tat + cells[j].interval
 		} else if tat, ok := sh.tats[r.Key]; ok {
 			c.tat = max(tat, now)
+			// At most what this limit can leave (a spent burst): a key
+			// counted under a stricter limit before a reload (1/24h
+			// raised to 1000/s) waits one interval of the new one, not
+			// the rest of the old one's period. Kept, refused or not,
+			// or every later look would start from the old value again.
+			if most := now + c.tolerance + c.interval; c.tat > most {
+				c.tat = most
+				sh.tats[r.Key] = most
+				sh.minTAT = min(sh.minTAT, most)
+			}
 		} else {
 			c.tat = now
 			state = created

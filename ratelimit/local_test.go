@@ -92,12 +92,12 @@ var gcraSequences = []struct {
 		},
 	},
 	{
-		name:  "a period that does not divide by count is truncated to whole microseconds",
+		name:  "a period that does not divide by count is rounded up to whole microseconds",
 		limit: Limit{Count: 3, Period: time.Second, Burst: 2},
 		steps: []step{
-			{0, Result{Allowed: true, Remaining: 1, Reset: 333333 * time.Microsecond}},
-			{0, Result{Allowed: true, Remaining: 0, Reset: 666666 * time.Microsecond}},
-			{0, Result{Allowed: false, RetryAfter: 333333 * time.Microsecond, Reset: 666666 * time.Microsecond}},
+			{0, Result{Allowed: true, Remaining: 1, Reset: 333334 * time.Microsecond}},
+			{0, Result{Allowed: true, Remaining: 0, Reset: 666668 * time.Microsecond}},
+			{0, Result{Allowed: false, RetryAfter: 333334 * time.Microsecond, Reset: 666668 * time.Microsecond}},
 		},
 	},
 	{
@@ -427,5 +427,51 @@ func TestLocalRemainingCountsTheRequestsLeft(t *testing.T) {
 				t.Fatalf("seed %d, %+v: Remaining %d, but %d more were allowed", seed, limit, first[0].Remaining, more)
 			}
 		}
+	}
+}
+
+// loosenedLimit: a key counted under a strict limit is judged by a looser
+// one as soon as the limit changes (a reload that raises it): at worst as a
+// key that spent the loose limit's whole burst, waiting one of its
+// intervals, never what is left of the strict one's period.
+func loosenedLimit(t *testing.T, s Store, c *clock) {
+	t.Helper()
+	ctx := context.Background()
+	key := Key("loosened", "client")
+	strict := Limit{Count: 1, Period: 24 * time.Hour, Burst: 1}
+	loose := Limit{Count: 1000, Period: time.Second, Burst: 1000}
+	if got, err := s.Take(ctx, []Request{{Key: key, Limit: strict}}); err != nil || !got[0].Allowed {
+		t.Fatalf("the first request under 1/24h: %+v, %v", got, err)
+	}
+	if got, err := s.Take(ctx, []Request{{Key: key, Limit: strict}}); err != nil || got[0].Allowed {
+		t.Fatalf("the second request under 1/24h: %+v, %v; want refused", got, err)
+	}
+	got, err := s.Take(ctx, []Request{{Key: key, Limit: loose}})
+	if err != nil || (!got[0].Allowed && got[0].RetryAfter > loose.Interval()) {
+		t.Fatalf("after the limit was raised to 1000/s: %+v, %v; want a wait of at most %s", got, err, loose.Interval())
+	}
+	c.Advance(loose.Interval())
+	if got, err := s.Take(ctx, []Request{{Key: key, Limit: loose}}); err != nil || !got[0].Allowed {
+		t.Fatalf("one interval of 1000/s later: %+v, %v; want allowed", got, err)
+	}
+}
+
+func TestLocalLoosenedLimit(t *testing.T) {
+	c := newClock()
+	loosenedLimit(t, NewLocal(LocalOptions{Now: c.Now}), c)
+}
+
+// A burst that config accepts is one the stores enforce: config bounds the
+// tolerance T*(burst-1) by MaxTolerance, and so must Validate (a limit it
+// refused would not be applied at all).
+func TestLimitValidateAgreesWithConfigAtTheBound(t *testing.T) {
+	at := Limit{Count: 1, Period: 24 * time.Hour, Burst: int64(MaxTolerance/(24*time.Hour)) + 1}
+	if err := at.Validate(); err != nil {
+		t.Errorf("burst %d at 1/24h (tolerance exactly MaxTolerance): %v", at.Burst, err)
+	}
+	over := at
+	over.Burst++
+	if err := over.Validate(); err == nil {
+		t.Errorf("burst %d at 1/24h: valid, want refused", over.Burst)
 	}
 }

@@ -106,6 +106,14 @@ for i, key in ipairs(KEYS) do
 	if tat == nil then
 		tat = tonumber(redis.call('GET', key)) or now
 		if tat < now then tat = now end
+		-- At most what this limit can leave (a key counted under a
+		-- stricter limit before a reload), kept, as the local store does.
+		local most = now + tonumber(ARGV[2 * i + 1]) + tonumber(ARGV[2 * i])
+		if tat > most then
+			tat = most
+			local ttl = math.max(1, math.ceil((tat - now) / 1000))
+			redis.call('SET', key, string.format('%.0f', tat), 'PX', string.format('%.0f', ttl))
+		end
 	end
 	out[i + 2] = tat
 	if tat - now > tonumber(ARGV[2 * i + 1]) then out[1] = 0 end

@@ -40,6 +40,12 @@ func TestRedisAllOrNothing(t *testing.T) {
 	allOrNothing(t, newRedis(t, RedisOptions{URL: srv.URL, Now: c.Now}))
 }
 
+func TestRedisLoosenedLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClock()
+	loosenedLimit(t, newRedis(t, RedisOptions{URL: srv.URL, Now: c.Now}), c)
+}
+
 func TestRedisExactAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
 	// Two gateway instances, each with its own client, on Redis's clock.
