@@ -98,7 +98,9 @@ func one(h http.Header, name string) (v string, present bool) {
 // request target, and no body. uri must be in origin form ("/path?query"):
 // an absolute or empty one is no description.
 func describe(r *http.Request, method, host, uri string, present bool) (*http.Request, bool) {
-	if !present || !config.IsToken(method) || host == "" || !strings.HasPrefix(uri, "/") || strings.HasPrefix(uri, "//") {
+	// A '#' is no part of a request target (RFC 9112 §3.2): a parser
+	// that reads it as a fragment would route on less than was decided.
+	if !present || !config.IsToken(method) || host == "" || !strings.HasPrefix(uri, "/") || strings.HasPrefix(uri, "//") || strings.ContainsRune(uri, '#') {
 		return nil, false
 	}
 	u, err := url.ParseRequestURI(uri)

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -293,5 +294,55 @@ func TestNginxAuthRequest(t *testing.T) {
 
 	if pc.Exited() || ngx.Exited() {
 		t.Fatalf("a process exited during the test: portcullis %v, nginx %v", pc.Exited(), ngx.Exited())
+	}
+}
+
+// TestNginxClientIPLimitIgnoresTheClientsForwardedFor: examples/forward-
+// auth/nginx.conf in front of examples/forward-auth/portcullis.yaml, with
+// one change: the public docs route gets a client_ip limit of 1 request a
+// minute. One client (always 127.0.0.1) is refused after its first request
+// (nginx turns the 429 into 500), whatever X-Forwarded-For it writes: the
+// example replaces the header on the decision's subrequest.
+func TestNginxClientIPLimitIgnoresTheClientsForwardedFor(t *testing.T) {
+	bin := needNginx(t)
+	key := tokentest.RSA("k1", 2048)
+	idp := tokentest.NewIssuer(key)
+	t.Cleanup(idp.Close)
+	raw, err := os.ReadFile(filepath.Join(examplesDir, "portcullis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decisionAddr string
+	gp := gatewaytest.StartGatewayProcess(t, portcullisBin, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, func(listen, admin string) string {
+		decisionAddr = gatewaytest.FreeAddr(t)
+		text := string(raw)
+		for _, r := range [][2]string{
+			{exampleListen, fmt.Sprintf("listen: %q", listen)},
+			{exampleAdmin, fmt.Sprintf("admin_listen: %q", admin)},
+			{exampleDecision, fmt.Sprintf("listen: %q", decisionAddr)},
+			{exampleGRPC, fmt.Sprintf("grpc_listen: %q", gatewaytest.FreeAddr(t))},
+			{exampleTrusted, `trusted_proxies: ["127.0.0.1/32"]`},
+			{exampleJWKS, fmt.Sprintf("jwks_uri: %q", idp.JWKSURL())},
+			{"      mode: public\n", "      mode: public\n    rate_limit:\n      - {key: client_ip, rate: 1/m, burst: 1}\n"},
+		} {
+			text = replaceOnce(t, "portcullis.yaml", text, r[0], r[1])
+		}
+		return text
+	})
+	gatewaytest.WaitStatus(t, gp.Process, gp.AdminURL("/readyz"), http.StatusOK, 10*time.Second)
+	up := gatewaytest.NewUpstream(t)
+	ngx := startNginx(t, bin, decisionAddr, up)
+
+	if first := ngx.do(t, "GET", "/docs/a", "").status; first != http.StatusOK {
+		t.Fatalf("the first request: %d, want 200", first)
+	}
+	var spoofed []int
+	for i := 1; i <= 5; i++ {
+		spoofed = append(spoofed, ngx.do(t, "GET", "/docs/a", "", "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i)).status)
+	}
+	for _, s := range spoofed {
+		if s == http.StatusOK {
+			t.Fatalf("statuses %v with an X-Forwarded-For of the client's own each time: the client_ip limit counted what the client wrote", spoofed)
+		}
 	}
 }

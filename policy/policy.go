@@ -55,6 +55,10 @@ var (
 	ErrBadPath        = errors.New("the path contains a NUL or other control character or a ';' parameter, or is not absolute")
 	ErrDoubleEncoding = errors.New("the path is percent-encoded twice (%25 followed by two hex digits)")
 	ErrNotUTF8        = errors.New("the decoded path is not valid UTF-8")
+	// ErrNotPlain is a described path that cleaning would change (dot
+	// segments, repeated slashes): the decision service refuses it, since
+	// the ingress forwards the path as sent, not the one decided on.
+	ErrNotPlain = errors.New("the path has dot segments or repeated slashes, which an ingress would forward as sent")
 )
 
 // Route is one compiled, immutable route. Its fields are read by the proxy

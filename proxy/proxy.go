@@ -313,6 +313,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		return ex
 	}
 	clean, err := policy.CleanPath(r.URL)
+	if err == nil && decide && r.URL.Path != clean {
+		// A proxied request goes on with the clean path; a described one
+		// is forwarded by the ingress as the client sent it, which an
+		// upstream may resolve otherwise ("/orders//../docs" is
+		// "/orders/docs" to RFC 3986 and browsers, "/docs" here). Only a
+		// path that cleaning leaves as it is can be decided on.
+		err = policy.ErrNotPlain
+	}
 	if err != nil {
 		ex.reason, ex.pathErr = outcome.BadPath, err
 		refuseAs(rec, outcome.BadPath, err.Error(), "", "")
