@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -50,7 +51,7 @@ func (g *GRPC) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.Che
 	// Trust is settled before the description is read at all.
 	if !g.handler.Runtime().Trusted(call.RemoteAddr) {
 		g.handler.RefuseCall(w, call, outcome.UntrustedCaller)
-	} else if described, ok := describeCheck(call, req.GetAttributes().GetRequest().GetHttp()); !ok {
+	} else if described, ok := describeCheck(call, req.GetAttributes()); !ok {
 		g.handler.RefuseCall(w, call, outcome.BadDescription)
 	} else {
 		g.handler.Decide(w, described)
@@ -108,7 +109,14 @@ func grpcCall(ctx context.Context) *http.Request {
 // ones joined with ',') or, with Envoy's encode_raw_headers, from
 // header_map (repeated ones kept apart, so that two Authorization headers
 // are refused as when proxied); a call with both is not guessed at.
-func describeCheck(call *http.Request, h *authv3.AttributeContext_HttpRequest) (*http.Request, bool) {
+//
+// The downstream peer Envoy saw (source.address) is added to the end of
+// X-Forwarded-For, as a proxy adds its own peer: client_ip limits then
+// count by it (or, when it is a trusted proxy, by what it forwarded), never
+// by an X-Forwarded-For the client wrote and Envoy passed on (as it does
+// unless use_remote_address is set).
+func describeCheck(call *http.Request, attrs *authv3.AttributeContext) (*http.Request, bool) {
+	h := attrs.GetRequest().GetHttp()
 	if h == nil {
 		return nil, false
 	}
@@ -132,6 +140,11 @@ func describeCheck(call *http.Request, h *authv3.AttributeContext_HttpRequest) (
 		}
 		if !addHeader(header, hv.GetKey(), v) {
 			return nil, false
+		}
+	}
+	if peer := attrs.GetSource().GetAddress().GetSocketAddress(); peer.GetAddress() != "" {
+		if ip, err := netip.ParseAddr(peer.GetAddress()); err == nil {
+			header["X-Forwarded-For"] = append(header["X-Forwarded-For"], ip.String())
 		}
 	}
 	base := call.WithContext(call.Context())

@@ -3,6 +3,7 @@ package decision_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/portcullis/portcullis/decision"
+	"github.com/portcullis/portcullis/gateway/gatewaytest"
 	"github.com/portcullis/portcullis/token/tokentest"
 )
 
@@ -391,5 +393,44 @@ func BenchmarkGRPCCheck(b *testing.B) {
 		if res := check(); codes.Code(res.GetStatus().GetCode()) != codes.OK {
 			b.Fatalf("%v, want OK", res)
 		}
+	}
+}
+
+// The ext_authz CheckRequest names the downstream peer Envoy saw in
+// attributes.source.address: client_ip limits count by it, not by an
+// x-forwarded-for the client wrote (Envoy passes one on unless
+// use_remote_address is set, which the example leaves off).
+func TestGRPCClientIPCountsBySourceAddress(t *testing.T) {
+	g := gatewaytest.StartYAML(t, `
+server:
+  trusted_proxies: ["127.0.0.1/32"]
+decision:
+  grpc_listen: "127.0.0.1:0"
+routes:
+  - name: public
+    match: {path_prefix: /public}
+    upstream: "http://127.0.0.1:1"
+    auth: {mode: public}
+    rate_limit:
+      - {key: client_ip, rate: 1/m, burst: 1}
+`)
+	svc := decision.NewGRPC(g.ProxyHandler())
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
+	var codes []int32
+	for i := 1; i <= 3; i++ {
+		res, err := svc.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: "192.0.2.9", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}}}}},
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Method: "GET", Host: "api.example.com", Path: "/public/x",
+				Headers: map[string]string{"x-forwarded-for": fmt.Sprintf("203.0.113.%d", i)},
+			}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, res.GetStatus().GetCode())
+	}
+	if codes[0] != 0 || codes[1] == 0 || codes[2] == 0 {
+		t.Errorf("one client (source 192.0.2.9) with three x-forwarded-for values of its own, limit 1/m: grpc codes %v, want [0, refused, refused]", codes)
 	}
 }
