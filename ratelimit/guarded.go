@@ -87,7 +87,7 @@ func NewGuarded(shared Store, onError OnError, local *Local, hooks Hooks) *Guard
 	if onError == OnErrorLocal && local == nil {
 		panic("ratelimit: on_error local needs a local store")
 	}
-	return &Guarded{shared: shared, onError: onError, local: local, hooks: hooks, now: time.Now}
+	return &Guarded{shared: shared, onError: onError, local: local, hooks: hooks, now: monotonicNow()}
 }
 
 // Take asks the shared store, or the fallback while the store is failing or

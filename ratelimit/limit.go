@@ -52,6 +52,17 @@ func (l Limit) Validate() error {
 	return nil
 }
 
+// monotonicNow is a clock that moves with the monotonic one: the wall time
+// at its making plus the time since, so that a step of the wall clock (an
+// NTP correction, a VM resumed) moves no counter. Read through UnixNano, as
+// the stores do, time.Now would lose the monotonic reading: a step back of
+// an hour would refuse every held key for that hour, and hold a Guarded
+// store's back-off, with on_store_error deny, for as long.
+func monotonicNow() func() time.Time {
+	start := time.Now()
+	return func() time.Time { return start.Add(time.Since(start)) }
+}
+
 // Interval is the emission interval T = Period/Count: the time one request
 // costs. It is rounded up to whole microseconds, the resolution of Redis's
 // clock, so that every store computes the same answers, and so that no

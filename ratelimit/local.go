@@ -79,7 +79,7 @@ func NewLocal(opts LocalOptions) *Local {
 		perShard: maxKeys / n,
 	}
 	if l.now == nil {
-		l.now = time.Now
+		l.now = monotonicNow()
 	}
 	for i := range l.shards {
 		l.shards[i].tats = make(map[string]int64)
