@@ -86,7 +86,7 @@ func compileLimits(table *policy.Table) []*routeLimits {
 				key:   l.Key,
 				claim: l.Claim,
 				limit: ratelimit.Limit{Count: l.Count, Period: l.Period, Burst: l.Burst},
-				item:  strconv.Quote(l.Name),
+				item:  sfString(l.Name),
 			}
 			if l.Key == policy.KeyRoute {
 				s.routeKey = ratelimit.Key(l.Name, "")
@@ -345,4 +345,28 @@ func bindRateSeries(m *metrics.Metrics, table *policy.Table, limits []*routeLimi
 		}
 	}
 	return out
+}
+
+// sfString writes s as a Structured Field string (RFC 8941 §3.3.3), the
+// RateLimit fields' policy names: printable ASCII only, with '"' and '\\'
+// escaped. A limit's name comes from its route's, which may hold other
+// characters (profil-été[0]); each byte outside printable ASCII becomes
+// '?', since a field a strict client cannot parse helps nobody.
+func sfString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -38,3 +38,19 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// The RateLimit fields' names are Structured Field strings whatever the
+// route is called: printable ASCII, '"' and '\' escaped.
+func TestSFString(t *testing.T) {
+	for in, want := range map[string]string{
+		"orders[0]":     `"orders[0]"`,
+		"profil-été[0]": `"profil-??t??[0]"`,
+		`a"b\c`:         `"a\"b\\c"`,
+		"tab\there":     `"tab?here"`,
+		"per-subject":   `"per-subject"`,
+	} {
+		if got := sfString(in); got != want {
+			t.Errorf("sfString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
