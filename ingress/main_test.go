@@ -84,8 +84,9 @@ type portcullis struct {
 // rewritten only where it listens (free loopback ports), whom it trusts
 // (127.0.0.1, where the ingress under test runs) and where it fetches keys
 // (a loopback issuer of test keys), and waits until its keys are loaded.
-// Everything else, routes and claim headers included, is the example's.
-func startPortcullis(t *testing.T) *portcullis {
+// Everything else, routes and claim headers included, is the example's,
+// but for the changes (old text, new text) given.
+func startPortcullis(t *testing.T, changes ...[2]string) *portcullis {
 	t.Helper()
 	key := tokentest.RSA("k1", 2048)
 	idp := tokentest.NewIssuer(key)
@@ -107,6 +108,9 @@ func startPortcullis(t *testing.T) *portcullis {
 			{exampleTrusted, `trusted_proxies: ["127.0.0.1/32"]`},
 			{exampleJWKS, fmt.Sprintf("jwks_uri: %q", idp.JWKSURL())},
 		} {
+			text = replaceOnce(t, "examples/forward-auth/portcullis.yaml", text, r[0], r[1])
+		}
+		for _, r := range changes {
 			text = replaceOnce(t, "examples/forward-auth/portcullis.yaml", text, r[0], r[1])
 		}
 		return text

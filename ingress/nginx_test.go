@@ -305,33 +305,9 @@ func TestNginxAuthRequest(t *testing.T) {
 // example replaces the header on the decision's subrequest.
 func TestNginxClientIPLimitIgnoresTheClientsForwardedFor(t *testing.T) {
 	bin := needNginx(t)
-	key := tokentest.RSA("k1", 2048)
-	idp := tokentest.NewIssuer(key)
-	t.Cleanup(idp.Close)
-	raw, err := os.ReadFile(filepath.Join(examplesDir, "portcullis.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var decisionAddr string
-	gp := gatewaytest.StartGatewayProcess(t, portcullisBin, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, func(listen, admin string) string {
-		decisionAddr = gatewaytest.FreeAddr(t)
-		text := string(raw)
-		for _, r := range [][2]string{
-			{exampleListen, fmt.Sprintf("listen: %q", listen)},
-			{exampleAdmin, fmt.Sprintf("admin_listen: %q", admin)},
-			{exampleDecision, fmt.Sprintf("listen: %q", decisionAddr)},
-			{exampleGRPC, fmt.Sprintf("grpc_listen: %q", gatewaytest.FreeAddr(t))},
-			{exampleTrusted, `trusted_proxies: ["127.0.0.1/32"]`},
-			{exampleJWKS, fmt.Sprintf("jwks_uri: %q", idp.JWKSURL())},
-			{"      mode: public\n", "      mode: public\n    rate_limit:\n      - {key: client_ip, rate: 1/m, burst: 1}\n"},
-		} {
-			text = replaceOnce(t, "portcullis.yaml", text, r[0], r[1])
-		}
-		return text
-	})
-	gatewaytest.WaitStatus(t, gp.Process, gp.AdminURL("/readyz"), http.StatusOK, 10*time.Second)
+	p := startPortcullis(t, [2]string{"      mode: public\n", "      mode: public\n    rate_limit:\n      - {key: client_ip, rate: 1/m, burst: 1}\n"})
 	up := gatewaytest.NewUpstream(t)
-	ngx := startNginx(t, bin, decisionAddr, up)
+	ngx := startNginx(t, bin, p.Decision, up)
 
 	if first := ngx.do(t, "GET", "/docs/a", "").status; first != http.StatusOK {
 		t.Fatalf("the first request: %d, want 200", first)
