@@ -42,9 +42,6 @@ func hostName(h string) string {
 	return strings.ToLower(h) // returns h itself when already lower case
 }
 
-// matches is the definition that the index implements: the route takes the
-// request when its host, path and method all match. host must already be in
-// the form of hostName.
 // CarriesHTTP2 reports whether the route's upstream may be reached over
 // HTTP/2 (h2c, or https with ALPN), the only way a gRPC call gets through.
 func (r *Route) CarriesHTTP2() bool {
@@ -57,6 +54,9 @@ func (r *Route) CarriesHTTP2() bool {
 	return false
 }
 
+// matches is the definition that the index implements: the route takes the
+// request when its host, path and method all match. host must already be in
+// the form of hostName.
 func (r *Route) matches(host, cleanPath, method string) bool {
 	return r.matchesHost(host) && r.matchesPath(cleanPath) && r.allowsMethod(method)
 }
