@@ -106,7 +106,7 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 	if ex.cors.Kind != cors.NotCORS {
 		fields = append(fields, zap.String("cors", corsLogValue(ex.cors)))
 	}
-	if ex.rec.grpc {
+	if ex.rec.grpc != "" {
 		if code, ok := grpcStatus(ex.rec.ResponseWriter.Header()); ok {
 			fields = append(fields, zap.String("grpc_status", code))
 		}
@@ -162,13 +162,11 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  atomic.Int64
-	// grpc: the request is a gRPC call, so a refusal is written as a gRPC
-	// status (refuse.go) and the exchange is a stream from its first byte
-	// (stream.go).
-	grpc bool
-	// grpcType is the Content-Type a gRPC refusal answers with
-	// (grpcResponseType); "": application/grpc.
-	grpcType string
+	// grpc, when the request is a gRPC call, is the Content-Type its
+	// refusal answers with (grpcCall): a refusal is written as a gRPC
+	// status (refuse.go) and the exchange may be a stream from its first
+	// byte (stream.go). "" for any other request.
+	grpc string
 	// http1: the request came over HTTP/1.x, whose connection a refusal
 	// that leaves the body unread must close (refuse.go). Over HTTP/2 that
 	// would end every stream of a shared connection.

@@ -283,8 +283,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	ex.rec.ResponseWriter = w
 	// A gRPC client is refused in gRPC's terms; a decision is answered to
 	// the proxy that asked, in HTTP's, whatever request it describes.
-	if ex.rec.grpc = !decide && isGRPC(r); ex.rec.grpc {
-		ex.rec.grpcType = grpcResponseType(r.Header.Get("Content-Type"))
+	if !decide {
+		ex.rec.grpc = grpcCall(r)
 	}
 	ex.rec.http1 = r.ProtoMajor == 1
 	rec := &ex.rec

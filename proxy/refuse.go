@@ -53,68 +53,35 @@ func refuseAs(w http.ResponseWriter, reason outcome.Reason, description, scope, 
 		}
 		h.Set("WWW-Authenticate", c)
 	}
-	if rec, ok := w.(*recorder); ok && rec.grpc {
+	if rec, ok := w.(*recorder); ok && rec.grpc != "" {
 		writeGRPC(rec, row.Status, description)
 		return
 	}
 	writeError(w, row.Status, row.Error, description)
 }
 
-// isGRPC reports whether a request is a gRPC call (application/grpc,
-// application/grpc+proto, application/grpc-web...): a client that reads
-// its status from grpc-status, not from the HTTP status or a JSON body.
-func isGRPC(r *http.Request) bool {
+// grpcCall says whether a request is a gRPC call (application/grpc,
+// application/grpc+proto, application/grpc-web...), a client that reads
+// its status from grpc-status, not from the HTTP status or a JSON body,
+// and with which Content-Type a refusal answers it: the call's own media
+// type when it is one of grpcTypes (a client checks that the answer speaks
+// its protocol and codec: connect-es reads an application/grpc answer to
+// a gRPC-Web call as an unknown error), else the plainest of its family.
+// It is always one of grpcTypes, never the client's own text; "" for a
+// request that is no gRPC call.
+func grpcCall(r *http.Request) string {
 	if r.Method != http.MethodPost { // every gRPC call is a POST
-		return false
+		return ""
 	}
-	ct := r.Header.Get("Content-Type")
-	const prefix = "application/grpc"
-	if len(ct) < len(prefix) || !strings.EqualFold(ct[:len(prefix)], prefix) {
-		return false
-	}
-	rest := ct[len(prefix):]
-	return rest == "" || rest[0] == '+' || rest[0] == ';' || rest[0] == '-'
-}
-
-// writeGRPC writes a refusal as a gRPC client reads one: a trailers-only
-// response (HTTP 200, headers and no body, PROTOCOL-HTTP2.md) whose
-// grpc-status is the code of the row's status (outcome.GRPCCode, the one
-// table) and grpc-message its fixed description. The headers set before
-// (WWW-Authenticate, Retry-After) go with it. The recorder keeps the row's
-// status, not the 200, for the metrics and the access log: a refused call
-// is counted as the 401 or 403 it is, whatever shape it was written in.
-func writeGRPC(rec *recorder, status int, description string) {
-	h := rec.Header()
-	ct := rec.grpcType
-	if ct == "" {
-		ct = "application/grpc"
-	}
-	h.Set("Content-Type", ct)
-	h.Set("Grpc-Status", strconv.FormatUint(uint64(outcome.GRPCCode(status)), 10))
-	h.Set("Grpc-Message", grpcMessage(description))
-	if rec.status == 0 {
-		rec.status = status
-	}
-	rec.WriteHeader(http.StatusOK)
-}
-
-// grpcTypes are the Content-Types of gRPC and gRPC-Web that a refusal
-// echoes: a client checks that the answer speaks its protocol and codec
-// (connect-es reads an application/grpc answer to a gRPC-Web call as an
-// unknown error, not as the status it carries).
-var grpcTypes = []string{
-	"application/grpc", "application/grpc+proto", "application/grpc+json",
-	"application/grpc-web", "application/grpc-web+proto", "application/grpc-web+json",
-	"application/grpc-web-text", "application/grpc-web-text+proto",
-}
-
-// grpcResponseType is the Content-Type of a refusal to a call sent with
-// Content-Type ct: ct's media type when it is one of grpcTypes, else the
-// plainest of its family. It is always one of grpcTypes, never the
-// client's own text.
-func grpcResponseType(ct string) string {
-	mt, _, _ := strings.Cut(ct, ";")
+	mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	mt = strings.TrimSpace(mt)
+	const prefix = "application/grpc"
+	if len(mt) < len(prefix) || !strings.EqualFold(mt[:len(prefix)], prefix) {
+		return ""
+	}
+	if rest := mt[len(prefix):]; rest != "" && rest[0] != '+' && rest[0] != '-' {
+		return "" // application/grpcx
+	}
 	for _, t := range grpcTypes {
 		if strings.EqualFold(mt, t) {
 			return t
@@ -126,6 +93,32 @@ func grpcResponseType(ct string) string {
 		}
 	}
 	return "application/grpc"
+}
+
+// writeGRPC writes a refusal as a gRPC client reads one: a trailers-only
+// response (HTTP 200, headers and no body, PROTOCOL-HTTP2.md) whose
+// grpc-status is the code of the row's status (outcome.GRPCCode, the one
+// table) and grpc-message its fixed description. The headers set before
+// (WWW-Authenticate, Retry-After) go with it. The recorder keeps the row's
+// status, not the 200, for the metrics and the access log: a refused call
+// is counted as the 401 or 403 it is, whatever shape it was written in.
+func writeGRPC(rec *recorder, status int, description string) {
+	h := rec.Header()
+	h.Set("Content-Type", rec.grpc)
+	h.Set("Grpc-Status", strconv.FormatUint(uint64(outcome.GRPCCode(status)), 10))
+	h.Set("Grpc-Message", grpcMessage(description))
+	if rec.status == 0 {
+		rec.status = status
+	}
+	rec.WriteHeader(http.StatusOK)
+}
+
+// grpcTypes are the Content-Types of gRPC and gRPC-Web that a refusal
+// echoes (grpcCall).
+var grpcTypes = []string{
+	"application/grpc", "application/grpc+proto", "application/grpc+json",
+	"application/grpc-web", "application/grpc-web+proto", "application/grpc-web+json",
+	"application/grpc-web-text", "application/grpc-web-text+proto",
 }
 
 // grpcMessage percent-encodes s as grpc-message is (PROTOCOL-HTTP2.md):

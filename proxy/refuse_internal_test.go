@@ -20,26 +20,34 @@ func TestGRPCMessageIsPercentEncoded(t *testing.T) {
 	}
 }
 
-func TestIsGRPC(t *testing.T) {
-	for ct, want := range map[string]bool{
-		"application/grpc":           true,
-		"application/grpc+proto":     true,
-		"application/GRPC;charset=x": true,
-		"application/grpc-web+proto": true,
-		"application/json":           false,
-		"application/grpcx":          false,
-		"":                           false,
+// grpcCall tells a gRPC call by its Content-Type, and answers its refusal
+// in the call's own protocol and codec, from a fixed set: a gRPC-Web
+// client rejects an application/grpc answer.
+func TestGRPCCall(t *testing.T) {
+	for ct, want := range map[string]string{
+		"application/grpc":                      "application/grpc",
+		"application/grpc+proto":                "application/grpc+proto",
+		"application/GRPC;charset=x":            "application/grpc",
+		"application/GRPC+JSON; charset=utf-8":  "application/grpc+json",
+		"application/grpc-web+proto":            "application/grpc-web+proto",
+		"application/grpc-web-text":             "application/grpc-web-text",
+		"application/grpc-web+thrift":           "application/grpc-web",
+		"application/grpc-web-text+\r\nevil":    "application/grpc-web-text",
+		"application/grpc+custom-codec;x=\"y\"": "application/grpc",
+		"application/json":                      "",
+		"application/grpcx":                     "",
+		"":                                      "",
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.Header.Set("Content-Type", ct)
-		if got := isGRPC(r); got != want {
-			t.Errorf("isGRPC(POST %q) = %v, want %v", ct, got, want)
+		if got := grpcCall(r); got != want {
+			t.Errorf("grpcCall(POST %q) = %q, want %q", ct, got, want)
 		}
 	}
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Content-Type", "application/grpc")
-	if isGRPC(r) {
-		t.Errorf("a GET is no gRPC call")
+	if got := grpcCall(r); got != "" {
+		t.Errorf("a GET is no gRPC call: %q", got)
 	}
 }
 
@@ -47,7 +55,7 @@ func TestIsGRPC(t *testing.T) {
 // the challenge, and the row's status kept for the metrics.
 func TestRefusalOfAGRPCCall(t *testing.T) {
 	w := httptest.NewRecorder()
-	rec := &recorder{ResponseWriter: w, grpc: true}
+	rec := &recorder{ResponseWriter: w, grpc: "application/grpc"}
 	refuse(rec, outcome.InsufficientScope, "orders:read", "")
 	h := w.Result().Header
 	if w.Code != http.StatusOK || w.Body.Len() != 0 {
@@ -64,26 +72,12 @@ func TestRefusalOfAGRPCCall(t *testing.T) {
 	}
 }
 
-// A refusal speaks the call's own protocol and codec, from a fixed set:
-// a gRPC-Web client rejects an application/grpc answer.
-func TestGRPCRefusalEchoesTheCallsType(t *testing.T) {
-	for ct, want := range map[string]string{
-		"application/grpc":                      "application/grpc",
-		"application/grpc+proto":                "application/grpc+proto",
-		"application/GRPC+JSON; charset=utf-8":  "application/grpc+json",
-		"application/grpc-web+proto":            "application/grpc-web+proto",
-		"application/grpc-web-text":             "application/grpc-web-text",
-		"application/grpc-web+thrift":           "application/grpc-web",
-		"application/grpc-web-text+\r\nevil":    "application/grpc-web-text",
-		"application/grpc+custom-codec;x=\"y\"": "application/grpc",
-	} {
-		r := httptest.NewRequest(http.MethodPost, "/", nil)
-		r.Header.Set("Content-Type", ct)
-		w := httptest.NewRecorder()
-		rec := &recorder{ResponseWriter: w, grpc: isGRPC(r), grpcType: grpcResponseType(ct)}
-		refuse(rec, outcome.Missing, "", "")
-		if got := w.Result().Header.Get("Content-Type"); got != want || w.Result().Header.Get("Grpc-Status") != "16" {
-			t.Errorf("a call sent as %q refused with Content-Type %q (grpc-status %q), want %q", ct, got, w.Result().Header.Get("Grpc-Status"), want)
-		}
+// A refusal is written in the Content-Type grpcCall chose.
+func TestGRPCRefusalSpeaksTheCallsType(t *testing.T) {
+	w := httptest.NewRecorder()
+	rec := &recorder{ResponseWriter: w, grpc: "application/grpc-web+proto"}
+	refuse(rec, outcome.Missing, "", "")
+	if h := w.Result().Header; h.Get("Content-Type") != "application/grpc-web+proto" || h.Get("Grpc-Status") != "16" {
+		t.Errorf("headers %v, want application/grpc-web+proto with grpc-status 16", h)
 	}
 }

@@ -301,7 +301,7 @@ func (f *forwarding) watch() {
 // whose upstream can carry one. Elsewhere the Content-Type is only a claim
 // that would lift the route's bounds, and the call could not succeed anyway.
 func (f *forwarding) grpcStream() bool {
-	return f.ex.rec.grpc && f.ex.route.CarriesHTTP2()
+	return f.ex.rec.grpc != "" && f.ex.route.CarriesHTTP2()
 }
 
 // keepReading pushes the read deadline of a body that is arriving past the
