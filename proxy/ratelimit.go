@@ -235,11 +235,10 @@ func seconds(d time.Duration) int64 {
 // limitValue is the value a limit counts a request under, as a prefix
 // that keeps the kinds of values apart ("iss:", "claim:") and the value:
 // false when the request has none (the key is a claim or the issuer and
-// there is no token, or the token lacks the claim).
+// there is no token, or the token lacks the claim). A route key has its
+// counter's key made once (limitSpec.routeKey) and never comes here.
 func limitValue(s *limitSpec, tok *token.Token) (prefix, value string, ok bool) {
 	switch s.key {
-	case policy.KeyRoute:
-		return "", "", true
 	case policy.KeyIssuer:
 		if tok == nil {
 			return "", "", false

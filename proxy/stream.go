@@ -344,8 +344,8 @@ func (f *forwarding) setWriteDeadline(t time.Time) {
 
 // stop ends the watchdog with the exchange, and records a stream that it,
 // or the body's limit, cut (the response's status was sent already; the
-// reason says it did not end well). It runs deferred, because ReverseProxy ends a stream that
-// broke off by panicking with http.ErrAbortHandler.
+// reason says it did not end well). It runs deferred, because ReverseProxy
+// ends a stream that broke off by panicking with http.ErrAbortHandler.
 //
 // When Stop stops the timer before it fires, no look can come any more,
 // and none is running but for the end of one that has re-armed the timer,
