@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/config"
 )
 
 // clock is a settable clock, at a whole microsecond so that Local and Redis
@@ -462,10 +464,24 @@ func TestLocalLoosenedLimit(t *testing.T) {
 }
 
 // A burst that config accepts is one the stores enforce: config bounds the
-// tolerance T*(burst-1) by MaxTolerance, and so must Validate (a limit it
-// refused would not be applied at all).
+// tolerance T*(burst-1) by MaxBurstSpan, and Validate by MaxTolerance (a
+// limit it refused would not be applied at all). The largest burst config
+// takes at 1/24h must validate, and one more must not.
 func TestLimitValidateAgreesWithConfigAtTheBound(t *testing.T) {
-	at := Limit{Count: 1, Period: 24 * time.Hour, Burst: int64(MaxTolerance/(24*time.Hour)) + 1}
+	if MaxTolerance != config.MaxBurstSpan {
+		t.Fatalf("MaxTolerance %s, config.MaxBurstSpan %s: one bound, written twice", MaxTolerance, config.MaxBurstSpan)
+	}
+	at := Limit{Count: 1, Period: 24 * time.Hour, Burst: int64(config.MaxBurstSpan/(24*time.Hour)) + 1}
+	if _, err := config.Parse([]byte(fmt.Sprintf(`
+routes:
+  - name: r
+    match: {path_prefix: /}
+    upstream: "http://127.0.0.1:1"
+    auth: {mode: public}
+    rate_limit: [{key: client_ip, rate: 1/24h, burst: %d}]
+`, at.Burst)), "t.yaml"); err != nil {
+		t.Fatalf("config refuses burst %d at 1/24h: %v", at.Burst, err)
+	}
 	if err := at.Validate(); err != nil {
 		t.Errorf("burst %d at 1/24h (tolerance exactly MaxTolerance): %v", at.Burst, err)
 	}
