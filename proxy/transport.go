@@ -3,7 +3,6 @@ package proxy
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 
 	"github.com/portcullis/portcullis/policy"
@@ -27,11 +26,11 @@ type Transports struct {
 	m  map[transportKey]http.RoundTripper
 }
 
-// transportKey is a route's transport settings and the content of its
+// transportKey is a route's transport settings and the digest of its
 // ca_file, since the same path may hold other CAs after a reload.
 type transportKey struct {
 	t  policy.Transport
-	ca string
+	ca string // remote.CADigest
 }
 
 // NewTransports returns an empty cache.
@@ -68,11 +67,11 @@ func (ts *Transports) Routes(table *policy.Table) ([]http.RoundTripper, error) {
 func (ts *Transports) get(t policy.Transport) (http.RoundTripper, error) {
 	k := transportKey{t: t}
 	if t.TLS.CAFile != "" {
-		pem, err := os.ReadFile(t.TLS.CAFile)
+		digest, err := remote.CADigest(t.TLS.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
+			return nil, fmt.Errorf("tls.%w", err)
 		}
-		k.ca = string(pem)
+		k.ca = digest
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()

@@ -46,13 +46,25 @@ func (id Identity) ReadCA() (Identity, error) {
 	if id.CAFile == "" {
 		return id, nil
 	}
-	pem, err := os.ReadFile(id.CAFile)
+	digest, err := CADigest(id.CAFile)
 	if err != nil {
-		return Identity{}, fmt.Errorf("ca_file: %w", err)
+		return Identity{}, err
+	}
+	id.CADigest = digest
+	return id, nil
+}
+
+// CADigest is the SHA-256, in hex, of the CA file at path as it is now:
+// what tells a reload that a bundle rewritten under the same path is
+// another one (an issuer's clients, a route's transport). Its error names
+// the file.
+func CADigest(path string) (string, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("ca_file: %w", err)
 	}
 	sum := sha256.Sum256(pem)
-	id.CADigest = hex.EncodeToString(sum[:])
-	return id, nil
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // HeaderLines turns a map of headers into Identity.Headers.
