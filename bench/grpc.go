@@ -29,16 +29,17 @@ import (
 // proxies' own work is what differs.
 
 // echoService is the gRPC upstream: UnaryCall answers its request's
-// payload, and echoes the x-user-id metadata it received as the response
-// header x-seen-user-id, so that the smoke call can check that the claim
-// headers reached it (as the HTTP upstream's X-Seen-User-Id does).
+// payload; to the smoke call (metadata x-bench-smoke), it also echoes the
+// x-user-id metadata it received as the response header x-seen-user-id,
+// so that the smoke call can check that the claim headers reached it (as
+// the HTTP upstream's X-Seen-User-Id does).
 type echoService struct {
 	testpb.UnimplementedTestServiceServer
 }
 
 func (echoService) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if u := md.Get("x-user-id"); len(u) > 0 {
+		if u := md.Get("x-user-id"); len(u) > 0 && len(md.Get(smokeHeader)) > 0 {
 			_ = grpc.SetHeader(ctx, metadata.Pairs("x-seen-user-id", u[0]))
 		}
 	}
@@ -71,7 +72,7 @@ func grpcSmoke(ctx context.Context, addr, tok string) (string, error) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok, smokeHeader, "1")
 	var header metadata.MD
 	res, err := testpb.NewTestServiceClient(conn).UnaryCall(ctx, grpcRequest, grpc.Header(&header))
 	if err != nil {

@@ -430,6 +430,7 @@ func (b *bench) smoke(ctx context.Context, t *target, s Scenario, name string) e
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+t.path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set(smokeHeader, "1")
 	if t.host != "" {
 		req.Host = t.host
 	}

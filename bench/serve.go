@@ -55,14 +55,22 @@ func serveChild(ctx context.Context, o options, stdout io.Writer) error {
 // responses, so that the proxies' own work dominates.
 var upstreamBody = []byte(`{"id":42,"status":"shipped","items":3}` + "\n")
 
-// upstream answers every request with upstreamBody, and echoes the
-// X-User-Id it received as X-Seen-User-Id, so that the harness can check,
-// once per run, that the claim headers reached it.
+// smokeHeader marks the smoke request, the one request of a run whose
+// answer says what the upstream saw. The load never sends it: an echo on
+// every answer would be one response header more for the proxy that
+// forwards claims, and none for the baselines, which forward none.
+const smokeHeader = "X-Bench-Smoke"
+
+// upstream answers every request with upstreamBody; to the smoke request,
+// it also echoes the X-User-Id it received as X-Seen-User-Id, so that the
+// harness can check, once per run, that the claim headers reached it.
 func upstream(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
-	if u := r.Header.Get("X-User-Id"); u != "" {
-		h["X-Seen-User-Id"] = []string{u}
+	if r.Header.Get(smokeHeader) != "" {
+		if u := r.Header.Get("X-User-Id"); u != "" {
+			h["X-Seen-User-Id"] = []string{u}
+		}
 	}
 	_, _ = w.Write(upstreamBody)
 }
