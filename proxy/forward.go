@@ -111,7 +111,8 @@ func (rt *Runtime) forward(r *http.Request, tok *token.Token, ex *exchange) {
 	defer cancel(nil)
 	f := &ex.fwd
 	f.tok, f.ex, f.rt, f.sent, f.cancel = tok, ex, rt, time.Now(), cancel
-	out := r.WithContext(context.WithValue(ctx, ctxKey{}, f))
+	f.ctx = forwardingContext{Context: ctx, f: f}
+	out := r.WithContext(&f.ctx)
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		f.body.rc, f.body.f = r.Body, f
 		out.Body = &f.body
@@ -330,6 +331,25 @@ func upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 
 // ctxKey carries a request's forwarding state through ReverseProxy.
 type ctxKey struct{}
+
+// forwardingContext is the forwarded request's context: the exchange's
+// own (cancelled with a cause by the watchdog), answering ctxKey with the
+// forwarding state. It lives in the forwarding, so that carrying the
+// state costs no context.WithValue allocation per request. Every other
+// method is ctx's: contexts derived from it (ReverseProxy's, the
+// transport's) find ctx's cancellation through Value, as they would
+// through a WithValue.
+type forwardingContext struct {
+	context.Context
+	f *forwarding
+}
+
+func (c *forwardingContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c.f
+	}
+	return c.Context.Value(key)
+}
 
 // nopLogger is ReverseProxy's ErrorLog: the gateway logs each exchange's
 // failure itself, once, in its access-log line.

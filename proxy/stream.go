@@ -131,6 +131,7 @@ type forwarding struct {
 	rt     *Runtime
 	sent   time.Time
 	cancel func(error) // ends the exchange with a cause
+	ctx    forwardingContext
 	timer  *time.Timer // runs watch
 
 	// What only watch touches, under mu, but for finished, set under mu
