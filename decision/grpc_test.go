@@ -30,20 +30,28 @@ import (
 type grpcFixture struct {
 	*fixture
 	server *decision.GRPCServer
+	addr   string
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
 }
 
 // newGRPCFixture starts a gateway that trusts the proxies in trusted
-// (127.0.0.1, the test's client, or not) and serves its gRPC service.
+// (127.0.0.1, the test's client, or not) and serves its gRPC service
+// with the default limits.
 func newGRPCFixture(t *testing.T, trusted string) *grpcFixture {
+	t.Helper()
+	return newLimitedGRPCFixture(t, trusted, decision.GRPCLimits{})
+}
+
+// newLimitedGRPCFixture is newGRPCFixture with the listener's limits.
+func newLimitedGRPCFixture(t *testing.T, trusted string, limits decision.GRPCLimits) *grpcFixture {
 	t.Helper()
 	f := newFixture(t, trusted)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := decision.NewGRPCServer(f.g.ProxyHandler())
+	srv := decision.NewGRPCServer(f.g.ProxyHandler(), limits)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -61,7 +69,7 @@ func newGRPCFixture(t *testing.T, trusted string) *grpcFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &grpcFixture{fixture: f, server: srv, conn: conn, client: authv3.NewAuthorizationClient(conn)}
+	return &grpcFixture{fixture: f, server: srv, addr: ln.Addr().String(), conn: conn, client: authv3.NewAuthorizationClient(conn)}
 }
 
 // check asks about the request http describes, as Envoy does: headers

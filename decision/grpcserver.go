@@ -11,6 +11,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/proxy"
 )
 
@@ -22,6 +23,52 @@ import (
 // service (status_on_error: fail closed unless failure_mode_allow).
 const MaxCheckRequestBytes = 1 << 20
 
+// MaxConcurrentCalls is how many calls one connection may have in flight
+// (SETTINGS_MAX_CONCURRENT_STREAMS): 250, the cap Go's HTTP/2 server puts
+// on the HTTP listeners, so that one client cannot hold thousands of
+// calls, each a goroutine, on one connection (grpc-go's own default has
+// no cap). A client that reaches it does not fail: Envoy and grpc-go
+// queue the next call until one ends, or open another connection.
+const MaxConcurrentCalls = 250
+
+// GRPCLimits bound the decision.grpc_listen listener's connections, from
+// the server block, as the HTTP listeners are bounded. A zero field takes
+// the server block's default (config.DefaultServer), never grpc-go's own
+// (a 16 MiB header list, 120s for a handshake, idle connections kept
+// forever).
+type GRPCLimits struct {
+	// MaxHeaderBytes (server.max_header_bytes) caps one call's metadata:
+	// its HTTP/2 header list, each field's name and value and 32 bytes.
+	// It is advertised to the client, and a call over it is refused by
+	// the transport before any handler runs: its stream is reset, or the
+	// connection closed when one value alone is longer than the limit.
+	MaxHeaderBytes int
+	// HandshakeTimeout (server.read_header_timeout) bounds a new
+	// connection's HTTP/2 preface and first SETTINGS; a connection that
+	// has not sent them in time is closed, so that connections that never
+	// speak cannot pile up.
+	HandshakeTimeout time.Duration
+	// IdleTimeout (server.idle_timeout) closes a connection that has had
+	// no call for this long: it is sent GOAWAY, and a client opens a new
+	// one for its next call. Keepalive pings do not count as calls.
+	IdleTimeout time.Duration
+}
+
+// withDefaults returns l with each zero field set to its default.
+func (l GRPCLimits) withDefaults() GRPCLimits {
+	d := config.DefaultServer
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = d.ReadHeaderTimeout.D()
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = d.IdleTimeout.D()
+	}
+	return l
+}
+
 // GRPCServer is the decision.grpc_listen listener's server: the ext_authz
 // Authorization service and the gRPC health service (grpc.health.v1),
 // which answers SERVING for the whole server ("") and for the
@@ -31,7 +78,10 @@ type GRPCServer struct {
 	health *health.Server
 }
 
-// NewGRPCServer returns the server deciding with h.
+// NewGRPCServer returns the server deciding with h, its connections
+// bounded by limits and by MaxConcurrentCalls. The limits are read once:
+// the server block's keys need a restart, as they do for the HTTP
+// listeners.
 //
 // Its callers are sidecars and ingress proxies that keep one connection
 // open and multiplex every check on it, so the keepalive enforcement lets
@@ -42,17 +92,23 @@ type GRPCServer struct {
 // server pings a connection idle for a minute, and closes it when the
 // ping is not answered within 20 seconds, so that a peer that vanished
 // does not hold a connection forever.
-func NewGRPCServer(h *proxy.Handler) *GRPCServer {
+func NewGRPCServer(h *proxy.Handler, limits GRPCLimits) *GRPCServer {
+	limits = limits.withDefaults()
 	s := &GRPCServer{
 		srv: grpc.NewServer(
 			grpc.MaxRecvMsgSize(MaxCheckRequestBytes),
+			// Validated by config: at most 1 MiB.
+			grpc.MaxHeaderListSize(uint32(limits.MaxHeaderBytes)),
+			grpc.MaxConcurrentStreams(MaxConcurrentCalls),
+			grpc.ConnectionTimeout(limits.HandshakeTimeout),
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 				MinTime:             10 * time.Second,
 				PermitWithoutStream: true,
 			}),
 			grpc.KeepaliveParams(keepalive.ServerParameters{
-				Time:    time.Minute,
-				Timeout: 20 * time.Second,
+				MaxConnectionIdle: limits.IdleTimeout,
+				Time:              time.Minute,
+				Timeout:           20 * time.Second,
 			}),
 		),
 		health: health.NewServer(),

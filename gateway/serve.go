@@ -140,7 +140,11 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	var grpcSrv *decision.GRPCServer
 	grpcAddr := ""
 	if grpcLn != nil {
-		grpcSrv = decision.NewGRPCServer(g.handler)
+		grpcSrv = decision.NewGRPCServer(g.handler, decision.GRPCLimits{
+			MaxHeaderBytes:   s.MaxHeaderBytes,
+			HandshakeTimeout: s.ReadHeaderTimeout.D(),
+			IdleTimeout:      s.IdleTimeout.D(),
+		})
 		grpcAddr = grpcLn.Addr().String()
 		go func() { errc <- grpcSrv.Serve(grpcLn) }()
 	}
