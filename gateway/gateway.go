@@ -432,7 +432,8 @@ func (g *Gateway) startOnce(stop *context.CancelFunc, start func(context.Context
 // at once, so that every request runs wholly under the old or wholly under
 // the new one. Issuers whose key source did not change keep their key sets;
 // new ones are fetched first, and if they do not load within ReloadTimeout
-// (or ctx), nothing changes. Settings that only a restart can apply
+// (or ctx), nothing changes. Revocation lists it keeps are fetched again
+// at once (refreshKept). Settings that only a restart can apply
 // (listeners, the TLS files' names and h2c, server timeouts, log level and
 // format) are logged and otherwise ignored; the certificate those files
 // hold is reloaded by ReloadCertificate. The outcome is counted in
@@ -474,6 +475,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 	}
 	g.handler.Swap(rt)
 	g.state.Store(st)
+	refreshKept(ctx, st.lists, added.lists)
 	for _, k := range old.issuers {
 		if !slices.Contains(st.issuers, k) {
 			k.stop()
@@ -509,6 +511,24 @@ func (s *sources) stop() {
 	for _, l := range s.lists {
 		l.stop()
 	}
+}
+
+// refreshKept fetches every revocation list that a reload kept again, now
+// and in parallel, and waits for them (bounded by ReloadTimeout): SIGHUP is
+// how an operator makes a revocation published a moment ago take effect at
+// once, without waiting for the next poll, and the reload is logged done
+// only after. A failed fetch keeps the last good list (Refresh logs and
+// counts it); the reload stands. The lists it added were fetched already.
+func refreshKept(ctx context.Context, lists, added []*list) {
+	ctx, cancel := context.WithTimeout(ctx, ReloadTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range lists {
+		if !slices.Contains(added, l) {
+			wg.Go(func() { _ = l.list.Refresh(ctx) })
+		}
+	}
+	wg.Wait()
 }
 
 // waitLoaded waits for new key sets and revocation lists to load once,
