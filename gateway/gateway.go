@@ -471,10 +471,12 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 	}
 	if err := waitLoaded(ctx, added); err != nil {
 		added.stop()
+		g.unpublish(old, added)
 		return err
 	}
 	g.handler.Swap(rt)
 	g.state.Store(st)
+	st.verifier.PublishSizes()
 	refreshKept(ctx, st.lists, added.lists)
 	for _, k := range old.issuers {
 		if !slices.Contains(st.issuers, k) {
@@ -482,9 +484,15 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 			g.forgetIssuer(k.source.Issuer, st)
 		}
 	}
+	g.forgetRemoved(old.cfg, cfg)
 	for _, l := range old.lists {
 		if !slices.Contains(st.lists, l) {
 			l.stop()
+			name := l.source.issuer
+			if !slices.ContainsFunc(st.lists, func(n *list) bool { return n.source.issuer == name }) {
+				g.metrics.Revocation.Entries.DeleteLabelValues(name)
+				g.metrics.Revocation.LastSuccess.DeleteLabelValues(name)
+			}
 		}
 	}
 	if fields := needsRestart(old.cfg, cfg); len(fields) > 0 {
@@ -561,6 +569,48 @@ func waitLoaded(ctx context.Context, added *sources) error {
 			return fmt.Errorf("keys or revocation lists of new issuers %v did not load: %w", missing, ctx.Err())
 		case <-t.C:
 		}
+	}
+}
+
+// unpublish undoes what a refused reload's sources published: their first
+// fetches set key and entry gauges (0 while nothing loaded) for issuers the
+// running configuration does not have, or over a running source's. A
+// running source of the same issuer publishes its own again; the others'
+// series go, so that no alert on a key count of 0 fires for an issuer that
+// was never configured.
+func (g *Gateway) unpublish(old *state, added *sources) {
+	for _, k := range added.keys {
+		name := k.source.Issuer
+		if i := slices.IndexFunc(old.issuers, func(o *keys) bool { return o.source.Issuer == name }); i >= 0 {
+			old.issuers[i].set.Republish()
+		} else {
+			g.metrics.JWKSKeys.DeleteLabelValues(name)
+			g.metrics.JWKSLastSuccess.DeleteLabelValues(name)
+		}
+	}
+	for _, l := range added.lists {
+		name := l.source.issuer
+		if i := slices.IndexFunc(old.lists, func(o *list) bool { return o.source.issuer == name }); i >= 0 {
+			old.lists[i].list.Republish()
+		} else {
+			g.metrics.Revocation.Entries.DeleteLabelValues(name)
+			g.metrics.Revocation.LastSuccess.DeleteLabelValues(name)
+		}
+	}
+}
+
+// forgetRemoved removes the gauges of the issuers the new configuration no
+// longer names at all: their introspection caches and revocation lists
+// are gone with them (forgetIssuer handles key sets and token caches).
+func (g *Gateway) forgetRemoved(old, new *config.Config) {
+	for _, is := range old.Issuers {
+		if slices.ContainsFunc(new.Issuers, func(n config.Issuer) bool { return n.Name == is.Name }) {
+			continue
+		}
+		g.metrics.Introspection.CacheEntries.DeleteLabelValues(is.Name)
+		g.metrics.Revocation.Entries.DeleteLabelValues(is.Name)
+		g.metrics.Revocation.LastSuccess.DeleteLabelValues(is.Name)
+		g.metrics.TokenCacheEntries.DeleteLabelValues(is.Name)
 	}
 }
 

@@ -92,6 +92,12 @@ func (k *KeySet) fetch(ctx context.Context) error {
 
 	ctx, span := k.startFetchSpan(ctx)
 	snap, uri, err := k.load(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Stopped: a reload replaced or removed this set. Nothing failed,
+		// and the issuer's series are another set's by now, or gone.
+		endFetchSpan(span, 0, err)
+		return err
+	}
 	if err == nil {
 		snap.fetched = k.now()
 		snap.version = 1
@@ -130,4 +136,12 @@ func (k *KeySet) fetch(ctx context.Context) error {
 	}
 	k.log.Info("jwks loaded", zap.String("jwks_uri", uri), zap.Int("keys", n), zap.Strings("kids", kids))
 	return nil
+}
+
+// Republish sets the issuer's key gauges from the set this one serves: a
+// refused reload's set for the same issuer may have written over them.
+func (k *KeySet) Republish() {
+	if cur := k.current.Load(); cur != nil {
+		k.m.JWKSServing(k.src.Issuer, len(cur.keys), cur.fetched)
+	}
 }

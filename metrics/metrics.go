@@ -207,6 +207,15 @@ func (m *Metrics) JWKSRefreshed(issuer string, err error, keys int, lastSuccess 
 		result = "error"
 	}
 	m.JWKSRefresh.WithLabelValues(issuer, result).Inc()
+	m.JWKSServing(issuer, keys, lastSuccess)
+}
+
+// JWKSServing sets the issuer's key gauges: the number of keys served, and
+// when they were fetched (left alone while lastSuccess is zero).
+func (m *Metrics) JWKSServing(issuer string, keys int, lastSuccess time.Time) {
+	if m == nil {
+		return
+	}
 	m.JWKSKeys.WithLabelValues(issuer).Set(float64(keys))
 	if !lastSuccess.IsZero() {
 		m.JWKSLastSuccess.WithLabelValues(issuer).Set(float64(lastSuccess.UnixNano()) / 1e9)

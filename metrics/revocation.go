@@ -61,6 +61,15 @@ func (r *Revocation) Refreshed(issuer string, err error, entries int, lastSucces
 		result = "error"
 	}
 	r.Refresh.WithLabelValues(issuer, result).Inc()
+	r.Serving(issuer, entries, lastSuccess)
+}
+
+// Serving sets the issuer's list gauges: the entries served, and when they
+// were fetched (left alone while lastSuccess is zero).
+func (r *Revocation) Serving(issuer string, entries int, lastSuccess time.Time) {
+	if r == nil {
+		return
+	}
 	r.Entries.WithLabelValues(issuer).Set(float64(entries))
 	if !lastSuccess.IsZero() {
 		r.LastSuccess.WithLabelValues(issuer).Set(float64(lastSuccess.UnixNano()) / 1e9)

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -23,6 +24,11 @@ func (l *List) Refresh(ctx context.Context) error {
 
 	prev := l.current.Load()
 	next, err := l.load(ctx, prev)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Stopped: a reload replaced or removed this list. Nothing failed,
+		// and the issuer's series are another list's by now, or gone.
+		return err
+	}
 	if err == nil {
 		l.lastSuccess = l.now()
 		if next != prev {
@@ -46,6 +52,21 @@ func (l *List) Refresh(ctx context.Context) error {
 		l.log.Info("revocation list loaded", zap.Int("entries", n), zap.Uint64("version", next.version))
 	}
 	return err
+}
+
+// Republish sets the issuer's list gauges from the list this one serves: a
+// refused reload's list for the same issuer may have written over them. A
+// fetch in progress publishes them itself when it ends.
+func (l *List) Republish() {
+	if !l.fetchMu.TryLock() {
+		return
+	}
+	defer l.fetchMu.Unlock()
+	n := 0
+	if cur := l.current.Load(); cur != nil {
+		n = cur.entries()
+	}
+	l.m.Serving(l.issuer, n, l.lastSuccess)
 }
 
 // load fetches the document (conditionally when prev has validators) and

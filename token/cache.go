@@ -115,3 +115,12 @@ func (c *cache) put(h tokenHash, e *verified) {
 	c.entries.Set(h, e)
 	c.size.Set(float64(c.entries.EstimatedSize()))
 }
+
+// PublishSizes sets each issuer's token_cache_entries gauge to its cache's
+// size: a reload that installs v may have given an issuer a new, empty
+// cache, whose gauge would show the old one's count until its first entry.
+func (v *Verifier) PublishSizes() {
+	for _, is := range v.cached {
+		is.cache.size.Set(float64(is.cache.entries.EstimatedSize()))
+	}
+}
