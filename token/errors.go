@@ -73,9 +73,10 @@ func Checks() []Check {
 
 // OpaqueChecks lists the checks of a token that is not a JWT, in the order
 // Verify runs them: it is asked about first, and the answer's members are
-// then judged as a JWT's claims are.
+// then judged as a JWT's claims are. Its type is what the answer says the
+// token is (token_use, token_type, typ), which must not be a refresh token.
 func OpaqueChecks() []Check {
-	return []Check{CheckFormat, CheckIntrospection, CheckIssuer, CheckTime, CheckAudience, CheckRequiredClaims, CheckRevocation}
+	return []Check{CheckFormat, CheckIntrospection, CheckIssuer, CheckType, CheckTime, CheckAudience, CheckRequiredClaims, CheckRevocation}
 }
 
 var checkNames = [numChecks]string{"token format", "issuer", "header", "algorithm", "type", "key", "signature", "time", "audience", "required claims", "introspection", "revocation"}
