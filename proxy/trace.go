@@ -75,6 +75,11 @@ func (rt *Runtime) startSpan(r *http.Request, decide bool) *http.Request {
 		// sampling: its context is kept as a link only, and the sampler
 		// decides this new root on its own.
 		if sc := trace.SpanContextFromContext(traceContext.Extract(context.Background(), carrier)); sc.IsValid() {
+			// The link names the client's trace and nothing more: its
+			// tracestate is text of the client's choosing, not recorded.
+			sc = trace.NewSpanContext(trace.SpanContextConfig{
+				TraceID: sc.TraceID(), SpanID: sc.SpanID(), TraceFlags: sc.TraceFlags(), Remote: true,
+			})
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 		opts = append(opts, trace.WithNewRoot())

@@ -72,6 +72,8 @@ func TestTracedRequestFromAnUntrustedClient(t *testing.T) {
 	server, client, verify := servers[0], clients[0], verifies[0]
 	if server.Parent.IsValid() || len(server.Links) != 1 || server.Links[0].SpanContext.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("server span parent %v links %v: want a new root linked to the client's trace", server.Parent, server.Links)
+	} else if ts := server.Links[0].SpanContext.TraceState().String(); ts != "" {
+		t.Errorf("the link carries the untrusted client's tracestate %q into the exported span", ts)
 	}
 	if client.Parent.SpanID() != server.SpanContext.SpanID() || verify.Parent.SpanID() != server.SpanContext.SpanID() {
 		t.Error("the client and verify spans are not children of the server span")

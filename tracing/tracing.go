@@ -175,6 +175,25 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	return t.provider.Shutdown(ctx)
 }
 
+// displayEndpoint is an endpoint from the environment as the start-up line
+// may show it: credentials in its user part or query (which the file's
+// endpoint may not have, config refuses them) replaced by "redacted".
+func displayEndpoint(e string) string {
+	if u, err := url.Parse(e); err == nil && u.Host != "" {
+		if u.User != nil {
+			u.User = url.User("redacted")
+		}
+		if u.RawQuery != "" {
+			u.RawQuery = "redacted"
+		}
+		return u.String()
+	}
+	if i := strings.LastIndexByte(e, '@'); i >= 0 {
+		return "redacted" + e[i:] // host:port with a user part: no scheme to parse by
+	}
+	return e
+}
+
 // newExporter builds the OTLP exporter that c describes, the environment
 // filling what c leaves empty: the exporters read OTEL_EXPORTER_OTLP_* for
 // every option they are not given.
@@ -195,6 +214,7 @@ func newExporter(ctx context.Context, c config.Tracing) (Settings, sdktrace.Span
 		if s.Endpoint == "" {
 			s.Endpoint = strings.TrimSpace(os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
 		}
+		s.Endpoint = displayEndpoint(s.Endpoint)
 	}
 	headers, err := readHeaders(c.Headers)
 	if err != nil {

@@ -266,3 +266,24 @@ func TestSamplerFromTheEnvironmentUnlessTheFileSaysARatio(t *testing.T) {
 		t.Error("the file's sample_ratio 1 did not win over OTEL_TRACES_SAMPLER")
 	}
 }
+
+// The start-up line logs Settings().Endpoint. The file's endpoint may hold
+// no credentials (config refuses them); one from the environment may, and
+// they are not shown.
+func TestSettingsShowNoCredentialsFromTheEnvironment(t *testing.T) {
+	for _, c := range []struct{ env, want string }{
+		{"https://tenant:s3cret@127.0.0.1:1", "https://redacted@127.0.0.1:1"},
+		{"https://127.0.0.1:1/otlp?api_key=s3cret", "https://127.0.0.1:1/otlp?redacted"},
+		{"tenant:s3cret@127.0.0.1:1", "redacted@127.0.0.1:1"},
+		{"http://127.0.0.1:1", "http://127.0.0.1:1"},
+	} {
+		t.Run(c.env, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", c.env)
+			tr, _ := start(t, config.Tracing{Enabled: true})
+			if got := tr.Settings().Endpoint; got != c.want {
+				t.Errorf("Settings().Endpoint %q, want %q", got, c.want)
+			}
+		})
+	}
+}
