@@ -289,6 +289,12 @@ type Introspection struct {
 	NegativeCacheTTL Duration `yaml:"negative_cache_ttl"`
 	// MaxEntries bounds the answers cached.
 	MaxEntries int `yaml:"max_entries"`
+	// MaxConcurrent bounds the calls to the endpoint in flight at once. A
+	// call outlives the requests that gave up on it (its answer serves the
+	// next), so server.max_in_flight alone does not bound them; a request
+	// that would start one more waits for a slot, at most timeout, then
+	// gets 503.
+	MaxConcurrent int `yaml:"max_concurrent"`
 	// IntrospectJWTs also asks about JWTs whose signature and claims
 	// verified, so that a token revoked at the authorization server is
 	// refused before it expires. Answers are cached the same way.

@@ -115,7 +115,7 @@ func TestDefaultsApplyToAbsentKeys(t *testing.T) {
 		ScopeClaims:        []string{"scope", "scp"},
 		TokenCache:         config.TokenCache{MaxEntries: 10000, MaxTTL: config.Duration(5 * time.Minute)},
 		Introspection: config.Introspection{AuthMethod: "client_secret_basic", Timeout: config.Duration(2 * time.Second),
-			CacheTTL: config.Duration(time.Minute), NegativeCacheTTL: config.Duration(5 * time.Second), MaxEntries: 10000},
+			CacheTTL: config.Duration(time.Minute), NegativeCacheTTL: config.Duration(5 * time.Second), MaxEntries: 10000, MaxConcurrent: 64},
 		Revocation: config.Revocation{RefreshInterval: config.Duration(30 * time.Second), MaxEntries: 100000},
 		Line:       1,
 	}

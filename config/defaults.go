@@ -112,13 +112,16 @@ var (
 	// DefaultIntrospection suits an authorization server on the same
 	// network: a call that takes longer than 2s is an outage, an active
 	// answer is reused for a minute (a revoked token lives at most that
-	// long, plus the cache of whoever asked), an inactive one for 5s.
+	// long, plus the cache of whoever asked), an inactive one for 5s; 64
+	// calls at once are more than such a server answers within the 2s at a
+	// steady rate of new tokens, and far fewer than its connections.
 	DefaultIntrospection = Introspection{
 		AuthMethod:       ClientSecretBasic,
 		Timeout:          Duration(2 * time.Second),
 		CacheTTL:         Duration(time.Minute),
 		NegativeCacheTTL: Duration(5 * time.Second),
 		MaxEntries:       10000,
+		MaxConcurrent:    64,
 	}
 
 	// DefaultRevocation polls every 30s: the worst-case delay between a

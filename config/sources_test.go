@@ -42,6 +42,12 @@ func TestIntrospectionRevocationResourceRules(t *testing.T) {
 		{"an introspection timeout of zero is refused",
 			issuerDoc(issuerHead + "    introspection:\n      client_id: gw\n      client_secret_env: S\n      timeout: 0s #<"),
 			"issuers[0].introspection.timeout", config.CodeOutOfRange, ""},
+		{"no introspection call at all (max_concurrent 0) is refused",
+			issuerDoc(issuerHead + "    introspection:\n      client_id: gw\n      client_secret_env: S\n      max_concurrent: 0 #<"),
+			"issuers[0].introspection.max_concurrent", config.CodeOutOfRange, "between 1 and 4096"},
+		{"more than 4096 introspection calls at once are refused",
+			issuerDoc(issuerHead + "    introspection:\n      client_id: gw\n      client_secret_env: S\n      max_concurrent: 4097 #<"),
+			"issuers[0].introspection.max_concurrent", config.CodeOutOfRange, "between 1 and 4096"},
 		{"introspect_jwts without a key source is refused",
 			issuerDoc(issuerHead + "    discovery: false\n    introspection:\n      client_id: gw\n      client_secret_env: S\n      endpoint: https://idp.example.com/i\n      introspect_jwts: true #<"),
 			"issuers[0].introspection.introspect_jwts", config.CodeConflict, ""},
@@ -126,7 +132,7 @@ routes:
 		t.Errorf("route with enforce: true is not enforced")
 	}
 	in := cfg.Issuers[0].Introspection
-	if !in.Enabled() || in.AuthMethod != config.ClientSecretBasic || in.CacheTTL.D().Seconds() != 60 {
+	if !in.Enabled() || in.AuthMethod != config.ClientSecretBasic || in.CacheTTL.D().Seconds() != 60 || in.MaxConcurrent != 64 {
 		t.Errorf("introspection defaults not applied: %+v", in)
 	}
 }

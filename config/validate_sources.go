@@ -112,6 +112,9 @@ func (v *validator) introspection(p string, is *Issuer) {
 	if in.MaxEntries < 1 || in.MaxEntries > 1_000_000 {
 		v.errorf(p+".max_entries", CodeOutOfRange, "%d is out of range: must be between 1 and 1000000 (cache_ttl: 0 turns caching off)", in.MaxEntries)
 	}
+	if in.MaxConcurrent < 1 || in.MaxConcurrent > 4096 {
+		v.errorf(p+".max_concurrent", CodeOutOfRange, "%d is out of range: must be between 1 and 4096 (the calls to the endpoint in flight at once)", in.MaxConcurrent)
+	}
 	if in.IntrospectJWTs && is.JWKSURI == "" && !is.Discovery {
 		v.errorf(p+".introspect_jwts", CodeConflict, "needs a key source (jwks_uri or discovery): a JWT is introspected only once its signature verified")
 	}

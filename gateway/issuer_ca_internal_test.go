@@ -119,7 +119,13 @@ func startPrivateWithCAFile(t *testing.T) (*testpki.PKI, *privateIdP, string, *G
 // startPrivate starts a gateway on cfg and waits for its keys and list.
 func startPrivate(t *testing.T, cfg *config.Config) *Gateway {
 	t.Helper()
-	g, err := New(cfg, zap.NewNop(), metrics.New())
+	return startPrivateLogged(t, cfg, zap.NewNop())
+}
+
+// startPrivateLogged is startPrivate with the gateway's logger.
+func startPrivateLogged(t *testing.T, cfg *config.Config, log *zap.Logger) *Gateway {
+	t.Helper()
+	g, err := New(cfg, log, metrics.New())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,18 +133,20 @@ func (g *Gateway) introspectionFor(is config.Issuer, id remote.Identity, old []*
 		return nil, fmt.Errorf("issuers.%s.tls: %w", is.Name, err)
 	}
 	opts := introspect.Options{
-		Client:      client,
-		Issuer:      is.Name,
-		Endpoint:    in.Endpoint,
-		ClientID:    in.ClientID,
-		Method:      introspect.Method(in.AuthMethod),
-		Secret:      secret,
-		Key:         key,
-		Timeout:     in.Timeout.D(),
-		CacheTTL:    noneIfZero(in.CacheTTL.D()),
-		NegativeTTL: noneIfZero(in.NegativeCacheTTL.D()),
-		MaxEntries:  in.MaxEntries,
-		Metrics:     g.metrics.Introspection,
+		Client:        client,
+		Issuer:        is.Name,
+		Endpoint:      in.Endpoint,
+		ClientID:      in.ClientID,
+		Method:        introspect.Method(in.AuthMethod),
+		Secret:        secret,
+		Key:           key,
+		Timeout:       in.Timeout.D(),
+		CacheTTL:      noneIfZero(in.CacheTTL.D()),
+		NegativeTTL:   noneIfZero(in.NegativeCacheTTL.D()),
+		MaxEntries:    in.MaxEntries,
+		MaxConcurrent: in.MaxConcurrent,
+		Metrics:       g.metrics.Introspection,
+		Log:           g.log, // the client labels its own lines with the issuer
 	}
 	if key != nil {
 		opts.KeyAlg = jwa.SignatureAlgorithm(in.PrivateKeyAlgorithm)

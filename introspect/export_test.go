@@ -16,3 +16,13 @@ func (c *Client) Waiting(token string) int {
 
 // CacheLen is how many answers the cache holds.
 func (c *Client) CacheLen() int { return c.cache.len() }
+
+// Flights is how many calls are in flight.
+func (c *Client) Flights() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.flights)
+}
+
+// Queued is how many requests wait for a slot to start a call.
+func (c *Client) Queued() int { return int(c.queued.Load()) }

@@ -13,15 +13,19 @@
 //
 // It must never log or return the token or the client secret (errors carry
 // a status code and a sanitized snippet at most), never cache an error (an
-// endpoint that fails is asked again by the next request), and never follow
+// endpoint that fails is asked again by the next request), never follow
 // a redirect (the request carries the token and the client's credentials,
-// and a redirect would carry them wherever the server points).
+// and a redirect would carry them wherever the server points), and never
+// hold more than Options.MaxConcurrent calls to the server at once (a call
+// outlives the requests that gave up on it, so the gateway's own bound on
+// requests does not bound calls).
 //
 // One concern a file: introspect.go is Introspect, the hot path, and the
-// sharing of one call among concurrent requests; options.go validates the
-// configuration; request.go finds the endpoint, authenticates the client and
-// makes the call; response.go reads and judges the answer; cache.go
-// remembers answers.
+// sharing of one call among concurrent requests and of the server among
+// calls; options.go validates the configuration; request.go finds the
+// endpoint, authenticates the client and makes the call; response.go reads
+// and judges the answer; cache.go remembers answers; log.go says why calls
+// fail.
 package introspect
 
 import (
@@ -89,6 +93,13 @@ type Client struct {
 	activeTTL   time.Duration
 	negativeTTL time.Duration
 
+	// slots holds a token for each call in flight: a request takes one
+	// before it starts a call, and the call gives it back when it ends.
+	slots  chan struct{}
+	queued atomic.Int64 // requests waiting for a slot (tests watch it)
+
+	failures *failureLog // nil: failures are not logged
+
 	mu      sync.Mutex
 	flights map[tokenHash]*flight
 }
@@ -110,7 +121,9 @@ type flight struct {
 // Concurrent requests for the same token share one call. That call runs
 // under its own context, bounded by Options.Timeout: a request whose ctx
 // ends stops waiting, but the call goes on for the others, and its answer is
-// cached for the next.
+// cached for the next. At most Options.MaxConcurrent calls run at once: a
+// request that would start one more waits for one to end, within its ctx
+// and at most Options.Timeout, and otherwise fails with ErrUnavailable.
 func (c *Client) Introspect(ctx context.Context, token string) (Response, error) {
 	if token == "" || len(token) > MaxLength {
 		return Response{}, ErrMalformed
@@ -136,9 +149,28 @@ func (c *Client) Introspect(ctx context.Context, token string) (Response, error)
 			c.mu.Unlock()
 			return r, nil
 		}
-		f = &flight{done: make(chan struct{})}
-		c.flights[h] = f
-		go c.fly(context.WithoutCancel(ctx), h, token, f)
+		c.mu.Unlock()
+		if err := c.takeSlot(ctx); err != nil {
+			return Response{}, err
+		}
+		// Both looked up again: while this request waited for its slot,
+		// another may have started the flight, or ended it and cached its
+		// answer.
+		c.mu.Lock()
+		f, ok = c.flights[h]
+		if !ok {
+			if r, ok := c.cache.get(h, c.now()); ok {
+				c.mu.Unlock()
+				<-c.slots
+				return r, nil
+			}
+			f = &flight{done: make(chan struct{})}
+			c.flights[h] = f
+			// The flight owns the slot from here, and gives it back.
+			go c.fly(context.WithoutCancel(ctx), h, token, f)
+		} else {
+			<-c.slots
+		}
 	}
 	f.waiting++
 	c.mu.Unlock()
@@ -154,10 +186,41 @@ func (c *Client) Introspect(ctx context.Context, token string) (Response, error)
 	}
 }
 
+// takeSlot takes one of the slots of the calls in flight, for a call the
+// request is about to start. When every slot is taken it waits for one, as
+// long as ctx lasts and at most Timeout: the request is the one waiting, so
+// waiting requests are bounded by the gateway's bound on requests, and no
+// goroutine waits on their behalf.
+func (c *Client) takeSlot(ctx context.Context) error {
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	c.queued.Add(1)
+	defer c.queued.Add(-1)
+	t := time.NewTimer(c.timeout)
+	defer t.Stop()
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return c.stopped(ctx.Err())
+	case <-t.C:
+		err := c.unavailable("too many introspection calls in flight: none of the %d (max_concurrent) ended within %v", cap(c.slots), c.timeout)
+		c.failures.failed(err)
+		return err
+	}
+}
+
 // fly makes the shared call of f and publishes its answer: first to the
-// cache, then to its waiters. base carries the first request's values but
-// not its cancellation.
+// cache, then to its waiters; then it gives back the slot its request took.
+// base carries the first request's values but not its cancellation.
 func (c *Client) fly(base context.Context, h tokenHash, token string, f *flight) {
+	// Given back last, once the answer is cached and f gone from
+	// c.flights: a request for the same token that waited for a slot
+	// finds the cached answer, never a flight that is over.
+	defer func() { <-c.slots }()
 	ctx, cancel := context.WithTimeout(base, c.timeout)
 	defer cancel()
 	start := time.Now()
@@ -173,6 +236,8 @@ func (c *Client) fly(base context.Context, h tokenHash, token string, f *flight)
 	c.m.Called(result, time.Since(start))
 	if err == nil {
 		c.remember(h, resp)
+	} else {
+		c.failures.failed(err)
 	}
 	c.mu.Lock()
 	delete(c.flights, h)

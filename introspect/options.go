@@ -10,6 +10,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/metrics"
 )
@@ -37,6 +38,11 @@ const (
 	DefaultCacheTTL    = 60 * time.Second
 	DefaultNegativeTTL = 5 * time.Second
 	DefaultMaxEntries  = 10000
+	// DefaultMaxConcurrent is a few times what an authorization server on
+	// the same network answers within a Timeout at a steady rate of new
+	// tokens: enough that a burst does not queue, few enough that the
+	// gateway cannot hold the server's every connection.
+	DefaultMaxConcurrent = 64
 )
 
 // Options configure one issuer's Client. Zero values take the defaults above.
@@ -67,8 +73,17 @@ type Options struct {
 	Key    jwk.Key
 	KeyAlg jwa.SignatureAlgorithm
 
-	// Timeout bounds one call to the endpoint, resolving it included.
+	// Timeout bounds one call to the endpoint, resolving it included, and
+	// separately a request's wait for one of MaxConcurrent's slots.
 	Timeout time.Duration
+	// MaxConcurrent bounds the calls in flight to the endpoint at once. A
+	// call goes on after the requests that wanted it gave up (so that its
+	// answer serves the next), so without a bound a client that sends new
+	// tokens and disconnects at once would keep the gateway's requests in
+	// flight few while its calls to the server pile up. A request that
+	// would start one more waits for a slot, at most Timeout; after that
+	// it fails with ErrUnavailable.
+	MaxConcurrent int
 	// CacheTTL bounds how long an active answer is remembered; it is never
 	// remembered past its exp. Negative: active answers are not cached.
 	CacheTTL time.Duration
@@ -85,8 +100,12 @@ type Options struct {
 	Client *http.Client
 	// Metrics records calls and cache use; nil records nothing.
 	Metrics *metrics.Introspection
-	// Now is the clock of the cache and of the assertion's iat and exp;
-	// nil means time.Now.
+	// Log receives a warning when a call fails, with its (sanitized) error,
+	// at most one line every FailureLogInterval; nil logs nothing. Without
+	// it, a wrong secret shows only as every opaque token's 503.
+	Log *zap.Logger
+	// Now is the clock of the cache, of the assertion's iat and exp and of
+	// the failure log's interval; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -115,6 +134,9 @@ func New(o Options) (*Client, error) {
 	if o.Timeout < 0 {
 		return nil, fail("timeout must not be negative")
 	}
+	if o.MaxConcurrent < 0 {
+		return nil, fail("max_concurrent must not be negative")
+	}
 
 	c := &Client{
 		issuer:      o.Issuer,
@@ -127,9 +149,13 @@ func New(o Options) (*Client, error) {
 		activeTTL:   or(o.CacheTTL, DefaultCacheTTL),
 		negativeTTL: or(o.NegativeTTL, DefaultNegativeTTL),
 		flights:     map[tokenHash]*flight{},
+		slots:       make(chan struct{}, or(o.MaxConcurrent, DefaultMaxConcurrent)),
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if o.Log != nil {
+		c.failures = &failureLog{log: o.Log.With(zap.String("issuer", o.Issuer)), now: c.now}
 	}
 	if o.Endpoint != "" {
 		c.endpoint.Store(&o.Endpoint)
@@ -144,7 +170,7 @@ func New(o Options) (*Client, error) {
 			return nil, fail("method %s needs a client secret", o.Method)
 		}
 		c.auth = secretAuth(o.Method, o.ClientID, o.Secret)
-		c.hidden = []string{o.Secret, url.QueryEscape(o.Secret)}
+		c.hidden = echoes(o.Secret)
 	case PrivateKeyJWT:
 		a, err := keyAuth(o.ClientID, o.Key, o.KeyAlg, c.now)
 		if err != nil {

@@ -1,8 +1,10 @@
 package introspect
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/portcullis/portcullis/claims"
@@ -19,7 +21,7 @@ const maxAnswer = 64 << 10
 func (c *Client) read(resp *http.Response, token string) (Response, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Response{}, c.unavailable("status %d %s: %q", resp.StatusCode,
-			http.StatusText(resp.StatusCode), snippet(resp.Body, append([]string{token}, c.hidden...)))
+			http.StatusText(resp.StatusCode), snippet(resp.Body, append(echoes(token), c.hidden...)))
 	}
 	if resp.ContentLength > maxAnswer {
 		return Response{}, c.unavailable("answer of %d bytes exceeds the %d-byte limit", resp.ContentLength, maxAnswer)
@@ -56,10 +58,11 @@ func (c *Client) read(resp *http.Response, token string) (Response, error) {
 
 // snippet is the start of an error answer, made safe for an error and a log
 // line: some servers echo the request, which holds the token and perhaps
-// the client's credentials. So hide (the token, the secret and its encoding)
-// is cut out wherever it appears, and so is every long run of token-like characters (an echoed secret, an
-// assertion, a token cut short by the window), before the first 64 bytes of
-// what is left are kept as printable ASCII.
+// the client's credentials. So hide (the token and the secret, as echoes
+// gives them) is cut out wherever it appears, and so is every long run of
+// token-like characters (an echoed secret, an assertion, a token cut short
+// by the window, or escaped in a way echoes does not foresee), before the
+// first 64 bytes of what is left are kept as printable ASCII.
 func snippet(r io.Reader, hide []string) string {
 	const window, keep, longRun = 256, 64, 16
 	buf := make([]byte, window)
@@ -98,11 +101,20 @@ func snippet(r io.Reader, hide []string) string {
 	return out
 }
 
+// echoes are the forms in which a server may quote s back: as sent, form
+// encoded, and JSON escaped, both as Go escapes a string and with "/" as
+// "\/", as PHP does.
+func echoes(s string) []string {
+	quoted, _ := json.Marshal(s) // a string always marshals
+	j := string(quoted[1 : len(quoted)-1])
+	return []string{s, url.QueryEscape(s), j, strings.ReplaceAll(j, "/", `\/`)}
+}
+
 // tokenish reports whether c may be part of a token, a secret or their
-// form or base64 encodings.
+// form, JSON (the backslash of "\/" or "\u00fc") or base64 encodings.
 func tokenish(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("-._~+/=%", c) >= 0
+		strings.IndexByte("-._~+/=%\\", c) >= 0
 }
 
 // printable replaces everything but printable ASCII.
