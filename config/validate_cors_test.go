@@ -86,6 +86,18 @@ func TestCORSMethodNotRoutedIsWarned(t *testing.T) {
 	}
 }
 
+// HEAD on a route that lists GET is routed there (a GET route takes HEAD),
+// so allowing it is no mistake to warn about.
+func TestCORSHeadOnAGetRouteIsNotWarned(t *testing.T) {
+	cfg, err := config.Parse([]byte(corsRoute("      allowed_origins: [https://a.example.com]\n      allowed_methods: [GET, HEAD]")), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasCode(cfg.Warnings, config.CodeIgnored) {
+		t.Fatalf("warned: %v", cfg.Warnings)
+	}
+}
+
 // A wildcard over a whole top-level domain loads, warned: it allows every
 // site anyone registers there. One over a domain, or over localhost, does
 // not warn.

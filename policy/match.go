@@ -7,7 +7,11 @@ import (
 
 // Match returns the first route, in file order, that matches the host
 // (port and a trailing dot ignored, case-insensitive), the cleaned path
-// (as returned by CleanPath) and the method; nil when none does.
+// (as returned by CleanPath; one trailing slash ignored, see matchesPath)
+// and the method (HEAD wherever GET is listed, see allowsMethod); nil when
+// none does. Every question about which route takes a request goes through
+// it, the CORS preflight's "which route would take this method" included,
+// so that they all get the same answer.
 //
 // The path must be the one CleanPath returned, and the same one that is then
 // forwarded (see Route.ForwardPath): matching one spelling of a path and
@@ -78,20 +82,44 @@ func (r *Route) matchesHost(host string) bool {
 	return false
 }
 
-// matchesPath: an exact route matches one path byte for byte; a prefix
-// route matches whole segments, so that "/orders" takes "/orders",
-// "/orders/" and "/orders/1" but never "/ordersX", which may be another
-// service altogether. A prefix ending in "/" matches only below itself.
+// matchesPath: an exact route matches its path with or without one
+// trailing slash; a prefix route matches whole segments, so that "/orders"
+// takes "/orders", "/orders/" and "/orders/1" but never "/ordersX", which
+// may be another service altogether. A trailing slash written in the route
+// ("/admin/", "/docs/") counts for nothing either: "/docs/" is "/docs".
+//
+// The slash does not count because most upstream frameworks ignore it:
+// Express (non-strict routing, its default), Spring MVC before 6, Rails and
+// Laravel route "/admin/" to the "/admin" handler. Beside a public
+// catch-all, an exact route that took only its own spelling was skipped by
+// adding the slash, and the admin handler was reached without a token. The
+// path forwarded is still the one matched, slash and all.
 func (r *Route) matchesPath(p string) bool {
 	if r.Prefix == "" {
-		return p == r.Path
+		return slashless(p) == slashless(r.Path)
 	}
-	return strings.HasPrefix(p, r.Prefix) &&
-		(len(p) == len(r.Prefix) || r.Prefix[len(r.Prefix)-1] == '/' || p[len(r.Prefix)] == '/')
+	pre := slashless(r.Prefix) // "/" stays "/" and matches every path
+	return strings.HasPrefix(p, pre) &&
+		(len(p) == len(pre) || pre[len(pre)-1] == '/' || p[len(pre)] == '/')
 }
 
+// slashless is p without one trailing slash; the root "/" is kept whole.
+func slashless(p string) string {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		return p[:len(p)-1]
+	}
+	return p
+}
+
+// allowsMethod: a route that takes GET takes HEAD too, as Go's ServeMux
+// does for a "GET /x" pattern. Express, Flask, Spring and net/http run the
+// GET handler for HEAD, with its side effects, and send back its status and
+// headers (ETag, Set-Cookie, Location, X-Total-Count): a HEAD that skipped
+// a GET-only route for a public catch-all read them without a token. Other
+// methods are compared exactly, and case-sensitively.
 func (r *Route) allowsMethod(method string) bool {
-	return r.methods == nil || slices.Contains(r.methods, method)
+	return r.methods == nil || slices.Contains(r.methods, method) ||
+		method == "HEAD" && slices.Contains(r.methods, "GET")
 }
 
 // index finds the lowest-index route for which Route.matches holds, without
@@ -99,7 +127,8 @@ func (r *Route) allowsMethod(method string) bool {
 // exact host, one per wildcard suffix, one for routes without hosts. A request
 // looks at its exact bucket, the wildcard buckets of each of its parent
 // domains, and the any-host bucket, and keeps the lowest index found. Within
-// a bucket, exact paths are a map and prefixes a trie of path segments whose
+// a bucket, exact paths are a map keyed by their slashless form (as
+// matchesPath compares them) and prefixes a trie of path segments whose
 // nodes hold their routes in file order, so the first route at a node whose
 // method matches is that node's answer.
 type index struct {
@@ -114,14 +143,16 @@ type index struct {
 }
 
 type bucket struct {
-	paths strMap[[]*Route] // exact path -> routes, in file order
+	paths strMap[[]*Route] // slashless exact path -> routes, in file order
 	root  *node            // prefix routes
 }
 
 type node struct {
 	children strMap[*node]
-	here     []*Route // prefix routes ending at this node: match at and below it
-	below    []*Route // prefix routes ending at this node with "/": match below it only
+	// here are the prefix routes ending at this node, with or without a
+	// trailing slash: they match at and below it. The root stands for
+	// "/", which only paths starting with "/" reach.
+	here []*Route
 }
 
 // strMap is a string-keyed map that scans a slice while it is small: most
@@ -216,15 +247,16 @@ func buildIndex(routes []*Route) index {
 // by Index.
 func (b *bucket) add(r *Route) {
 	if r.Prefix == "" {
-		rs, _ := b.paths.get(r.Path)
-		b.paths.set(r.Path, append(rs, r))
+		k := slashless(r.Path)
+		rs, _ := b.paths.get(k)
+		b.paths.set(k, append(rs, r))
 		return
 	}
 	if b.root == nil {
 		b.root = &node{}
 	}
 	n := b.root
-	pre, slash := strings.CutSuffix(r.Prefix, "/")
+	pre := strings.TrimSuffix(r.Prefix, "/") // "/docs/" is "/docs"; "/" is the root
 	if pre != "" {
 		for seg := range strings.SplitSeq(pre[1:], "/") {
 			c, _ := n.children.get(seg)
@@ -235,11 +267,7 @@ func (b *bucket) add(r *Route) {
 			n = c
 		}
 	}
-	if slash {
-		n.below = append(n.below, r)
-	} else {
-		n.here = append(n.here, r)
-	}
+	n.here = append(n.here, r)
 }
 
 func (x *index) match(host, p, method string) *Route {
@@ -268,7 +296,7 @@ func (x *index) match(host, p, method string) *Route {
 // match returns the lowest-index route of b that matches p and method, or
 // best if none has a lower index than best.
 func (b *bucket) match(p, method string, best *Route) *Route {
-	if rs, _ := b.paths.get(p); rs != nil {
+	if rs, _ := b.paths.get(slashless(p)); rs != nil {
 		best = first(rs, method, best)
 	}
 	n := b.root
@@ -279,12 +307,10 @@ func (b *bucket) match(p, method string, best *Route) *Route {
 	// segment by segment, and p[j] is '/' or the end.
 	for j := 0; ; {
 		more := j < len(p) && p[j] == '/'
-		if j > 0 || more { // the root stands for "", which only "/..." extends
+		if j > 0 || more { // the root stands for "/", which only "/..." reaches
 			best = first(n.here, method, best)
 		}
-		if more {
-			best = first(n.below, method, best)
-		} else {
+		if !more {
 			return best
 		}
 		k := strings.IndexByte(p[j+1:], '/')

@@ -26,6 +26,7 @@ func FuzzMatch(f *testing.F) {
 	f.Add([]byte{6, 6, 6, 6, 7, 7, 7, 7}, "[::1]:8080", "/", "DELETE")
 	f.Add([]byte{255, 254, 253, 252}, "API.EXAMPLE.COM.:443", "/public/../admin", "get")
 	f.Add([]byte{8, 9, 8, 9, 8, 9}, "example.com..", "//x//y", "")
+	f.Add([]byte{0x80, 0x88, 0x00, 0x06, 0x80, 0x80, 0x80, 0x00}, "api.example.com", "/admin/", "HEAD")
 	f.Add([]byte{}, "", "", "GET")
 	f.Fuzz(func(t *testing.T, spec []byte, host, path, method string) {
 		if len(spec) > 4*64 {
@@ -42,7 +43,7 @@ func FuzzMatch(f *testing.F) {
 				hosts = append(hosts, "*"+n[i:])
 			}
 		}
-		paths := []string{"/", "/x", "/x/", "/x/y", "/orders", "/orders/1", "/admin", "/public"}
+		paths := []string{"/", "/x", "/x/", "/x/y", "/x/y/", "/orders", "/orders/1", "/admin", "/admin/", "/public"}
 		for p := clean; ; p = p[:strings.LastIndexByte(p, '/')] {
 			if p != "" {
 				paths = append(paths, p)
@@ -51,7 +52,7 @@ func FuzzMatch(f *testing.F) {
 				break
 			}
 		}
-		methods := []string{"GET", "POST", "DELETE", strings.ToUpper(method)}
+		methods := []string{"GET", "POST", "DELETE", "HEAD", strings.ToUpper(method)}
 		pick := func(s []string, b byte) string { return s[int(b)%len(s)] }
 
 		var routes []config.Route

@@ -29,6 +29,11 @@ func matchTable(t testing.TB) *Table {
 		route("shadowed", api, "", "/orders/special"),
 		route("deep", api, "", "/a/b/c"),
 		route("catch-all", []string{"catch.test"}, "", "/"),
+		route("status-dir", api, "/status/", ""),
+		route("root-exact", []string{"root.test"}, "/", ""),
+		route("upload", api, "", "/upload", "POST"),
+		route("probe", api, "", "/probe", "HEAD"),
+		route("export", api, "/export", "", "get"),
 	))
 }
 
@@ -40,8 +45,34 @@ func TestMatch(t *testing.T) {
 		want               string // route name, "" for none
 	}{
 		{"exact path matches itself", "api.example.com", "/admin", "GET", "admin-exact"},
-		{"exact path does not match with a trailing slash", "api.example.com", "/admin/", "GET", ""},
+		// An exact path once matched byte for byte, so "/admin/" skipped
+		// admin-exact for whatever came after it (a public catch-all),
+		// while Express, Spring MVC < 6, Rails and Laravel route "/admin/"
+		// to the "/admin" handler. One trailing slash now counts for
+		// nothing, on either side.
+		{"exact path matches with a trailing slash", "api.example.com", "/admin/", "GET", "admin-exact"},
+		{"exact path does not match with two trailing slashes", "api.example.com", "/admin//", "GET", ""},
 		{"exact path does not match below itself", "api.example.com", "/admin/x", "GET", ""},
+		{"exact path does not match a longer name", "api.example.com", "/adminX", "GET", ""},
+		{"exact path written with a slash matches itself", "api.example.com", "/status/", "GET", "status-dir"},
+		{"exact path written with a slash matches without it", "api.example.com", "/status", "GET", "status-dir"},
+		{"exact path written with a slash does not match below itself", "api.example.com", "/status/x", "GET", ""},
+		{"exact root matches the root", "root.test", "/", "GET", "root-exact"},
+		{"exact root does not match below itself", "root.test", "/x", "GET", ""},
+		{"exact root does not match an empty path", "root.test", "", "GET", ""},
+		// HEAD runs the GET handler in net/http, Express, Flask and
+		// Spring: a route that takes GET takes HEAD, so that HEAD cannot
+		// reach that handler through a later, weaker route.
+		{"a GET-only route takes HEAD", "api.example.com", "/admin", "HEAD", "admin-exact"},
+		{"a GET-only route takes HEAD with a trailing slash", "api.example.com", "/admin/", "HEAD", "admin-exact"},
+		{"a route with get written in lower case takes HEAD", "api.example.com", "/export", "HEAD", "export"},
+		{"a GET-only route does not take POST", "api.example.com", "/admin", "POST", ""},
+		{"a GET-only route does not take lower-case head", "api.example.com", "/admin", "head", ""},
+		{"a POST-only route does not take HEAD", "api.example.com", "/upload/1", "HEAD", ""},
+		{"a POST-only route does not take GET", "api.example.com", "/upload/1", "GET", ""},
+		{"a HEAD-only route does not take GET", "api.example.com", "/probe", "GET", ""},
+		{"a HEAD-only route takes HEAD", "api.example.com", "/probe", "HEAD", "probe"},
+		{"a route listing GET and HEAD takes HEAD", "api.example.com", "/orders/1", "HEAD", "orders"},
 		{"prefix /orders matches /orders", "api.example.com", "/orders", "GET", "orders"},
 		{"prefix /orders matches /orders/", "api.example.com", "/orders/", "GET", "orders"},
 		{"prefix /orders matches /orders/1/items", "api.example.com", "/orders/1/items", "GET", "orders"},
@@ -72,7 +103,10 @@ func TestMatch(t *testing.T) {
 		{"wildcard does not match an empty label", ".example.com", "/w", "GET", ""},
 		{"prefix with trailing slash matches itself", "any.test", "/docs/", "GET", "docs-dir"},
 		{"prefix with trailing slash matches below", "any.test", "/docs/x", "GET", "docs-dir"},
-		{"prefix with trailing slash does not match without it", "any.test", "/docs", "GET", ""},
+		// It used not to: "/docs/" written in the route left "/docs" to
+		// whatever came after it, the mirror of the exact path's bypass.
+		{"prefix with trailing slash matches without it", "any.test", "/docs", "GET", "docs-dir"},
+		{"prefix with trailing slash does not match a longer name", "any.test", "/docsX", "GET", ""},
 		{"a route without hosts matches a request without Host", "", "/docs/x", "GET", "docs-dir"},
 		{"a route with hosts never matches a request without Host", "", "/orders", "GET", ""},
 		{"bracketed IPv6 with port", "[::1]:8080", "/v6", "GET", "ipv6"},
@@ -143,6 +177,82 @@ func TestMatchFirstRouteWinsAcrossHostKinds(t *testing.T) {
 	}
 }
 
+// A trailing slash makes two routes that differ by it take the same
+// requests; first match in file order still decides between them, so the
+// earlier route's policy applies to both spellings of the path.
+func TestTrailingSlashKeepsFileOrder(t *testing.T) {
+	exact := func(name, path string, methods ...string) config.Route {
+		r := rt(name, "")
+		r.Match = config.Match{Path: path, Methods: methods}
+		return r
+	}
+	prefix := func(name, path string, methods ...string) config.Route {
+		r := rt(name, path)
+		r.Match.Methods = methods
+		return r
+	}
+	tests := []struct {
+		name   string
+		routes []config.Route
+		path   string
+		method string
+		want   string
+	}{
+		{"exact without slash first takes the slash", []config.Route{exact("plain", "/a"), exact("slash", "/a/")}, "/a/", "GET", "plain"},
+		{"exact with slash first takes no slash", []config.Route{exact("slash", "/a/"), exact("plain", "/a")}, "/a", "GET", "slash"},
+		{"a later exact route takes methods the first refuses", []config.Route{exact("plain", "/a", "POST"), exact("slash", "/a/")}, "/a", "GET", "slash"},
+		{"exact before a prefix takes the slash", []config.Route{exact("exact", "/a"), prefix("prefix", "/")}, "/a/", "GET", "exact"},
+		{"a prefix before exact keeps the slash", []config.Route{prefix("prefix", "/a"), exact("exact", "/a")}, "/a/", "GET", "prefix"},
+		// The other side of the rule: "/a/" used to be the later prefix
+		// route's, and is now the earlier exact route's. Where the exact
+		// route is the weaker one (a public "/api" before a protected
+		// prefix "/api"), an upstream that serves "/api/" as the index of
+		// the subtree (Go's ServeMux) serves it under the weaker policy.
+		{"exact before a prefix of the same path takes the slash", []config.Route{exact("exact", "/a"), prefix("prefix", "/a")}, "/a/", "GET", "exact"},
+		{"exact before a prefix of the same path leaves below to it", []config.Route{exact("exact", "/a"), prefix("prefix", "/a")}, "/a/b", "GET", "prefix"},
+		{"prefix with slash first takes no slash", []config.Route{prefix("slash", "/a/"), prefix("plain", "/a")}, "/a", "GET", "slash"},
+		{"a GET route first takes HEAD from a later HEAD route", []config.Route{prefix("get", "/a", "GET"), prefix("head", "/a", "HEAD")}, "/a", "HEAD", "get"},
+		{"a HEAD route first keeps HEAD from a later GET route", []config.Route{prefix("head", "/a", "HEAD"), prefix("get", "/a", "GET")}, "/a", "HEAD", "head"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := compile(t, testConfig(tt.routes...))
+			got := tb.Match("h.test", tt.path, tt.method)
+			if got == nil || got.Name != tt.want {
+				t.Errorf("Match(%q, %q) = %v, want %q", tt.path, tt.method, got, tt.want)
+			}
+			if lin := linearMatch(tb, "h.test", tt.path, tt.method); lin != got {
+				t.Errorf("index and linear scan disagree: %v vs %v", got, lin)
+			}
+		})
+	}
+}
+
+// Mismatch, which explains a 404, reads a trailing slash and HEAD as
+// Match does.
+func TestMismatchAgreesWithMatch(t *testing.T) {
+	tb := matchTable(t)
+	for _, tc := range []struct {
+		route, host, path, method, want string
+	}{
+		{"admin-exact", "api.example.com", "/admin/", "HEAD", ""},
+		{"admin-exact", "api.example.com", "/admin/x", "GET", "path"},
+		{"admin-exact", "api.example.com", "/admin", "POST", "method"},
+		{"docs-dir", "any.test", "/docs", "GET", ""},
+		{"upload", "api.example.com", "/upload", "HEAD", "method"},
+	} {
+		var r *Route
+		for _, x := range tb.Routes() {
+			if x.Name == tc.route {
+				r = x
+			}
+		}
+		if got := r.Mismatch(tc.host, tc.path, tc.method); got != tc.want {
+			t.Errorf("%s: Mismatch(%q, %q, %q) = %q, want %q", tc.route, tc.host, tc.path, tc.method, got, tc.want)
+		}
+	}
+}
+
 func TestMatchOnEmptyTable(t *testing.T) {
 	var nilTable *Table
 	if nilTable.Match("h", "/", "GET") != nil {
@@ -171,7 +281,7 @@ func linearMatch(tb *Table, host, path, method string) *Route {
 func TestIndexAgreesWithLinearScan(t *testing.T) {
 	hosts := []string{"a.test", "b.a.test", "*.a.test", "*.b.a.test", "c.test", "*.test", "[::1]"}
 	paths := []string{"/", "/x", "/x/", "/x/y", "/x/y/", "/xy", "/y", "/x/yz", "/x/y/z"}
-	methods := []string{"GET", "POST", "DELETE"}
+	methods := []string{"GET", "POST", "DELETE", "HEAD"}
 	// Enough distinct names to push some maps past their small form.
 	for i := range 12 {
 		hosts = append(hosts, fmt.Sprintf("h%d.test", i), fmt.Sprintf("*.w%d.test", i))
