@@ -145,7 +145,8 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 
 	// X-Forwarded-*: a client's own values are kept only when it is a
 	// trusted proxy; from anyone else they are replaced.
-	if rt.Trusted(pr.In.RemoteAddr) {
+	trusted := rt.Trusted(pr.In.RemoteAddr)
+	if trusted {
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 			if v := pr.In.Header.Values(h); len(v) > 0 {
 				out.Header[h] = v
@@ -164,9 +165,12 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	}
 
 	// Every header any route sets from claims goes, in every spelling
-	// (case, '_' for '-'), before this route sets its own.
+	// (case, '_' for '-'), before this route sets its own; so do the
+	// headers that would have the upstream route on a URL the gateway
+	// never matched, and, from a client that is not a trusted proxy, the
+	// ones that claim its address or scheme (withheld).
 	for name := range out.Header {
-		if rt.spoofed(name) {
+		if rt.withheld(name, trusted) {
 			delete(out.Header, name)
 		}
 	}
@@ -175,7 +179,7 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	// before the body is read, so their values arrive empty today; the
 	// names go anyway, whatever a later net/http does.)
 	for name := range out.Trailer {
-		if rt.spoofed(name) {
+		if rt.withheld(name, trusted) {
 			delete(out.Trailer, name)
 		}
 	}
@@ -189,13 +193,65 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// spoofed reports whether a client's header has the name of a header that
-// some route sets from claims, compared the way spoofing must be: case-
+// withheld reports whether a client's header must not reach the upstream:
+// it has the name of a header that some route sets from claims, or of one
+// in urlOverrides, or, from a client that is not a trusted proxy, of one in
+// clientClaims. Names are compared the way spoofing must be: case-
 // insensitively and with '_' read as '-', because some frameworks (CGI,
-// WSGI, nginx with underscores_in_headers) merge the two. It compares in
-// place, without building the folded name.
-func (rt *Runtime) spoofed(name string) bool {
-	for _, s := range rt.strip {
+// WSGI, nginx with underscores_in_headers) merge the two.
+func (rt *Runtime) withheld(name string, trusted bool) bool {
+	return foldedIn(name, rt.strip) || foldedIn(name, urlOverrides) ||
+		!trusted && foldedIn(name, clientClaims)
+}
+
+// urlOverrides are headers that some upstreams read as the request's URL in
+// place of its request line: IIS's URL Rewrite module and ARR, Symfony
+// before 5.0 (when trusted) and Zend Framework 1 take the path from
+// X-Original-URL or X-Rewrite-URL. The gateway matched and authorized the
+// path it forwards (rewrite sets it); such an upstream would serve a path
+// that no route judged, so these go from every client, trusted proxies
+// too: a proxy in front has no path to tell the upstream that the gateway
+// did not check.
+var urlOverrides = []string{"x-original-url", "x-rewrite-url"}
+
+// clientClaims are the headers, besides Forwarded and X-Forwarded-For,
+// -Host and -Proto (which ReverseProxy removes and rewrite sets), in which
+// a proxy tells its upstream who the client is and how it came, and which
+// common servers, frameworks and libraries believe when told to trust the
+// proxy in front (the gateway, for them):
+//   - the client's address: X-Real-IP (nginx realip, Gin, Echo; chi's
+//     middleware.RealIP prefers it and True-Client-IP to X-Forwarded-For),
+//     True-Client-IP (Akamai, Cloudflare), CF-Connecting-IP and
+//     Fastly-Client-IP (those CDNs; Gin's TrustedPlatform), X-Client-IP,
+//     X-Cluster-Client-IP, X-Forwarded and Forwarded-For (the request-ip
+//     package, Apache mod_remoteip setups, older load balancers);
+//   - the scheme, port, server and path prefix it was reached by:
+//     X-Forwarded-Port and -Prefix (Spring's ForwardedHeaderFilter,
+//     Symfony, Laravel, ASP.NET Core), X-Forwarded-Server (Apache
+//     mod_proxy), X-Forwarded-Scheme and -Ssl (Rack), X-Forwarded-Protocol
+//     (gunicorn's secure_scheme_headers), Front-End-Https (CodeIgniter,
+//     phpMyAdmin), X-Url-Scheme (Paste and Pyramid deployments).
+//
+// A rate limit, an audit log, an address allow-list, an https-only check or
+// a redirect built upstream from one of them takes the word of whoever set
+// it. From a trusted proxy they are kept (it set them); from anyone else
+// they go, as X-Forwarded-* are replaced. The list is fixed rather than
+// configurable: each name is one a client has no business sending, and
+// nothing the gateway does reads them. Folded: lower case, '-' for '_'.
+var clientClaims = []string{
+	"x-real-ip", "true-client-ip", "x-client-ip", "cf-connecting-ip",
+	"fastly-client-ip", "x-cluster-client-ip", "x-forwarded", "forwarded-for",
+	"x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server",
+	"x-forwarded-scheme", "x-forwarded-ssl", "x-forwarded-protocol",
+	"front-end-https", "x-url-scheme",
+}
+
+// foldedIn reports whether name is one of folded, names in lower case with
+// '-' for '_', compared as foldHeader would make them equal. It compares in
+// place, without building the folded name, so that the common request
+// allocates nothing here.
+func foldedIn(name string, folded []string) bool {
+	for _, s := range folded {
 		if len(s) == len(name) && foldEqual(name, s) {
 			return true
 		}
