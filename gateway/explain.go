@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/proxy"
 )
@@ -143,13 +144,14 @@ func explainWith(ex *Explanation, cfg *config.Config, h *proxy.Handler, up *capt
 	rec := httptest.NewRecorder()
 	o := h.Serve(rec, req)
 	rt := h.Runtime()
-	ex.Checks, ex.Scopes = render(o, rt.Table(), rt.Verifier(), req, upgradeAsked)
+	host, _ := rt.RoutedHost(req)
+	ex.Checks, ex.Scopes = render(o, rt.Table(), rt.Verifier(), req, host, upgradeAsked)
 	ex.Status = o.Status
 	if o.Route != nil {
 		ex.Route = o.Route.Name
-	} else if o.Path != "" {
+	} else if o.Path != "" && o.Reason != outcome.BadForwardedHost {
 		for _, r := range rt.Table().Routes() {
-			if part := r.Mismatch(req.Host, o.Path, req.Method); part != "" {
+			if part := r.Mismatch(host, o.Path, req.Method); part != "" {
 				line := 0
 				if r.Index < len(cfg.Routes) {
 					line = cfg.Routes[r.Index].Line

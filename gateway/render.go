@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/cors"
@@ -16,13 +17,25 @@ import (
 // by stage, in the order the stages ran. It only reads the outcome: the
 // token's checks come in token.Checks' order up to the one its refusal
 // names, and the route's rules as policy explains its own decision.
-func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req *http.Request, upgradeAsked []string) (checks []policy.Line, scopes []string) {
+//
+// routedHost is the host the request was routed on (proxy's RoutedHost: a
+// trusted proxy's X-Forwarded-Host, else Host).
+func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req *http.Request, routedHost string, upgradeAsked []string) (checks []policy.Line, scopes []string) {
 	add := func(stage string, ok bool, format string, args ...any) {
 		checks = append(checks, policy.Line{Stage: stage, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
 	switch {
-	case o.Reason == outcome.MethodNotAllowed:
+	case o.Reason == outcome.MethodNotAllowed && strings.EqualFold(req.Method, http.MethodConnect):
 		add("method", false, "CONNECT asks for a tunnel (RFC 9110 §9.3.6): refused on every route, never forwarded")
+		return checks, nil
+	case o.Reason == outcome.MethodNotAllowed:
+		add("method", false, "%q has lower-case letters: routes match methods exactly (RFC 9110 §9.1), and an upstream that upper-cases it would serve another method than the one matched; refused on every route, never forwarded", req.Method)
+		return checks, nil
+	case o.Reason == outcome.MethodOverride:
+		add("method", false, "a method-override header (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override) names another method than %s, which routes match: an upstream that honours it would serve a method no route authorized; refused on every route", req.Method)
+		return checks, nil
+	case o.Reason == outcome.BadForwardedHost:
+		add("host", false, "X-Forwarded-Host %q from a trusted proxy (%s) is not exactly one valid host: it is the host the request would be routed on and the upstream told, and upstreams disagree on which of several to take", req.Header.Values("X-Forwarded-Host"), req.RemoteAddr)
 		return checks, nil
 	case o.PathErr != nil:
 		add("path", false, "%v", o.PathErr)
@@ -36,7 +49,7 @@ func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req 
 		return renderPreflight(checks, o, table, req), nil
 	}
 	if o.Route == nil {
-		add("route", false, "no route matches host %q, path %q, method %s", req.Host, o.Path, req.Method)
+		add("route", false, "no route matches host %q, path %q, method %s", routedHost, o.Path, req.Method)
 		if o.CORS.Kind == cors.Actual {
 			add("cors", o.CORS.Allowed(), "origin %q under defaults.cors: %s", req.Header.Get(cors.HeaderOrigin), corsVerdict(o.CORS))
 		}

@@ -33,7 +33,7 @@ const (
 // upstream saying that it does not implement the method.
 func GRPCCode(s int) uint32 {
 	switch {
-	case s == http.StatusBadRequest: // bad_path, bad_description: the request is malformed
+	case s == http.StatusBadRequest: // bad_path, method_override, bad_forwarded_host, bad_description: the request is malformed
 		return grpcInvalidArgument
 	case s == http.StatusUnauthorized: // no token, or a bad one
 		return grpcUnauthenticated
@@ -41,7 +41,7 @@ func GRPCCode(s int) uint32 {
 		return grpcPermissionDenied
 	case s == http.StatusNotFound: // no route
 		return grpcNotFound
-	case s == http.StatusMethodNotAllowed: // CONNECT: the gateway opens no tunnels
+	case s == http.StatusMethodNotAllowed: // CONNECT, or a lower-case method
 		return grpcUnimplemented
 	case s == http.StatusRequestTimeout: // client_timeout: the request stopped arriving
 		return grpcDeadlineExceeded

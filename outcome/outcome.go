@@ -63,7 +63,21 @@ const (
 // Reasons of the request path, the upstream and the stream: never auth
 // failures.
 const (
-	MethodNotAllowed   Reason = "method_not_allowed" // CONNECT
+	// MethodNotAllowed: CONNECT, or a method with a lower-case letter
+	// (which routes, matching methods exactly, would take as another
+	// method than an upstream that upper-cases it serves).
+	MethodNotAllowed Reason = "method_not_allowed"
+	// MethodOverride: a method-override header (X-HTTP-Method-Override,
+	// X-HTTP-Method, X-Method-Override) names another method than the
+	// request's own. Frameworks that honour it (Rails, Symfony, Express's
+	// method-override, ASP.NET Core) would serve a method that no route
+	// authorized, so the request is refused before routing.
+	MethodOverride Reason = "method_override"
+	// BadForwardedHost: a trusted proxy's X-Forwarded-Host, the host the
+	// request is routed on and the upstream told, is not exactly one
+	// valid host: two headers or a comma-separated list (Express reads
+	// the first, Rack the last), or a value that no Host header could be.
+	BadForwardedHost   Reason = "bad_forwarded_host"
 	BadPath            Reason = "bad_path"
 	NoRoute            Reason = "no_route"
 	Overloaded         Reason = "overloaded"
@@ -185,6 +199,10 @@ var rows = map[Reason]Row{
 
 	MethodNotAllowed: {Status: http.StatusMethodNotAllowed, Error: "method_not_allowed",
 		Description: "CONNECT is not served: the gateway opens no tunnels"},
+	MethodOverride: {Status: http.StatusBadRequest, Error: "invalid_request",
+		Description: "a method-override header names another method than the request's, which is the one routes match"},
+	BadForwardedHost: {Status: http.StatusBadRequest, Error: "invalid_request",
+		Description: "X-Forwarded-Host must be exactly one valid host: it is the host the request is routed on"},
 	BadPath: {Status: http.StatusBadRequest, Error: "invalid_request", Description: "the request path is refused"},
 	NoRoute: {Status: http.StatusNotFound, Error: "not_found", Description: "no route matches this request"},
 	Overloaded: {Status: http.StatusServiceUnavailable, Error: "temporarily_unavailable", RetryAfter: "1",

@@ -17,10 +17,12 @@ import (
 // preflight carries no token and asks only whether the real request may
 // be sent, and that request still passes every check of its route.
 //
+// host is the host the request is routed on (routedHost).
+//
 // It returns false, having written nothing, when no policy applies: the
 // request is then routed as the OPTIONS it is, as without CORS.
-func (rt *Runtime) preflight(w http.ResponseWriter, r *http.Request, asked string, ex *exchange) bool {
-	route := rt.table.Match(r.Host, ex.path, asked)
+func (rt *Runtime) preflight(w http.ResponseWriter, r *http.Request, host, asked string, ex *exchange) bool {
+	route := rt.table.Match(host, ex.path, asked)
 	pol := rt.table.UnmatchedCORS()
 	if route != nil {
 		pol = route.CORS

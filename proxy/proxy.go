@@ -6,7 +6,7 @@
 // Each stage is a plain call with plain values, in the order a request
 // travels:
 //
-//	(CONNECT: 405, RFC 9728 metadata) -> CleanPath -> Table.Match
+//	(method: 405 or 400, RFC 9728 metadata) -> CleanPath -> routedHost -> Table.Match
 //	   -> in-flight cap -> rate limits by client_ip -> bearer
 //	   -> Verifier.Verify -> Table.Authorize -> (audit mode: forward anyway)
 //	   -> rate limits by identity -> admitUpgrade -> rewrite -> ReverseProxy
@@ -38,11 +38,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/metrics"
@@ -297,11 +299,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// upstream and the access log see.
 	ex.setRequestID(r)
 
-	// CONNECT is refused on every route, before routing: its 2xx would
-	// open a tunnel that no stage below could see into (upgrade.go).
-	if r.Method == http.MethodConnect {
+	// The method is refused on every route, before routing, when it is
+	// CONNECT, whose 2xx would open a tunnel that no stage below could see
+	// into (upgrade.go), or when an upstream could serve the request as
+	// another method than the one its route is matched on: routes match
+	// methods byte for byte (RFC 9110 §9.1), and Django, Flask and others
+	// upper-case "delete", and Rails, Symfony, Express and ASP.NET Core
+	// take a method-override header's word for it. Requests, described
+	// ones included, are refused in their own terms.
+	switch {
+	case strings.EqualFold(r.Method, http.MethodConnect):
 		ex.reason = outcome.MethodNotAllowed
 		refuseConnect(rec)
+		return ex
+	case hasLower(r.Method):
+		ex.reason = outcome.MethodNotAllowed
+		rec.Header().Set("Allow", allowedMethods)
+		refuseAs(rec, outcome.MethodNotAllowed, lowerCaseMethod, "", "")
+		return ex
+	case overridesMethod(r):
+		ex.reason = outcome.MethodOverride
+		refuse(rec, outcome.MethodOverride, "", "")
 		return ex
 	}
 	// Protected resource metadata (RFC 9728) is the gateway's own, public,
@@ -327,18 +345,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		return ex
 	}
 	ex.path = clean
+	// A request is routed on the host its upstream will be told: a
+	// trusted proxy's X-Forwarded-Host, which rewrite keeps, else Host. A
+	// described request's host is the one its ingress described.
+	host := r.Host
+	if !decide {
+		var ok bool
+		if host, ok = rt.routedHost(r); !ok {
+			ex.reason = outcome.BadForwardedHost
+			refuse(rec, outcome.BadForwardedHost, "", "")
+			return ex
+		}
+	}
 	// A CORS preflight is answered by the route that would take the
 	// method it asks about, before any token is looked for: a browser
 	// sends none with it (cors.go).
 	asked, preflight := cors.PreflightMethod(r.Method, r.Header)
-	if preflight && !decide && rt.preflight(rec, r, asked, ex) {
+	if preflight && !decide && rt.preflight(rec, r, host, asked, ex) {
 		return ex
 	}
 	// A preflight that no policy answered goes on as the plain OPTIONS it
 	// is, with no CORS headers: the policy of the route that takes OPTIONS
 	// must not approve a call that the route it asks about never agreed to.
 	useCORS := !decide && !preflight
-	route := rt.table.Match(r.Host, clean, r.Method)
+	route := rt.table.Match(host, clean, r.Method)
 	if route == nil {
 		ex.reason = outcome.NoRoute
 		if useCORS {
@@ -429,3 +459,79 @@ func (rt *Runtime) Verifier() *token.Verifier { return rt.verifier }
 
 // Table returns the route table this runtime serves.
 func (rt *Runtime) Table() *policy.Table { return rt.table }
+
+// lowerCaseMethod is the description of the 405 to a method with a
+// lower-case letter.
+const lowerCaseMethod = "the method has lower-case letters: routes match methods exactly, and upstreams may serve it upper-cased"
+
+// hasLower reports whether a method has a lower-case ASCII letter. A method
+// is a token (RFC 9110 §5.6.2), so no other letter can be in it.
+func hasLower(method string) bool {
+	for i := 0; i < len(method); i++ {
+		if 'a' <= method[i] && method[i] <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// methodOverrideHeaders are the headers by which frameworks let a request
+// say that it is another method than its own (folded: lower case, '-'):
+// X-HTTP-Method-Override (Rails' Rack::MethodOverride, Symfony, Express's
+// method-override, ASP.NET Core), X-HTTP-Method (Symfony, OData) and
+// X-Method-Override (Symfony, Express).
+var methodOverrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// overridesMethod reports whether r carries a method-override header with a
+// value other than r's own method, in any spelling of its name (case, and
+// '_' for '-', which CGI-style servers merge), so that no upstream serves
+// another method than the one r is routed and authorized as. Header names
+// of other lengths are passed over at the cost of one comparison each.
+func overridesMethod(r *http.Request) bool {
+	for name, vals := range r.Header {
+		switch len(name) {
+		case len(methodOverrideHeaders[0]), len(methodOverrideHeaders[1]), len(methodOverrideHeaders[2]):
+		default:
+			continue
+		}
+		for _, o := range methodOverrideHeaders {
+			if len(name) != len(o) || !foldEqual(name, o) {
+				continue
+			}
+			for _, v := range vals {
+				if v != r.Method {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// routedHost is the host r is routed on: the host its upstream is told in
+// X-Forwarded-Host. That is Host, unless r comes from a trusted proxy that
+// sent an X-Forwarded-Host, which rewrite forwards (its first value; Host
+// when that is empty): a route matched on Host would otherwise guard a
+// request that Rails, Express or Spring serve as another host's (its
+// tenant, its admin site). ok is false when a trusted proxy's
+// X-Forwarded-Host is not exactly one valid host: two headers or a list
+// (Express takes the first, Rack the last, so no one host is both the
+// matched and the served one), or a value that no Host header could be.
+func (rt *Runtime) routedHost(r *http.Request) (host string, ok bool) {
+	xfh := r.Header["X-Forwarded-Host"]
+	if len(xfh) == 0 || !rt.Trusted(r.RemoteAddr) {
+		return r.Host, true
+	}
+	if len(xfh) > 1 || strings.IndexByte(xfh[0], ',') >= 0 || !httpguts.ValidHostHeader(xfh[0]) {
+		return "", false
+	}
+	if xfh[0] == "" {
+		return r.Host, true
+	}
+	return xfh[0], true
+}
+
+// RoutedHost is the host a request that ServeHTTP serves is routed on: for
+// explain, which names the host when no route matches. ok is false when
+// ServeHTTP refuses the request for its X-Forwarded-Host.
+func (rt *Runtime) RoutedHost(r *http.Request) (host string, ok bool) { return rt.routedHost(r) }
