@@ -201,8 +201,17 @@ func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 // WSGI, nginx with underscores_in_headers) merge the two.
 func (rt *Runtime) withheld(name string, trusted bool) bool {
 	return foldedIn(name, rt.strip) || foldedIn(name, urlOverrides) ||
-		!trusted && foldedIn(name, clientClaims)
+		!trusted && foldedIn(name, clientClaims) ||
+		name != "X-Forwarded-For" && name != "X-Forwarded-Host" && name != "X-Forwarded-Proto" &&
+			foldedIn(name, xForwarded)
 }
+
+// xForwarded are the headers rewrite sets itself (folded). A client's
+// header that folds to one of them but is spelled otherwise
+// (X_Forwarded_Host: Go keeps it apart, CGI-style servers merge it into
+// HTTP_X_FORWARDED_HOST) would stand beside the gateway's own: it goes,
+// from every client, since no proxy that sets these spells them so.
+var xForwarded = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
 
 // urlOverrides are headers that some upstreams read as the request's URL in
 // place of its request line: IIS's URL Rewrite module and ARR, Symfony

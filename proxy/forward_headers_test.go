@@ -87,6 +87,22 @@ func TestClientAddressAndURLHeaders(t *testing.T) {
 			}
 		}
 	}
+	// X-Forwarded-For, -Host and -Proto are the gateway's own (rewrite sets
+	// them); a client's header that folds to one of them but is spelled
+	// otherwise is another header to Go, and one to CGI-style upstreams.
+	for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		name := strings.ReplaceAll(h, "-", "_")
+		for peer, who := range map[string]string{"192.0.2.10:4000": "an untrusted client", "10.1.2.3:4000": "a trusted proxy"} {
+			t.Run(who+"'s "+name+" is removed", func(t *testing.T) {
+				got := send(t, peer, name)
+				for k, v := range got {
+					if k != h && strings.EqualFold(strings.ReplaceAll(k, "_", "-"), h) {
+						t.Errorf("upstream got %s: %q beside the gateway's %s", k, v, h)
+					}
+				}
+			})
+		}
+	}
 	t.Run("other headers from an untrusted client are kept", func(t *testing.T) {
 		for _, name := range []string{"X-Request-Source", "X-Forwarded-Client-Cert-Note", "Real-IP-Note"} {
 			if got := received(send(t, "192.0.2.10:4000", name), name); len(got) != 1 {
