@@ -93,7 +93,7 @@ func TestReloadCancelledFetchDoesNotRewriteGauges(t *testing.T) {
 // that was never configured, none over a running issuer's.
 func TestRefusedReloadLeavesNoKeyGauges(t *testing.T) {
 	good := serveKeys(t, 1)
-	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) }))
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer dead.Close()
 	// corp refreshes every 15m (the default), as in production.
 	noRefresh := strings.NewReplacer("    refresh_interval: 1s\n", "", "    min_refresh_interval: 1s\n", "")
