@@ -125,6 +125,7 @@ func TestPreflight(t *testing.T) {
 		{"a listed method with no headers is allowed", pre("Access-Control-Request-Method", "DELETE"), cors.None},
 		{"listed headers in any case are allowed", pre("Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "authorization,x-TRACE"), cors.None},
 		{"headers over several lines, with spaces, are allowed", pre("Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", " authorization , ", "Access-Control-Request-Headers", "x-trace"), cors.None},
+		{"HEAD is allowed where GET is (a GET route takes HEAD)", pre("Access-Control-Request-Method", "HEAD"), cors.None},
 		{"a method not listed is refused", pre("Access-Control-Request-Method", "PUT"), cors.MethodNotAllowed},
 		{"methods are case-sensitive", pre("Access-Control-Request-Method", "delete"), cors.MethodNotAllowed},
 		{"a header not listed is refused", pre("Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "authorization,x-other"), cors.HeaderNotAllowed},
