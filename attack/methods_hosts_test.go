@@ -185,6 +185,7 @@ func TestTrustedForwardedHostIsTheRoutedHost(t *testing.T) {
 		{"a list whose first host is the admin one", []string{"admin.example.com,www.example.com"}},
 		{"a host with a path", []string{"www.example.com/admin"}},
 		{"a host with a space", []string{"admin.example.com www.example.com"}},
+		{"a host with two colons (Express reads admin.example.com)", []string{"admin.example.com:1:2"}},
 	} {
 		t.Run("from a trusted proxy, "+tc.name+" is refused", func(t *testing.T) {
 			tg.logs.TakeAll()
@@ -192,11 +193,30 @@ func TestTrustedForwardedHostIsTheRoutedHost(t *testing.T) {
 			if res.json["error"] != "invalid_request" {
 				t.Errorf("error %v, want invalid_request", res.json["error"])
 			}
-			if got := lastReason(tg); got != "bad_forwarded_host" {
-				t.Errorf("access log reason %q, want bad_forwarded_host", got)
+			if got := lastReason(tg); got != "bad_host" {
+				t.Errorf("access log reason %q, want bad_host", got)
 			}
 		})
 	}
+	t.Run("a Host with two colons is refused, from anyone", func(t *testing.T) {
+		tg.logs.TakeAll()
+		req := get(untrusted, "www.example.com")
+		req.Host = "admin.example.com:1:2" // as Go's server takes it from the wire
+		tg.refused(t, req, http.StatusBadRequest, "", "")
+		if got := lastReason(tg); got != "bad_host" {
+			t.Errorf("access log reason %q, want bad_host", got)
+		}
+	})
+	t.Run("over the wire too", func(t *testing.T) {
+		before := tg.up.Count()
+		res := rawRequest(t, tg.serve(), "GET /x HTTP/1.1\r\nHost: admin.example.com:1:2\r\nConnection: close\r\n\r\n")
+		if res.StatusCode != http.StatusBadRequest || tg.up.Count() != before {
+			t.Errorf("status %d, upstream reached %v; want 400 and not reached", res.StatusCode, tg.up.Count() != before)
+		}
+	})
+	t.Run("a bracketed IPv6 Host with a port is one host", func(t *testing.T) {
+		tg.allowed(t, get(untrusted, "[2001:db8::1]:8443"))
+	})
 	t.Run("from anyone else, X-Forwarded-Host is neither routed on nor forwarded", func(t *testing.T) {
 		up := tg.allowed(t, get(untrusted, "www.example.com", "admin.example.com"))
 		if got := up.Header.Get("X-Forwarded-Host"); got != "www.example.com" {

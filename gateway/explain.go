@@ -149,7 +149,7 @@ func explainWith(ex *Explanation, cfg *config.Config, h *proxy.Handler, up *capt
 	ex.Status = o.Status
 	if o.Route != nil {
 		ex.Route = o.Route.Name
-	} else if o.Path != "" && o.Reason != outcome.BadForwardedHost {
+	} else if o.Path != "" && o.Reason != outcome.BadHost {
 		for _, r := range rt.Table().Routes() {
 			if part := r.Mismatch(host, o.Path, req.Method); part != "" {
 				line := 0

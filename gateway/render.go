@@ -34,8 +34,12 @@ func render(o proxy.Outcome, table *policy.Table, verifier *token.Verifier, req 
 	case o.Reason == outcome.MethodOverride:
 		add("method", false, "a method-override header (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override) names another method than %s, which routes match: an upstream that honours it would serve a method no route authorized; refused on every route", req.Method)
 		return checks, nil
-	case o.Reason == outcome.BadForwardedHost:
-		add("host", false, "X-Forwarded-Host %q from a trusted proxy (%s) is not exactly one valid host: it is the host the request would be routed on and the upstream told, and upstreams disagree on which of several to take", req.Header.Values("X-Forwarded-Host"), req.RemoteAddr)
+	case o.Reason == outcome.BadHost:
+		if routedHost == "" {
+			add("host", false, "X-Forwarded-Host %q from a trusted proxy (%s) is not exactly one valid host: it is the host the request would be routed on and the upstream told, and upstreams disagree on which of several to take", req.Header.Values("X-Forwarded-Host"), req.RemoteAddr)
+		} else {
+			add("host", false, "host %q is not exactly one valid host: more than one ':' outside brackets reads as an IPv6 address to the route table and as a name and port to others", routedHost)
+		}
 		return checks, nil
 	case o.PathErr != nil:
 		add("path", false, "%v", o.PathErr)

@@ -33,7 +33,7 @@ const (
 // upstream saying that it does not implement the method.
 func GRPCCode(s int) uint32 {
 	switch {
-	case s == http.StatusBadRequest: // bad_path, method_override, bad_forwarded_host, bad_description: the request is malformed
+	case s == http.StatusBadRequest: // bad_path, method_override, bad_host, bad_description: the request is malformed
 		return grpcInvalidArgument
 	case s == http.StatusUnauthorized: // no token, or a bad one
 		return grpcUnauthenticated

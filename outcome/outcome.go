@@ -73,11 +73,14 @@ const (
 	// method-override, ASP.NET Core) would serve a method that no route
 	// authorized, so the request is refused before routing.
 	MethodOverride Reason = "method_override"
-	// BadForwardedHost: a trusted proxy's X-Forwarded-Host, the host the
-	// request is routed on and the upstream told, is not exactly one
-	// valid host: two headers or a comma-separated list (Express reads
-	// the first, Rack the last), or a value that no Host header could be.
-	BadForwardedHost   Reason = "bad_forwarded_host"
+	// BadHost: the host the request is routed on and the upstream told
+	// (Host, or a trusted proxy's X-Forwarded-Host) is not exactly one
+	// valid host: two X-Forwarded-Host headers or a comma-separated list
+	// (Express reads the first, Rack the last), a value that no Host
+	// header could be, or one with more than one ':' outside brackets
+	// (a bare IPv6 address to the route table, a name and port to
+	// Express, which cuts at the first).
+	BadHost            Reason = "bad_host"
 	BadPath            Reason = "bad_path"
 	NoRoute            Reason = "no_route"
 	Overloaded         Reason = "overloaded"
@@ -201,8 +204,8 @@ var rows = map[Reason]Row{
 		Description: "CONNECT is not served: the gateway opens no tunnels"},
 	MethodOverride: {Status: http.StatusBadRequest, Error: "invalid_request",
 		Description: "a method-override header names another method than the request's, which is the one routes match"},
-	BadForwardedHost: {Status: http.StatusBadRequest, Error: "invalid_request",
-		Description: "X-Forwarded-Host must be exactly one valid host: it is the host the request is routed on"},
+	BadHost: {Status: http.StatusBadRequest, Error: "invalid_request",
+		Description: "the host (Host, or a trusted proxy's X-Forwarded-Host) must be exactly one valid host: it is the host the request is routed on"},
 	BadPath: {Status: http.StatusBadRequest, Error: "invalid_request", Description: "the request path is refused"},
 	NoRoute: {Status: http.StatusNotFound, Error: "not_found", Description: "no route matches this request"},
 	Overloaded: {Status: http.StatusServiceUnavailable, Error: "temporarily_unavailable", RetryAfter: "1",

@@ -348,14 +348,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// A request is routed on the host its upstream will be told: a
 	// trusted proxy's X-Forwarded-Host, which rewrite keeps, else Host. A
 	// described request's host is the one its ingress described.
-	host := r.Host
+	host, ok := r.Host, true
 	if !decide {
-		var ok bool
-		if host, ok = rt.routedHost(r); !ok {
-			ex.reason = outcome.BadForwardedHost
-			refuse(rec, outcome.BadForwardedHost, "", "")
-			return ex
-		}
+		host, ok = rt.routedHost(r)
+	}
+	if !ok || !oneHost(host) {
+		ex.reason = outcome.BadHost
+		refuse(rec, outcome.BadHost, "", "")
+		return ex
 	}
 	// A CORS preflight is answered by the route that would take the
 	// method it asks about, before any token is looked for: a browser
@@ -529,6 +529,16 @@ func (rt *Runtime) routedHost(r *http.Request) (host string, ok bool) {
 		return r.Host, true
 	}
 	return xfh[0], true
+}
+
+// oneHost reports whether host names one host, with at most a port, as
+// every reader reads it: no more than one ':' outside brackets. Go's server
+// takes "admin.example.com:1:2" as a Host; the route table would read it
+// as a bare IPv6 address, matching no host route, and Express as
+// admin.example.com, cutting at the first ':'. An IPv6 address in a Host
+// is bracketed (RFC 3986 §3.2.2).
+func oneHost(host string) bool {
+	return strings.HasPrefix(host, "[") || strings.Count(host, ":") <= 1
 }
 
 // RoutedHost is the host a request that ServeHTTP serves is routed on: for
