@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/http"
 	"path"
 	"slices"
 )
@@ -69,5 +70,9 @@ func covers(a, b Match) bool {
 		}
 		return true
 	}
-	return subset(a.Hosts, b.Hosts) && subset(a.Methods, b.Methods)
+	methods := a.Methods
+	if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
+		methods = append(slices.Clip(methods), http.MethodHead) // a GET route takes HEAD (policy)
+	}
+	return subset(a.Hosts, b.Hosts) && subset(methods, b.Methods)
 }
