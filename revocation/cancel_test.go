@@ -51,3 +51,51 @@ func TestACancelledFetchRecordsNothing(t *testing.T) {
 		t.Errorf("%d warnings for a cancelled fetch: %v", n, h.logs.All())
 	}
 }
+
+// A caller waiting for the fetch in progress gives up with its context (a
+// reload is bounded by its timeout), instead of waiting out that fetch.
+func TestAWaitForTheFetchInProgressEndsWithItsContext(t *testing.T) {
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(doc()))
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarness(t, revocation.Options{URI: srv.URL + "/revoked.json"})
+
+	first := make(chan error, 1)
+	go func() { first <- h.list.Refresh(t.Context()) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first fetch never reached the server")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	second := make(chan error, 1)
+	go func() { second <- h.list.Refresh(ctx) }()
+	cancel()
+	select {
+	case err := <-second:
+		if err == nil {
+			t.Error("the waiting caller's fetch succeeded after its context ended")
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("a caller whose context ended still waits for the fetch in progress")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("the first fetch: %v", err)
+	}
+	if n := h.refreshes("error"); n != 0 {
+		t.Errorf("portcullis_revocation_refresh_total{error} = %v, want 0", n)
+	}
+}

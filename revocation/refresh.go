@@ -15,12 +15,17 @@ import (
 // Refresh fetches the list now, whatever the interval (tests, SIGHUP), and
 // reports the outcome. A failure keeps the last good list. A fetch already
 // in progress is waited for, not joined: it may have started before the
-// change the caller wants to see.
+// change the caller wants to see; a caller whose ctx ends while it waits
+// gives up, and nothing is recorded for it.
 func (l *List) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	l.fetchMu.Lock()
-	defer l.fetchMu.Unlock()
+	select {
+	case l.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.fetching }()
 
 	prev := l.current.Load()
 	next, err := l.load(ctx, prev)
@@ -58,10 +63,12 @@ func (l *List) Refresh(ctx context.Context) error {
 // refused reload's list for the same issuer may have written over them. A
 // fetch in progress publishes them itself when it ends.
 func (l *List) Republish() {
-	if !l.fetchMu.TryLock() {
+	select {
+	case l.fetching <- struct{}{}:
+	default:
 		return
 	}
-	defer l.fetchMu.Unlock()
+	defer func() { <-l.fetching }()
 	n := 0
 	if cur := l.current.Load(); cur != nil {
 		n = cur.entries()

@@ -57,7 +57,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -154,10 +153,12 @@ type List struct {
 	// current is the last good list; nil until the first successful fetch.
 	current atomic.Pointer[snapshot]
 
-	// fetchMu serializes fetches, so that an older fetch can never overwrite
-	// the result of a newer one, and guards lastSuccess. Readers never take
-	// it.
-	fetchMu     sync.Mutex
+	// fetching holds a token while a fetch runs: it serializes fetches, so
+	// that an older fetch can never overwrite the result of a newer one,
+	// and guards lastSuccess. A channel, not a mutex, so that a caller
+	// waiting for the fetch in progress can give up with its context (a
+	// reload is bounded). Readers never take it.
+	fetching    chan struct{}
 	lastSuccess time.Time
 
 	started atomic.Bool
@@ -227,6 +228,7 @@ func New(o Options) (*List, error) {
 		log:        o.Log.With(zap.String("issuer", o.Issuer), zap.String("location", u.Redacted())),
 		m:          o.Metrics,
 		now:        o.Now,
+		fetching:   make(chan struct{}, 1),
 	}, nil
 }
 
