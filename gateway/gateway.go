@@ -477,6 +477,11 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 	g.handler.Swap(rt)
 	g.state.Store(st)
 	st.verifier.PublishSizes()
+	for _, in := range st.introspectors {
+		if !slices.Contains(old.introspectors, in) {
+			in.client.PublishSize()
+		}
+	}
 	refreshKept(ctx, st.lists, added.lists)
 	for _, k := range old.issuers {
 		if !slices.Contains(st.issuers, k) {

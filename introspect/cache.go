@@ -49,6 +49,17 @@ func newCache(max int, m *metrics.IntrospectionIssuer) *cache {
 	return &cache{entries: make(map[tokenHash]entry), max: max, m: m}
 }
 
+// publish sets the cache's gauge to its size. A nil cache holds nothing.
+func (c *cache) publish() {
+	if c == nil {
+		return
+	}
+	c.mu.RLock()
+	n := len(c.entries)
+	c.mu.RUnlock()
+	c.m.CacheEntries(n)
+}
+
 // get returns the answer remembered for h, if it still holds at now. A nil
 // cache holds nothing.
 func (c *cache) get(h tokenHash, now time.Time) (Response, bool) {

@@ -186,6 +186,11 @@ func (c *Client) Introspect(ctx context.Context, token string) (Response, error)
 	}
 }
 
+// PublishSize sets the issuer's cache gauge to this client's cache size: a
+// reload that replaced the issuer's client (and its cache) must not leave
+// the old one's count standing, since both publish under the issuer's name.
+func (c *Client) PublishSize() { c.cache.publish() }
+
 // takeSlot takes one of the slots of the calls in flight, for a call the
 // request is about to start. When every slot is taken it waits for one, as
 // long as ctx lasts and at most Timeout: the request is the one waiting, so
