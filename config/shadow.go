@@ -37,10 +37,22 @@ func (v *validator) shadowed(rs []Route) {
 				break
 			}
 		}
+		shadowed := false
 		for _, j := range cands {
 			if covers(rs[j].Match, r.Match) {
 				v.warnf(fmt.Sprintf("routes[%d]", i), CodeShadowedRoute, "route %q can never match: route %q (line %d) comes first and takes every request it would", r.Name, rs[j].Name, rs[j].Line)
+				shadowed = true
 				break
+			}
+		}
+		if isPrefix && !shadowed && p != "/" {
+			// An exact path takes its trailing-slash twin (policy): an
+			// earlier path: P takes P/ from a later path_prefix: P.
+			for _, j := range exact[p] {
+				if overlaps(rs[j].Match, r.Match) {
+					v.warnf(fmt.Sprintf("routes[%d]", i), CodeConflict, "route %q (line %d), path %s, comes first and also takes %s/, which this prefix would otherwise take: list the route whose policy should decide %s/ first", rs[j].Name, rs[j].Line, p, p, p)
+					break
+				}
 			}
 		}
 		if r.Match.Path != "" {
@@ -51,6 +63,15 @@ func (v *validator) shadowed(rs []Route) {
 			prefix[p] = append(prefix[p], i)
 		}
 	}
+}
+
+// overlaps reports whether some request could match both a and b by host
+// and method (as written; empty means any).
+func overlaps(a, b Match) bool {
+	meet := func(x, y []string) bool {
+		return len(x) == 0 || len(y) == 0 || slices.ContainsFunc(x, func(s string) bool { return slices.Contains(y, s) })
+	}
+	return meet(a.Hosts, b.Hosts) && meet(a.Methods, b.Methods)
 }
 
 // covers reports whether every request that b matches (by host and method)
