@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/http"
 	"path"
 	"slices"
 )
@@ -77,7 +76,8 @@ func overlaps(a, b Match) bool {
 // covers reports whether every request that b matches (by host and method)
 // is also matched by a; the path was compared by the caller.
 func covers(a, b Match) bool {
-	subset := func(x, y []string) bool { // y ⊆ x, where empty means "any"
+	// y ⊆ x, where empty means "any", and x takes what takes says it does.
+	subset := func(x, y []string, takes func([]string, string) bool) bool {
 		if len(x) == 0 {
 			return true
 		}
@@ -85,15 +85,11 @@ func covers(a, b Match) bool {
 			return false
 		}
 		for _, s := range y {
-			if !slices.Contains(x, s) {
+			if !takes(x, s) {
 				return false
 			}
 		}
 		return true
 	}
-	methods := a.Methods
-	if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
-		methods = append(slices.Clip(methods), http.MethodHead) // a GET route takes HEAD (policy)
-	}
-	return subset(a.Hosts, b.Hosts) && subset(methods, b.Methods)
+	return subset(a.Hosts, b.Hosts, slices.Contains[[]string]) && subset(a.Methods, b.Methods, TakesMethod)
 }

@@ -114,6 +114,18 @@ func CheckScope(s string) error {
 	return nil
 }
 
+// TakesMethod reports whether a list of methods (a route's match.methods,
+// a cors policy's allowed_methods; not empty) takes method: one listed
+// exactly (methods are case-sensitive), or HEAD where GET is listed, since
+// net/http, Express, Flask and Spring answer HEAD with the GET handler (its
+// side effects, status and headers): a HEAD that skipped a GET-only route
+// for a public catch-all would read them without a token. Route matching,
+// CORS preflights and the configuration's warnings all read the rule here.
+func TakesMethod(methods []string, method string) bool {
+	return slices.Contains(methods, method) ||
+		method == "HEAD" && slices.Contains(methods, "GET")
+}
+
 // IsToken reports whether s is an RFC 9110 §5.6.2 token (tchar+): the
 // syntax of header names and methods.
 func IsToken(s string) bool {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -41,8 +40,7 @@ func (v *validator) cors(p string, c *CORS, routeMethods []string) {
 			v.errorf(mp, CodeRefusedMethod, "CONNECT is never served: every CONNECT is refused with 405 before routing")
 		case seen[meth]:
 			v.errorf(mp, CodeDuplicate, "%q is listed twice", meth)
-		case len(routeMethods) > 0 && !slices.Contains(routeMethods, meth) &&
-			!(meth == "HEAD" && slices.Contains(routeMethods, "GET")): // a GET route takes HEAD
+		case len(routeMethods) > 0 && !TakesMethod(routeMethods, meth):
 			v.warnf(mp, CodeIgnored, "%s is not one of this route's match.methods: a preflight for %s is answered by the route that matches %s, never by this one", meth, meth, meth)
 		}
 		seen[meth] = true

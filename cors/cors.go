@@ -263,21 +263,12 @@ func (p *Policy) Check(method string, h http.Header) Result {
 	switch {
 	case len(origin) != 1 || !p.allowsOrigin(origin[0]):
 		res.Refusal = OriginNotAllowed
-	case preflight && !p.allowsMethod(asked):
+	case preflight && !config.TakesMethod(p.methods, asked):
 		res.Refusal = MethodNotAllowed
 	case preflight && p.refusedHeader(h[HeaderRequestHeaders]) != "":
 		res.Refusal = HeaderNotAllowed
 	}
 	return res
-}
-
-// allowsMethod reports whether a preflight may ask for method: one p lists,
-// or HEAD where GET is listed, since a route that takes GET takes HEAD
-// (policy) and HEAD is a CORS-safelisted method, which a browser accepts
-// without its name in Access-Control-Allow-Methods.
-func (p *Policy) allowsMethod(method string) bool {
-	return slices.Contains(p.methods, method) ||
-		method == http.MethodHead && slices.Contains(p.methods, http.MethodGet)
 }
 
 // allowsOrigin reports whether origin, exactly as the request sent it, is

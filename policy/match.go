@@ -1,8 +1,9 @@
 package policy
 
 import (
-	"slices"
 	"strings"
+
+	"github.com/portcullis/portcullis/config"
 )
 
 // Match returns the first route, in file order, that matches the host
@@ -111,15 +112,10 @@ func slashless(p string) string {
 	return p
 }
 
-// allowsMethod: a route that takes GET takes HEAD too, as Go's ServeMux
-// does for a "GET /x" pattern. Express, Flask, Spring and net/http run the
-// GET handler for HEAD, with its side effects, and send back its status and
-// headers (ETag, Set-Cookie, Location, X-Total-Count): a HEAD that skipped
-// a GET-only route for a public catch-all read them without a token. Other
-// methods are compared exactly, and case-sensitively.
+// allowsMethod: a route without methods takes any; one with them, what
+// config.TakesMethod says (HEAD where GET is listed, the rest exactly).
 func (r *Route) allowsMethod(method string) bool {
-	return r.methods == nil || slices.Contains(r.methods, method) ||
-		method == "HEAD" && slices.Contains(r.methods, "GET")
+	return r.methods == nil || config.TakesMethod(r.methods, method)
 }
 
 // index finds the lowest-index route for which Route.matches holds, without
