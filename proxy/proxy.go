@@ -480,28 +480,21 @@ func hasLower(method string) bool {
 // X-HTTP-Method-Override (Rails' Rack::MethodOverride, Symfony, Express's
 // method-override, ASP.NET Core), X-HTTP-Method (Symfony, OData) and
 // X-Method-Override (Symfony, Express).
-var methodOverrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
+var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
 // overridesMethod reports whether r carries a method-override header with a
 // value other than r's own method, in any spelling of its name (case, and
 // '_' for '-', which CGI-style servers merge), so that no upstream serves
-// another method than the one r is routed and authorized as. Header names
-// of other lengths are passed over at the cost of one comparison each.
+// another method than the one r is routed and authorized as. foldedIn
+// passes over names of other lengths at the cost of a comparison each.
 func overridesMethod(r *http.Request) bool {
 	for name, vals := range r.Header {
-		switch len(name) {
-		case len(methodOverrideHeaders[0]), len(methodOverrideHeaders[1]), len(methodOverrideHeaders[2]):
-		default:
+		if !foldedIn(name, methodOverrideHeaders) {
 			continue
 		}
-		for _, o := range methodOverrideHeaders {
-			if len(name) != len(o) || !foldEqual(name, o) {
-				continue
-			}
-			for _, v := range vals {
-				if v != r.Method {
-					return true
-				}
+		for _, v := range vals {
+			if v != r.Method {
+				return true
 			}
 		}
 	}
