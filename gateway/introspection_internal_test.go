@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -17,10 +18,19 @@ import (
 // A reload that changes an issuer's introspection.max_concurrent gives it a
 // new introspection client, so that the new bound holds; one that changes
 // nothing keeps the client and its cached answers (see
-// TestIssuerCAFileUnchangedKeepsClientsAtReload).
+// TestIssuerCAFileUnchangedKeepsClientsAtReload). The issuer's cache gauge
+// then shows the new, empty cache, not the old one's count (both publish
+// under the issuer's name).
 func TestIntrospectionMaxConcurrentChangedAtReloadReplacesTheClient(t *testing.T) {
 	_, idp, caFile, g := startPrivateWithCAFile(t)
 	before := g.state.Load()
+	if _, err := before.introspectors[0].client.Introspect(context.Background(), "opaque-0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	gauge := g.metrics.Introspection.CacheEntries.WithLabelValues("private")
+	if v := testutil.ToFloat64(gauge); v != 1 {
+		t.Fatalf("cache gauge %v before the reload, want 1", v)
+	}
 
 	cfg := privateIssuerConfig(t, idp, caFile)
 	cfg.Issuers[0].Introspection.MaxConcurrent = before.introspectors[0].source.MaxConcurrent + 1
@@ -28,7 +38,10 @@ func TestIntrospectionMaxConcurrentChangedAtReloadReplacesTheClient(t *testing.T
 		t.Fatal(err)
 	}
 	if g.state.Load().introspectors[0] == before.introspectors[0] {
-		t.Error("the introspection client was kept although max_concurrent changed")
+		t.Fatal("the introspection client was kept although max_concurrent changed")
+	}
+	if v := testutil.ToFloat64(gauge); v != 0 {
+		t.Errorf("portcullis_introspection_cache_entries{private} = %v after the client and its cache were replaced, want 0", v)
 	}
 }
 
