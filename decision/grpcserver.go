@@ -27,8 +27,10 @@ const MaxCheckRequestBytes = 1 << 20
 // (SETTINGS_MAX_CONCURRENT_STREAMS): 250, the cap Go's HTTP/2 server puts
 // on the HTTP listeners, so that one client cannot hold thousands of
 // calls, each a goroutine, on one connection (grpc-go's own default has
-// no cap). A client that reaches it does not fail: Envoy and grpc-go
-// queue the next call until one ends, or open another connection.
+// no cap). It is advertised in the connection's SETTINGS: a client must
+// not open more streams (RFC 9113 §5.1.2), so one at the cap waits for a
+// call to end or uses another connection. How Envoy does so is not
+// measured here.
 const MaxConcurrentCalls = 250
 
 // GRPCLimits bound the decision.grpc_listen listener's connections, from
