@@ -231,6 +231,11 @@ func checkServingLine(t *testing.T, g *gatewaytest.GatewayProcess) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The process's stderr reaches the test through a pipe that another
+	// goroutine copies: /readyz can answer before the line is copied.
+	eventually(t, 5*time.Second, "the serving line", func() (bool, string) {
+		return strings.Contains(g.Stderr(), `"msg":"serving"`), gatewaytest.Tail(g.Stderr(), 3)
+	})
 	for _, line := range strings.Split(g.Stderr(), "\n") {
 		if !strings.Contains(line, `"msg":"serving"`) {
 			continue
