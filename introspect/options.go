@@ -171,6 +171,12 @@ func New(o Options) (*Client, error) {
 		}
 		c.auth = secretAuth(o.Method, o.ClientID, o.Secret)
 		c.hidden = echoes(o.Secret)
+		if o.Method == ClientSecretBasic {
+			// A server that quotes the request's Authorization back
+			// quotes the secret in base64, which a short credential
+			// leaves too short for snippet's long-run rule.
+			c.hidden = append(c.hidden, echoes(basicCredential(o.ClientID, o.Secret))...)
+		}
 	case PrivateKeyJWT:
 		a, err := keyAuth(o.ClientID, o.Key, o.KeyAlg, c.now)
 		if err != nil {

@@ -60,13 +60,18 @@ func secretAuth(m Method, id, secret string) authenticator {
 			return nil
 		}
 	}
-	// RFC 6749 §2.3.1: both are form-urlencoded before they are joined by
-	// the colon, so that a colon (or anything else) in either survives.
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	basic := "Basic " + basicCredential(id, secret)
 	return func(header http.Header, _ url.Values, _ string) error {
 		header.Set("Authorization", basic)
 		return nil
 	}
+}
+
+// basicCredential is the base64 credential client_secret_basic sends. RFC
+// 6749 §2.3.1: both parts are form-urlencoded before they are joined by the
+// colon, so that a colon (or anything else) in either survives.
+func basicCredential(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
 }
 
 // signingAlgorithms are those a private_key_jwt assertion may use: the

@@ -68,3 +68,27 @@ func TestTheErrorSnippetHidesAnEscapedToken(t *testing.T) {
 		})
 	}
 }
+
+// A server that quotes the Authorization header back in its error quotes
+// the client's secret in base64: the snippet hides it, though a short
+// credential makes a run too short for the long-run rule.
+func TestTheErrorSnippetHidesAnEchoedBasicCredential(t *testing.T) {
+	s := newIDP(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"invalid_client","got":"`+r.Header.Get("Authorization")+`"}`)
+	})
+	o := options(s.endpoint())
+	o.ClientID, o.Secret = "gw", "s3cr"
+	const credential = "Z3c6czNjcg==" // base64("gw:s3cr"), 12 characters
+	c := mustNew(t, o)
+	_, err := c.Introspect(context.Background(), "an-opaque-token-value")
+	if !errors.Is(err, introspect.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("err = %v, want the snippet of the answer", err)
+	}
+	if strings.Contains(err.Error(), strings.TrimRight(credential, "=")) {
+		t.Errorf("the error quotes the client's credential: %v", err)
+	}
+}
