@@ -87,7 +87,13 @@ func explainCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("%w: -jwks %s: %v", errUnchecked, *jwksFile, err)
 		}
 	}
-	req, err := http.NewRequest(strings.ToUpper(positional[0]), positional[1], nil)
+	// The method as given, not upper-cased: the gateway refuses one with
+	// lower-case letters (405), and so does its explanation.
+	if !config.IsToken(positional[0]) {
+		fmt.Fprintf(stderr, "portcullis explain: %q is not an HTTP method\n", positional[0])
+		return errUsage
+	}
+	req, err := http.NewRequest(positional[0], positional[1], nil)
 	if err != nil || req.URL.Host == "" {
 		fmt.Fprintf(stderr, "portcullis explain: %q is not an absolute URL\n", positional[1])
 		return errUsage

@@ -59,6 +59,7 @@ func TestExplain(t *testing.T) {
 		code     int
 		contains []string
 		absent   []string
+		stderr   string // on a usage error, what stderr says
 	}{
 		{name: "an allowed request exits 0 and shows the upstream's headers",
 			args: []string{"-token", good, "-H", "X-User-Id: mallory", "GET", "http://api.example.com/orders/7?x=1"},
@@ -89,6 +90,13 @@ func TestExplain(t *testing.T) {
 			args: []string{"-token", good, "-H", "Connection: Upgrade, HTTP2-Settings", "-H", "Upgrade: h2c", "-H", "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA", "GET", "http://api.example.com/orders/7"},
 			code: 0, contains: []string{"pass  upgrade", `Upgrade ["h2c"] and HTTP2-Settings removed`, "ALLOWED"},
 			absent: []string{"Upgrade: h2c", "Http2-Settings:"}},
+		{name: "a lower-case method is explained as served: 405, never upper-cased",
+			args: []string{"-token", good, "get", "http://api.example.com/orders/7"},
+			code: 1, contains: []string{"request   get http://api.example.com/orders/7", "FAIL  method", "lower-case", "REFUSED: 405"},
+			absent: []string{"ALLOWED"}},
+		{name: "a METHOD that is no HTTP token is a usage error that says so",
+			args: []string{"GE T", "http://api.example.com/orders/7"}, code: 2,
+			stderr: `"GE T" is not an HTTP method`},
 		{name: "METHOD and URL are required",
 			args: []string{"GET"}, code: 2},
 		{name: "-jwks and -no-verify exclude each other",
@@ -105,6 +113,9 @@ func TestExplain(t *testing.T) {
 			// error of the command, so nothing is added on stderr.
 			if tc.code != 2 && stderr != "" {
 				t.Errorf("stderr is not empty:\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr does not say %q:\n%s", tc.stderr, stderr)
 			}
 		})
 	}
