@@ -127,3 +127,38 @@ func TestDescribedRequestMethodAndHost(t *testing.T) {
 		}
 	})
 }
+
+// The access line of a request routed on a trusted proxy's
+// X-Forwarded-Host names that host beside the Host sent; one routed on its
+// Host has no routed_host.
+func TestAccessLogNamesTheRoutedHost(t *testing.T) {
+	gw, _, _ := hostsGateway(t)
+	for _, tc := range []struct {
+		name, peer string
+		route      string
+		routed     string // "": no routed_host field
+	}{
+		{"a trusted proxy's X-Forwarded-Host is logged as routed_host", "198.51.100.7:1", "admin", "admin.example.com"},
+		{"an untrusted client's is not routed on, and not logged", "192.0.2.7:1", "public", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw.Logs.TakeAll()
+			r := httptest.NewRequest(http.MethodGet, "http://www.example.com/x", nil)
+			r.RemoteAddr = tc.peer
+			r.Header.Set("X-Forwarded-Host", "admin.example.com")
+			gw.Handler().ServeHTTP(httptest.NewRecorder(), r)
+			lines := gw.Logs.FilterMessage("request").All()
+			if len(lines) != 1 {
+				t.Fatalf("%d access lines, want 1", len(lines))
+			}
+			fields := lines[0].ContextMap()
+			if fields["route"] != tc.route || fields["host"] != "www.example.com" {
+				t.Errorf("route %v, host %v; want %s, www.example.com", fields["route"], fields["host"], tc.route)
+			}
+			got, ok := fields["routed_host"]
+			if tc.routed == "" && ok || tc.routed != "" && got != tc.routed {
+				t.Errorf("routed_host = %v (present %v), want %q", got, ok, tc.routed)
+			}
+		})
+	}
+}
