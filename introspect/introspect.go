@@ -213,6 +213,7 @@ func (c *Client) takeSlot(ctx context.Context) error {
 		return c.stopped(ctx.Err())
 	case <-t.C:
 		err := c.unavailable("too many introspection calls in flight: none of the %d (max_concurrent) ended within %v", cap(c.slots), c.timeout)
+		c.m.Overloaded()
 		c.failures.failed(err)
 		return err
 	}

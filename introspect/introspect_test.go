@@ -905,11 +905,12 @@ func TestMetrics(t *testing.T) {
 
 	// A configured issuer shows its failure series before the first failure.
 	const zero = `
-# HELP portcullis_introspection_requests_total Calls to the issuer's introspection endpoint, by issuer and result (active, inactive, error).
+# HELP portcullis_introspection_requests_total Calls to the issuer's introspection endpoint, by issuer and result (active, inactive, error), and calls not made for want of a free max_concurrent slot (overloaded).
 # TYPE portcullis_introspection_requests_total counter
 portcullis_introspection_requests_total{issuer="idp",result="active"} 0
 portcullis_introspection_requests_total{issuer="idp",result="error"} 0
 portcullis_introspection_requests_total{issuer="idp",result="inactive"} 0
+portcullis_introspection_requests_total{issuer="idp",result="overloaded"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(zero), "portcullis_introspection_requests_total"); err != nil {
 		t.Error(err)

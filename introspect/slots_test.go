@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/portcullis/portcullis/introspect"
+	"github.com/portcullis/portcullis/metrics"
 )
 
 // A client that sends new tokens one at a time and gives up on each after
@@ -186,6 +189,8 @@ func TestARequestThatGetsNoSlotWithinTimeoutIsUnavailable(t *testing.T) {
 	o := options(s.endpoint())
 	o.MaxConcurrent = 1
 	o.Timeout = 100 * time.Millisecond
+	m := metrics.NewIntrospection()
+	o.Metrics = m
 	o.Client = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if calls.Add(1) == 1 {
 			<-release.C
@@ -206,6 +211,12 @@ func TestARequestThatGetsNoSlotWithinTimeoutIsUnavailable(t *testing.T) {
 	assertNoSecrets(t, err.Error())
 	if n := calls.Load(); n != 1 {
 		t.Errorf("%d calls, want 1: the refused request called", n)
+	}
+	// Counted where alerts look, as overloaded: no call was made.
+	for result, want := range map[string]float64{metrics.IntrospectionOverloaded: 1, metrics.IntrospectionError: 0} {
+		if got := testutil.ToFloat64(m.Requests.WithLabelValues("idp", result)); got != want {
+			t.Errorf("portcullis_introspection_requests_total{result=%q} = %v, want %v", result, got, want)
+		}
 	}
 
 	release.Open()

@@ -12,6 +12,10 @@ const (
 	IntrospectionActive   = "active"   // the authorization server said active: true
 	IntrospectionInactive = "inactive" // it said active: false
 	IntrospectionError    = "error"    // it could not be asked, or its answer was unusable
+	// IntrospectionOverloaded is no call: every one of max_concurrent
+	// slots stayed taken for the client's timeout, and the request that
+	// would have made the call was answered 503.
+	IntrospectionOverloaded = "overloaded"
 )
 
 // Introspection holds the collectors of RFC 7662 token introspection. They
@@ -34,7 +38,7 @@ func NewIntrospection() *Introspection {
 	return &Introspection{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_introspection_requests_total",
-			Help: "Calls to the issuer's introspection endpoint, by issuer and result (active, inactive, error).",
+			Help: "Calls to the issuer's introspection endpoint, by issuer and result (active, inactive, error), and calls not made for want of a free max_concurrent slot (overloaded).",
 		}, []string{"issuer", "result"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portcullis_introspection_duration_seconds",
@@ -74,6 +78,7 @@ func (m *Introspection) Issuer(issuer string) *IntrospectionIssuer {
 		active:   m.Requests.WithLabelValues(issuer, IntrospectionActive),
 		inactive: m.Requests.WithLabelValues(issuer, IntrospectionInactive),
 		failed:   m.Requests.WithLabelValues(issuer, IntrospectionError),
+		overload: m.Requests.WithLabelValues(issuer, IntrospectionOverloaded),
 		duration: m.Duration.WithLabelValues(issuer),
 		hits:     m.CacheHits.WithLabelValues(issuer),
 		misses:   m.CacheMisses.WithLabelValues(issuer),
@@ -84,6 +89,7 @@ func (m *Introspection) Issuer(issuer string) *IntrospectionIssuer {
 // IntrospectionIssuer is one issuer's introspection series.
 type IntrospectionIssuer struct {
 	active, inactive, failed prometheus.Counter
+	overload                 prometheus.Counter
 	duration                 prometheus.Observer
 	hits, misses             prometheus.Counter
 	entries                  prometheus.Gauge
@@ -105,6 +111,14 @@ func (s *IntrospectionIssuer) Called(result string, took time.Duration) {
 		s.failed.Inc()
 	}
 	s.duration.Observe(took.Seconds())
+}
+
+// Overloaded records a call not made: no slot came free within the
+// timeout (IntrospectionOverloaded).
+func (s *IntrospectionIssuer) Overloaded() {
+	if s != nil {
+		s.overload.Inc()
+	}
 }
 
 // CacheHit records a lookup that the cache answered.
