@@ -376,6 +376,61 @@ func TestStalledStreamIsCut(t *testing.T) {
 	}
 }
 
+// TestBrokenStreamSaysWhoBrokeIt: a response stream that breaks off after
+// its 200 was sent keeps that status in the access line, and its reason
+// says who broke it: client_gone when the client left, upstream_error
+// when the upstream's connection broke. Without a reason the line reads as
+// a response that ended well.
+func TestBrokenStreamSaysWhoBrokeIt(t *testing.T) {
+	t.Parallel() // it mostly waits on timers; TestNoGrowthAcrossRejectedRequests says why this is safe
+	mux := http.NewServeMux()
+	mux.HandleFunc("/events/long", events(100, 50*time.Millisecond))
+	mux.HandleFunc("/events/breaks", func(w http.ResponseWriter, r *http.Request) {
+		events(2, 0)(w, r)
+		panic(http.ErrAbortHandler) // the upstream's connection breaks mid-body
+	})
+	mux.HandleFunc("/events/whole", events(3, 0))
+	tg, addr, _ := streamTarget(t, mux)
+
+	read := func(t *testing.T, path string, events int) {
+		t.Helper()
+		res, err := (&http.Client{Timeout: 8 * time.Second}).Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200", res.StatusCode)
+		}
+		sc := bufio.NewScanner(res.Body)
+		for seen := 0; seen < events && sc.Scan(); {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				seen++
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name, path string
+		events     int    // read before the client closes
+		reason     string // in the access line
+	}{
+		{"a client that leaves mid-stream is client_gone", "/events/long", 2, "client_gone"},
+		{"an upstream that breaks mid-stream is upstream_error", "/events/breaks", 10, "upstream_error"},
+		{"a stream read to its end has no reason", "/events/whole", 10, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			read(t, tc.path, tc.events)
+			line := accessLine(t, tg, "path", tc.path)
+			if line["reason"] != tc.reason || line["status"] != int64(200) {
+				t.Errorf("access log: reason %q, status %v; want %q, 200 (what the client was sent)", line["reason"], line["status"], tc.reason)
+			}
+		})
+	}
+	if n := tg.allFailures(t); n != 0 {
+		t.Errorf("portcullis_auth_failures_total = %v: a broken stream is not an authentication failure", n)
+	}
+}
+
 // TestStalledUploadIs408: a request body that stops arriving for longer
 // than read_timeout (1s) is cut, as nginx's client_body_timeout does: 408
 // (RFC 9110 §15.5.9) with Connection: close, reason client_timeout, while

@@ -178,6 +178,9 @@ type recorder struct {
 	// that leaves the body unread must close (refuse.go). Over HTTP/2 that
 	// would end every stream of a shared connection.
 	http1 bool
+	// writeFailed: a write to the client failed (it went away), which
+	// tells a stream the client broke off from one the upstream did.
+	writeFailed bool
 
 	// The gateway's own response headers (X-Request-Id, CORS, RateLimit)
 	// are set before forwarding. ReverseProxy clears the header map after
@@ -242,6 +245,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes.Add(int64(n))
+	if err != nil {
+		r.writeFailed = true
+	}
 	return n, err
 }
 

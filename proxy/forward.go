@@ -118,7 +118,7 @@ func (rt *Runtime) forward(r *http.Request, tok *token.Token, ex *exchange) {
 		out.Body = &f.body
 	}
 	f.timer = time.AfterFunc(min(ex.route.Timeout, rt.tick(ex.route)), f.watch)
-	defer f.stop()
+	defer func() { f.stop(recover()) }()
 	p := rt.proxy
 	if i := ex.route.Index; i < len(rt.byRoute) && rt.byRoute[i] != nil {
 		p = rt.byRoute[i]

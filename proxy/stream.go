@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -346,20 +347,22 @@ func (f *forwarding) setWriteDeadline(t time.Time) {
 // stop ends the watchdog with the exchange, and records a stream that it,
 // or the body's limit, cut (the response's status was sent already; the
 // reason says it did not end well). It runs deferred, because ReverseProxy
-// ends a stream that broke off by panicking with http.ErrAbortHandler.
+// ends a stream that broke off by panicking with http.ErrAbortHandler:
+// aborted is what the exchange panicked with (nil: it returned), and stop
+// panics with it again once it has recorded why the stream broke off.
 //
 // When Stop stops the timer before it fires, no look can come any more,
 // and none is running but for the end of one that has re-armed the timer,
 // its last act. Otherwise a look may be running: finished, set under its
 // lock, makes it and any later one return without touching anything.
-func (f *forwarding) stop() {
+func (f *forwarding) stop(aborted any) {
 	if !f.timer.Stop() {
 		f.mu.Lock()
 		f.finished = true
 		f.mu.Unlock()
 	}
-	switch {
-	case f.phase.Load() == streamStalled:
+	switch phase := f.phase.Load(); {
+	case phase == streamStalled:
 		f.ex.reason = outcome.StreamIdle
 	case f.ex.reason == "" && f.body.state.Load() == bodyTooLarge:
 		// The body passed max_body_bytes after the upstream had begun
@@ -367,5 +370,19 @@ func (f *forwarding) stop() {
 		// ReverseProxy aborted the stream without upstreamFailed, and the
 		// status already sent must not make the cut look like a success.
 		f.ex.reason = outcome.BodyTooLarge
+	case f.ex.reason == "" && phase == streaming && aborted == http.ErrAbortHandler:
+		// The relay of a response already begun broke off: a write to
+		// the client failed, or the client went away (its context ended,
+		// which ends the read from the upstream), or else the read from
+		// the upstream failed. The status stays the one the client was
+		// sent; the reason says the response did not end well.
+		if f.ex.rec.writeFailed || errors.Is(context.Cause(&f.ctx), context.Canceled) {
+			f.ex.reason = outcome.ClientGone
+		} else {
+			f.ex.reason = outcome.UpstreamError
+		}
+	}
+	if aborted != nil {
+		panic(aborted)
 	}
 }
