@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/portcullis/portcullis/cors"
 	"github.com/portcullis/portcullis/outcome"
@@ -74,4 +75,31 @@ func corsLogValue(res cors.Result) string {
 		return "allowed"
 	}
 	return "origin_refused"
+}
+
+// crossSiteWebSocket reports whether r, on a route whose cors policy
+// checked it as res, comes from a page that policy does not allow: it has
+// an Origin, the policy refused it, and it is not the gateway's own origin
+// (host, the routed host, after the scheme). CORS does not cover WebSocket:
+// a browser opens one from any page, with the user's cookies, and lets that
+// page read the tunnel whatever Access-Control-* headers the 101 carries;
+// the server is to check Origin itself (RFC 6455 §10.2). Such a handshake
+// is served as the plain GET it then is, whose answer the page cannot read.
+// A request without Origin (no browser), or on a route without a policy
+// (res is then NotCORS), is not one.
+func crossSiteWebSocket(r *http.Request, host string, res cors.Result) bool {
+	if res.Kind == cors.NotCORS || res.Allowed() {
+		return false
+	}
+	origin := r.Header[cors.HeaderOrigin]
+	if len(origin) != 1 {
+		return true
+	}
+	o := origin[0]
+	for _, scheme := range []string{"https://", "http://"} {
+		if len(o) > len(scheme) && strings.EqualFold(o[:len(scheme)], scheme) {
+			return !strings.EqualFold(o[len(scheme):], host)
+		}
+	}
+	return true
 }

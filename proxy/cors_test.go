@@ -397,3 +397,44 @@ routes:
 		t.Error("the upstream was called")
 	}
 }
+
+// A WebSocket handshake is no CORS request: the browser sends it from any
+// page, with the user's cookies, and lets the page read the tunnel whatever
+// the answer's Access-Control-* headers say. On a route with a cors policy
+// a handshake from an origin the policy does not list (nor the gateway's
+// own host) must not become a tunnel: it is served as the plain GET it then
+// is, whose answer that page cannot read (cross-site WebSocket hijacking).
+func TestCORSWebSocketHandshakeFromAnOriginNotListed(t *testing.T) {
+	c := newCORSGateway(t, true) // "plain" is public and takes defaults.cors: https://*.example.net
+	ws := []string{"Connection", "Upgrade", "Upgrade", "websocket",
+		"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13"}
+	cases := []struct {
+		name    string
+		route   string
+		origin  string
+		upgrade bool
+	}{
+		{"an origin not listed gets no Upgrade forwarded", "/feed", "https://evil.example", false},
+		{"null gets no Upgrade forwarded", "/feed", "null", false},
+		{"a listed origin keeps its Upgrade", "/feed", "https://app.example.net", true},
+		{"the gateway's own origin keeps its Upgrade", "/feed", "http://gw", true},
+		{"a handshake without Origin (no browser) keeps its Upgrade", "/feed", "", true},
+		{"a route without a policy is unchanged", "/closed/feed", "https://evil.example", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := append([]string(nil), ws...)
+			if tc.origin != "" {
+				kv = append(kv, "Origin", tc.origin)
+			}
+			before := c.up.Count()
+			c.do("GET", tc.route, kv...)
+			if c.up.Count() != before+1 {
+				t.Fatalf("the upstream got %d requests, want 1", c.up.Count()-before)
+			}
+			if got := c.up.Last().Header.Get("Upgrade") != ""; got != tc.upgrade {
+				t.Fatalf("Upgrade forwarded: %v, want %v (headers %v)", got, tc.upgrade, c.up.Last().Header)
+			}
+		})
+	}
+}

@@ -449,7 +449,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	}
 	// Only now, with every check passed, may an Upgrade travel, and only
 	// a WebSocket one; the rest is removed before ReverseProxy reads it.
-	ex.upgrade = admitUpgrade(r, route.WebSocket && passed)
+	// A handshake from a page whose origin the route's cors policy does
+	// not list is no tunnel either (cors.go: crossSiteWebSocket).
+	crossSite := crossSiteWebSocket(r, host, ex.cors)
+	ex.upgrade = admitUpgrade(r, route.WebSocket && passed && !crossSite)
+	if ex.upgrade == upgradeOff && route.WebSocket && passed && crossSite {
+		ex.upgrade = upgradeCrossSite
+	}
 	rt.forward(r, tok, ex)
 	return ex
 }

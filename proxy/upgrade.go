@@ -35,12 +35,13 @@ const (
 	upgradeWebSocket                // an RFC 6455 handshake, forwarded as one
 	upgradeSwitched                 // ...that the upstream's 101 answered: a tunnel
 	upgradeOff                      // a WebSocket handshake on a route with websocket: false: removed
+	upgradeCrossSite                // a WebSocket handshake from an origin the route's cors policy refuses: removed
 )
 
 // String is the access log's upgrade field.
 func (u upgrade) String() string {
 	switch u {
-	case upgradeStripped, upgradeOff:
+	case upgradeStripped, upgradeOff, upgradeCrossSite:
 		return "stripped"
 	case upgradeWebSocket:
 		return "websocket"
@@ -57,6 +58,8 @@ func (u upgrade) why() string {
 		return "only an RFC 6455 WebSocket handshake is forwarded"
 	case upgradeOff:
 		return "the route has websocket: false"
+	case upgradeCrossSite:
+		return "the Origin is not one the route's cors policy allows"
 	}
 	return ""
 }
