@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // cors checks a cors block at p: defaults.cors, or a route's own block
@@ -79,15 +81,23 @@ func (v *validator) cors(p string, c *CORS, routeMethods []string) {
 }
 
 // wildcardTLD reports whether origin, a valid one, is a wildcard over a
-// whole top-level domain ("https://*.com"): every site under it would be
-// allowed. localhost is not one: nobody else registers names under it.
+// whole top-level domain ("https://*.com") or another public suffix, one
+// under which anyone registers or creates names ("https://*.co.uk",
+// "https://*.github.io", from the Public Suffix List): every site under it
+// would be allowed. localhost is not one: nobody else registers names under
+// it.
 func wildcardTLD(origin string) (string, bool) {
 	_, rest, ok := strings.Cut(origin, "://*.")
 	if !ok {
 		return "", false
 	}
 	host, _, _ := strings.Cut(rest, ":")
-	return host, !strings.Contains(host, ".") && host != "localhost"
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" {
+		return host, false
+	}
+	suffix, _ := publicsuffix.PublicSuffix(host)
+	return host, !strings.Contains(host, ".") || suffix == host
 }
 
 // corsOrigins checks allowed_origins: present, each an origin or a
@@ -116,7 +126,7 @@ func (v *validator) corsOrigins(p string, c *CORS) {
 			if err := CheckOrigin(o); err != nil {
 				v.errorf(ep, CodeBadOrigin, "%v", err)
 			} else if tld, ok := wildcardTLD(o); ok {
-				v.warnf(ep, CodeBadOrigin, "%q allows a site under every name in .%s, which anyone can register: list your own domain (\"https://*.example.com\")", o, tld)
+				v.warnf(ep, CodeBadOrigin, "%q allows a site under every name in .%s, a public suffix under which anyone can register or create one: list your own domain (\"https://*.example.com\")", o, tld)
 			}
 		}
 		seen[o] = true

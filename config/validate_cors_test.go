@@ -109,6 +109,12 @@ func TestCORSWildcardOverATopLevelDomainIsWarned(t *testing.T) {
 		"http://*.localhost:3000": false,
 		"https://app.example.com": false,
 		"https://*.corp.internal": false,
+		// Public suffixes of more than one label: every name under them
+		// is anyone's to register (co.uk) or to create (github.io).
+		"https://*.co.uk":      true,
+		"https://*.github.io":  true,
+		"https://*.vercel.app": true,
+		"https://*.bbc.co.uk":  false,
 	} {
 		cfg, err := config.Parse([]byte(corsRoute("      allowed_origins: [\""+origin+"\"]")), "t.yaml")
 		if err != nil {
