@@ -367,11 +367,13 @@ func TestOpaqueTokens(t *testing.T) {
 	t.Run("metrics count calls by result, and an unavailable endpoint is no auth failure", func(t *testing.T) {
 		// active: active, oneDot, threeDots, wrongAud, expired, noScope and
 		// the three recovered tokens; inactive: twice; error: down, slow,
-		// garbage once each.
+		// garbage once each; overloaded: never (no request waited out a
+		// slot).
 		checkSeries(t, g, "portcullis_introspection_requests_total", map[string]float64{
-			labels("issuer", "opaque", "result", "active"):   9,
-			labels("issuer", "opaque", "result", "inactive"): 2,
-			labels("issuer", "opaque", "result", "error"):    3,
+			labels("issuer", "opaque", "result", "active"):     9,
+			labels("issuer", "opaque", "result", "inactive"):   2,
+			labels("issuer", "opaque", "result", "error"):      3,
+			labels("issuer", "opaque", "result", "overloaded"): 0,
 		})
 		checkSeries(t, g, "portcullis_auth_failures_total", map[string]float64{
 			labels("issuer", "unknown", "reason", "malformed"):         1,
