@@ -57,6 +57,14 @@ func (d *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, mok := one(r.Header, d.nginx.MethodHeader)
 		uri, uok := one(r.Header, d.nginx.URIHeader)
 		described, ok = describe(r, method, host, uri, mok && uok)
+		if ok {
+			// The description is nginx's, set on its subrequest only:
+			// none of it is a header of the request it forwards (an
+			// X-Original-URL as uri_header is no URL override).
+			for _, name := range []string{d.nginx.MethodHeader, d.nginx.URIHeader, d.nginx.HostHeader} {
+				described.Header.Del(name)
+			}
+		}
 	case path == "/traefik":
 		method, mok := one(r.Header, "X-Forwarded-Method")
 		host, hok := one(r.Header, "X-Forwarded-Host")

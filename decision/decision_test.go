@@ -62,9 +62,10 @@ func checkAllowed(t *testing.T, w *httptest.ResponseRecorder) {
 		t.Errorf("a claim the token lacks produced a header")
 	}
 	// The headers the decision sets replace the client's; the others are
-	// to be removed (a removal of a set header would remove its claim).
-	if got := w.Header().Get(proxy.HeadersToRemoveHeader); got != "x-tenant" {
-		t.Errorf("%s = %q, want the claim headers not set: x-tenant", proxy.HeadersToRemoveHeader, got)
+	// to be removed (a removal of a set header would remove its claim),
+	// and so are the URL and method overrides.
+	if got, want := w.Header().Get(proxy.HeadersToRemoveHeader), strings.Join(append([]string{"x-tenant"}, overrideHeaders...), ", "); got != want {
+		t.Errorf("%s = %q, want the claim headers not set and the overrides: %s", proxy.HeadersToRemoveHeader, got, want)
 	}
 	if w.Body.Len() != 0 {
 		t.Errorf("an allowed decision has a body: %q", w.Body)

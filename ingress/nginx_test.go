@@ -265,6 +265,19 @@ func TestNginxAuthRequest(t *testing.T) {
 		}
 	})
 
+	// nginx forwards every client header it is not told to replace, and
+	// IIS, Symfony and Zend serve the path X-Original-URL or
+	// X-Rewrite-URL names in place of the request line's: a public
+	// route's decision must not carry such a request to a protected path.
+	t.Run("a public path with the client's X-Original-URL is not forwarded", func(t *testing.T) {
+		for _, name := range []string{"X-Original-URL", "X-Rewrite-URL"} {
+			s := ngx.do(t, http.MethodGet, "/docs/intro", "", name, "/orders/7")
+			if s.upstream != nil {
+				t.Errorf("%s: forwarded with %s %q, decided as the public /docs/intro", name, name, s.upstream.Values(name))
+			}
+		}
+	})
+
 	t.Run("a path no route matches is not forwarded (portcullis's 404 is auth_request's 500)", func(t *testing.T) {
 		if s := ngx.do(t, http.MethodGet, "/nowhere", reader); s.status != http.StatusInternalServerError {
 			t.Fatalf("status %d, want 500: nginx's answer to an auth subrequest that is neither 2xx, 401 nor 403", s.status)

@@ -1,9 +1,14 @@
 package proxy
 
 import (
+	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/portcullis/portcullis/outcome"
 	"github.com/portcullis/portcullis/policy"
@@ -47,7 +52,11 @@ func (h *Handler) RefuseCall(w http.ResponseWriter, r *http.Request, reason outc
 // client's own copy of a claim header the token does not set cannot reach
 // the upstream. The headers the decision sets are not listed: they replace
 // the client's copies, and Envoy applies the removals after the headers it
-// copies, so listing them would remove the claims themselves.
+// copies, so listing them would remove the claims themselves. It also
+// lists the URL- and method-override headers (urlOverrides,
+// methodOverrideHeaders), which Envoy's HTTP service does not send by
+// default, so that an upstream never serves another URL or method than
+// the one decided.
 const HeadersToRemoveHeader = "X-Envoy-Auth-Headers-To-Remove"
 
 // DecisionOwnHeaders are the headers of an allowed decision that are not
@@ -91,8 +100,8 @@ func setClaimHeaders(dst http.Header, route *policy.Route, tok *token.Token) {
 }
 
 // unset lists, comma-separated, the claim header names (folded) that the
-// answer h does not set for route: what a proxy must remove from the
-// request it forwards.
+// answer h does not set for route, and the override headers (alsoRemove):
+// what a proxy must remove from the request it forwards.
 func (rt *Runtime) unset(h http.Header, route *policy.Route) string {
 	var out []string
 	for _, name := range rt.strip {
@@ -110,7 +119,64 @@ func (rt *Runtime) unset(h http.Header, route *policy.Route) string {
 	if len(out) == len(rt.strip) {
 		return rt.stripList // nothing set: the list built once
 	}
-	return joinNames(out)
+	return joinNames(append(out, rt.alsoRemove...))
+}
+
+// errURLOverride is the refusal of a described request that carries a
+// URL-override header.
+var errURLOverride = errors.New("a URL-override header (X-Original-URL, X-Rewrite-URL) names a path that no route judged")
+
+// carriesURLOverride reports whether r has a header that some upstreams
+// serve as its URL in place of the request line's (urlOverrides), in any
+// spelling. The proxy removes them before forwarding; an ingress forwards
+// the client's, so a described request that carries one is not decided.
+func carriesURLOverride(r *http.Request) bool {
+	for name := range r.Header {
+		if foldedIn(name, urlOverrides) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedHostAgrees reports whether the hosts a described request
+// carries for its upstream agree with the described host. An ingress
+// forwards the client's X-Forwarded-Host (which Rails, Express and Spring
+// serve as the request's host behind a proxy, and on which a proxied
+// request is routed: routedHost) and the host= of its Forwarded (Spring,
+// Rack), which the proxy never forwards. Each must be one valid host, as
+// routedHost requires, that takes the same route as the described host:
+// one that would take another (a protected host's, behind a public
+// decision) is refused.
+func (rt *Runtime) forwardedHostAgrees(r *http.Request, host, clean string, route *policy.Route) bool {
+	xfh := r.Header["X-Forwarded-Host"]
+	if len(xfh) > 1 || len(xfh) == 1 && strings.IndexByte(xfh[0], ',') >= 0 {
+		return false
+	}
+	hosts := slices.Clone(xfh)
+	for _, v := range r.Header["Forwarded"] {
+		// RFC 7239 §4: elements by ',', pairs by ';'. A quoted value
+		// holding either is cut here and fails as a host: refused.
+		for _, pair := range strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ';' }) {
+			k, val, _ := strings.Cut(strings.TrimSpace(pair), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "host") {
+				if uq, err := strconv.Unquote(val); err == nil {
+					val = uq
+				}
+				hosts = append(hosts, val)
+			}
+		}
+	}
+	for _, h := range hosts {
+		switch {
+		case !httpguts.ValidHostHeader(h) || !oneHost(h):
+			return false
+		case h == "" || h == host:
+		case rt.table.Match(h, clean, r.Method) != route:
+			return false
+		}
+	}
+	return true
 }
 
 // ClaimHeaderNames are the folded names (lower case, '-' for '_') of every

@@ -82,7 +82,9 @@ func TestPreflightIsRoutedOnTheForwardedHost(t *testing.T) {
 // A described request (Decide) is refused for its method as a proxied one
 // is, and routed on the host its ingress described: the call's headers
 // are the client's, and an X-Forwarded-Host among them is the client's
-// word, even from a trusted caller.
+// word, even from a trusted caller. But the ingress forwards that word
+// to an upstream that may serve it as the host: one that would take
+// another route, or is not one valid host, is refused as when proxied.
 func TestDescribedRequestMethodAndHost(t *testing.T) {
 	gw, key, iss := hostsGateway(t)
 	admin := "Bearer " + key.Sign(tokentest.Standard(iss.URL(), "orders-api", "alice", "orders:admin", 5*time.Minute))
@@ -118,12 +120,21 @@ func TestDescribedRequestMethodAndHost(t *testing.T) {
 			t.Errorf("%d %q on %q, want 200 on orders-delete", w.Code, reason, route)
 		}
 	})
-	t.Run("the described host is routed on, whatever X-Forwarded-Host the call carries", func(t *testing.T) {
-		if w, _, route := decide(http.MethodGet, "admin.example.com", "X-Forwarded-Host", "www.example.com"); w.Code != http.StatusUnauthorized || route != "admin" {
-			t.Errorf("%d on %q, want 401 on admin", w.Code, route)
+	t.Run("the described host is routed on, and an X-Forwarded-Host that takes another route is refused", func(t *testing.T) {
+		if w, _, route := decide(http.MethodGet, "www.example.com", "X-Forwarded-Host", "admin.example.com"); w.Code != http.StatusBadRequest {
+			t.Errorf("%d on %q, want 400: the upstream would serve admin.example.com on public's decision", w.Code, route)
 		}
-		if w, _, route := decide(http.MethodGet, "www.example.com", "X-Forwarded-Host", "a.example.com, b.example.com"); w.Code != http.StatusOK || route != "public" {
-			t.Errorf("%d on %q, want 200 on public", w.Code, route)
+		if w, reason, _ := decide(http.MethodGet, "admin.example.com", "X-Forwarded-Host", "www.example.com"); w.Code != http.StatusBadRequest || reason != outcome.BadHost {
+			t.Errorf("%d %q, want 400 bad_host", w.Code, reason)
+		}
+		if w, reason, _ := decide(http.MethodGet, "www.example.com", "X-Forwarded-Host", "a.example.com, b.example.com"); w.Code != http.StatusBadRequest || reason != outcome.BadHost {
+			t.Errorf("%d %q, want 400 bad_host for a list", w.Code, reason)
+		}
+		if w, _, route := decide(http.MethodGet, "www.example.com", "X-Forwarded-Host", "a.example.com"); w.Code != http.StatusOK || route != "public" {
+			t.Errorf("%d on %q, want 200 on public: a.example.com takes the same route", w.Code, route)
+		}
+		if w, _, route := decide(http.MethodGet, "admin.example.com", "X-Forwarded-Host", "Admin.Example.com:443"); w.Code != http.StatusUnauthorized || route != "admin" {
+			t.Errorf("%d on %q, want 401 on admin", w.Code, route)
 		}
 	})
 }

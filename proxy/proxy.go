@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,8 @@ type Runtime struct {
 	proxy          *httputil.ReverseProxy
 	byRoute        []*httputil.ReverseProxy
 	strip          []string // folded claim header names (lower case, '-')
-	stripList      string   // strip, comma-separated, for decisions (HeadersToRemoveHeader)
+	stripList      string   // strip and alsoRemove, comma-separated, for decisions (HeadersToRemoveHeader)
+	alsoRemove     []string // urlOverrides and methodOverrideHeaders that no route sets: every allowed decision lists them
 	trustedProxies []netip.Prefix
 	resources      *resource.Set // nil: no protected resource is described
 	maxInFlight    int64
@@ -154,7 +156,12 @@ func NewRuntime(table *policy.Table, verifier *token.Verifier, opts Options) *Ru
 			rt.limiter = ratelimit.NewLocal(ratelimit.LocalOptions{})
 		}
 	}
-	rt.stripList = joinNames(rt.strip)
+	for _, name := range append(slices.Clone(urlOverrides), methodOverrideHeaders...) {
+		if !slices.Contains(rt.strip, name) {
+			rt.alsoRemove = append(rt.alsoRemove, name)
+		}
+	}
+	rt.stripList = joinNames(append(slices.Clone(rt.strip), rt.alsoRemove...))
 	transport := opts.Transport
 	if transport == nil {
 		transport = NewTransport()
@@ -322,6 +329,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		refuse(rec, outcome.MethodOverride, "", "")
 		return ex
 	}
+	// A described request that names another URL in a header (which the
+	// ingress forwards, and IIS or Symfony would serve) is refused: the
+	// proxy removes such headers, but an ingress cannot be told to.
+	if decide && carriesURLOverride(r) {
+		ex.reason, ex.pathErr = outcome.BadPath, errURLOverride
+		refuseAs(rec, outcome.BadPath, errURLOverride.Error(), "", "")
+		return ex
+	}
 	// Protected resource metadata (RFC 9728) is the gateway's own, public,
 	// and answered before routing: a client that got a challenge naming it
 	// must be able to read it without a token.
@@ -369,6 +384,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 	// must not approve a call that the route it asks about never agreed to.
 	useCORS := !decide && !preflight
 	route := rt.table.Match(host, clean, r.Method)
+	if decide && !rt.forwardedHostAgrees(r, host, clean, route) {
+		ex.reason = outcome.BadHost
+		refuse(rec, outcome.BadHost, "", "")
+		return ex
+	}
 	if route == nil {
 		ex.reason = outcome.NoRoute
 		if useCORS {
