@@ -181,6 +181,10 @@ type recorder struct {
 	// writeFailed: a write to the client failed (it went away), which
 	// tells a stream the client broke off from one the upstream did.
 	writeFailed bool
+	// http10: the request came over HTTP/1.0, which defined no 1xx
+	// status: an upstream's informational answers are not relayed to it
+	// (WriteHeader).
+	http10 bool
 
 	// The gateway's own response headers (X-Request-Id, CORS, RateLimit)
 	// are set before forwarding. ReverseProxy clears the header map after
@@ -221,6 +225,18 @@ func (r *recorder) WriteHeader(code int) {
 		r.status = code
 	case code >= 100 && code < 200 && code != http.StatusSwitchingProtocols:
 		r.informational = true
+		if r.http10 {
+			// RFC 9110 §15.2: a server must not send a 1xx to an
+			// HTTP/1.0 client, which would read it as the final answer
+			// and, on a kept-alive connection, the real one as the
+			// answer to its next request. net/http's server writes
+			// one all the same, so an upstream's 103, or the 100 it
+			// sends to the Expect that such a client may send and no
+			// one honours for it (§10.1.1), stops here. ReverseProxy
+			// clears the header map after it all the same, and final
+			// puts the gateway's headers back.
+			return
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/outcome"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/token"
 )
 
@@ -203,15 +204,16 @@ func (rt *Runtime) withheld(name string, trusted bool) bool {
 	return foldedIn(name, rt.strip) || foldedIn(name, urlOverrides) ||
 		!trusted && foldedIn(name, clientClaims) ||
 		name != "X-Forwarded-For" && name != "X-Forwarded-Host" && name != "X-Forwarded-Proto" &&
-			foldedIn(name, xForwarded)
+			name != RequestIDHeader && foldedIn(name, xForwarded)
 }
 
-// xForwarded are the headers rewrite sets itself (folded). A client's
-// header that folds to one of them but is spelled otherwise
-// (X_Forwarded_Host: Go keeps it apart, CGI-style servers merge it into
-// HTTP_X_FORWARDED_HOST) would stand beside the gateway's own: it goes,
-// from every client, since no proxy that sets these spells them so.
-var xForwarded = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+// xForwarded are the headers rewrite sets itself (folded): X-Forwarded-*
+// and X-Request-Id. A client's header that folds to one of them but is
+// spelled otherwise (X_Forwarded_Host, X_Request_Id: Go keeps it apart,
+// CGI-style servers merge it into HTTP_X_FORWARDED_HOST or
+// HTTP_X_REQUEST_ID) would stand beside the gateway's own, unchecked: it
+// goes, from every client, since no proxy that sets these spells them so.
+var xForwarded = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-request-id"}
 
 // urlOverrides are headers that some upstreams read as the request's URL in
 // place of its request line: IIS's URL Rewrite module and ARR, Symfony
@@ -345,19 +347,56 @@ func responded(resp *http.Response) error {
 	if next == tunnel {
 		f.ex.upgrade = upgradeSwitched
 	}
-	// The client gets the gateway's request id, already set; an upstream
-	// that echoes it (or sets its own) must not make it appear twice.
-	resp.Header.Del(RequestIDHeader)
-	// Likewise its Access-Control-* headers, on a route whose cors
-	// policy the gateway applies (cors.go).
-	removeUpstreamCORS(f.ex.route, resp.Header)
-	// And its RateLimit fields, on a route whose limits the gateway
-	// reports (ratelimit.go).
-	removeUpstreamRateLimit(f.ex.route, resp.Header)
+	removeGatewayFields(f.ex.route, resp.Header)
+	// Nor may its trailers carry them: those it announced go now, before
+	// ReverseProxy announces them in turn; those that come with the end of
+	// the body (announced or not, as HTTP/2 and gRPC servers send them)
+	// go when ReverseProxy closes the body, which it does before it
+	// relays them. A tunnel's body is the connection: it has no trailers.
+	removeGatewayFields(f.ex.route, resp.Trailer)
+	if next == streaming && resp.Body != nil && resp.Body != http.NoBody {
+		f.upBody = upstreamBody{ReadCloser: resp.Body, resp: resp, route: f.ex.route}
+		resp.Body = &f.upBody
+	}
 	if f.rt.tracer != nil {
 		endUpstreamSpan(resp.Request.Context(), resp.StatusCode, "")
 	}
 	return nil
+}
+
+// removeGatewayFields drops from h, an upstream's response headers or
+// trailers, the fields that the gateway sets on the response itself: the
+// request id (the client gets the gateway's, already set; an upstream
+// that echoes it, or sets its own, must not make it appear twice), the
+// Access-Control-* fields on a route whose cors policy the gateway applies
+// (cors.go), and the RateLimit fields on a route whose limits the gateway
+// reports (ratelimit.go). A nil h is left alone.
+func removeGatewayFields(route *policy.Route, h http.Header) {
+	if h == nil {
+		return
+	}
+	delete(h, RequestIDHeader)
+	removeUpstreamCORS(route, h)
+	removeUpstreamRateLimit(route, h)
+}
+
+// upstreamBody is an upstream's response body as ReverseProxy copies it.
+// ReverseProxy closes the body before it relays the trailers that came
+// with its end (res.Trailer, filled in as the body's end is read), so
+// Close is where those trailers lose the gateway's fields: a client that
+// merges trailers into the header section (RFC 9110 §6.5.1 lets it, for
+// fields whose definition allows it) would otherwise read them as the
+// gateway's. It lives in the forwarding: wrapping allocates nothing.
+type upstreamBody struct {
+	io.ReadCloser
+	resp  *http.Response
+	route *policy.Route
+}
+
+func (b *upstreamBody) Close() error {
+	err := b.ReadCloser.Close()
+	removeGatewayFields(b.route, b.resp.Trailer)
+	return err
 }
 
 // upstreamFailed answers when nothing usable came back: 504 when the

@@ -296,6 +296,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		ex.rec.grpc = grpcCall(r)
 	}
 	ex.rec.http1 = r.ProtoMajor == 1
+	ex.rec.http10 = ex.rec.http1 && r.ProtoMinor == 0
 	rec := &ex.rec
 	if rt.tracer != nil {
 		r = rt.startSpan(r, decide)

@@ -108,6 +108,10 @@ func writeGRPC(rec *recorder, status int, description string) {
 	h.Set("Grpc-Status", strconv.FormatUint(uint64(outcome.GRPCCode(status)), 10))
 	h.Set("Grpc-Message", grpcMessage(description))
 	if rec.status == 0 {
+		// What recorder.WriteHeader does for a final status, which it
+		// skips here since status is set: after an upstream's 1xx
+		// (then a timeout), the gateway's own headers go back.
+		rec.final()
 		rec.status = status
 	}
 	rec.WriteHeader(http.StatusOK)

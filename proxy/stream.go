@@ -146,7 +146,8 @@ type forwarding struct {
 	finished  bool
 	readUntil bool // watch set a read deadline that the body's end must clear
 
-	body requestBody // the client's body, when there is one
+	body   requestBody  // the client's body, when there is one
+	upBody upstreamBody // the upstream's response body, once it answered (forward.go)
 }
 
 // requestBody counts what the client's body delivers and says whether the
