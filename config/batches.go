@@ -226,6 +226,12 @@ func splitRoutes(data []byte) (routeCut, bool) {
 					b.end = off
 					cut.batches = append(cut.batches, routeBatch{start: off, line: line, items: 1})
 				}
+			case indent > 0:
+				// Less indented than the items, yet not at the start of
+				// its line: no top-level key. YAML reads it as more of
+				// the routes' value (" !", a tag, made the emptied list
+				// a null); only the whole document says what it is.
+				return routeCut{}, false
 			default:
 				end, state = off, afterItems
 			}
