@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"strconv"
 	"time"
@@ -37,7 +38,9 @@ func Decode(data []byte) (map[string]any, error) {
 	if err := dec.Decode(&claims); err != nil || claims == nil {
 		return nil, ErrNotObject
 	}
-	if dec.More() {
+	// Only white space may follow. (dec.More is no test of that: it
+	// answers false before a '}' or a ']', so `{"sub":"a"}}` passed.)
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrTrailingData
 	}
 	if !finite(claims, 0) {

@@ -1,6 +1,7 @@
 package jwks
 
 import (
+	"crypto/ed25519"
 	"math/bits"
 	"slices"
 
@@ -30,9 +31,9 @@ const MinRSABits = 2048
 // be Supported; the key's own alg, when it states one, must be alg; the key
 // must be public (a private key published in a key set is a leak, not a
 // verification key); and its type and curve must be the ones alg is defined
-// for, an RSA key having at least MinRSABits. This is what stops algorithm
-// confusion (an RSA public key used as an HMAC secret) even if jwx were to
-// accept it.
+// for, an RSA key having at least MinRSABits and an Ed25519 key exactly 32
+// bytes. This is what stops algorithm confusion (an RSA public key used as
+// an HMAC secret) even if jwx were to accept it.
 //
 // It reads the JWK's own fields: converting the key to its crypto form here
 // (as jwx does again to verify) cost 3% of an RS256 verification, and it
@@ -61,7 +62,9 @@ func Fits(key jwk.Key, alg jwa.SignatureAlgorithm) bool {
 			return pub.Crv() == jwa.P521
 		}
 	case jwk.OKPPublicKey:
-		return alg == jwa.EdDSA && pub.Crv() == jwa.Ed25519
+		// x must be exactly one Ed25519 public key: crypto/ed25519 panics
+		// on any other length, and jwx checks none.
+		return alg == jwa.EdDSA && pub.Crv() == jwa.Ed25519 && len(pub.X()) == ed25519.PublicKeySize
 	}
 	return false
 }

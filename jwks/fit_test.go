@@ -3,6 +3,7 @@ package jwks_test
 import (
 	"crypto/rand"
 	crsa "crypto/rsa"
+	"encoding/base64"
 	"math/big"
 	"testing"
 
@@ -51,6 +52,10 @@ func TestFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs256Only := tokentest.RSA("a", 2048).Public // states alg RS256
+	edShort, err := jwk.ParseKey([]byte(`{"kty":"OKP","crv":"Ed25519","x":"` + base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + `"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, c := range []struct {
 		name string
@@ -70,6 +75,7 @@ func TestFits(t *testing.T) {
 		{"Ed25519 private", edPrivate, nil}, // has every method of a public OKP key
 		{"HMAC secret", hmac, nil},
 		{"RSA stating RS256", rs256Only, []jwa.SignatureAlgorithm{jwa.RS256}},
+		{"Ed25519 of 31 bytes: crypto/ed25519 would panic", edShort, nil},
 	} {
 		for _, alg := range []jwa.SignatureAlgorithm{jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384,
 			jwa.PS512, jwa.ES256, jwa.ES384, jwa.ES512, jwa.EdDSA, jwa.HS256, jwa.NoSignature} {

@@ -3,6 +3,7 @@ package jwks
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -146,6 +147,12 @@ func (k *KeySet) usable(raw json.RawMessage) (jwk.Key, string) {
 	}
 	if ecKey, ok := key.(jwk.ECDSAPublicKey); ok && !onCurve(ecKey) {
 		return nil, "EC public point is not on its curve"
+	}
+	// jwx takes an OKP key's x at any length, and crypto/ed25519 panics on
+	// a public key that is not 32 bytes: served, such a key would let any
+	// client that names it (or sends EdDSA without kid) panic the request.
+	if okp, ok := key.(jwk.OKPPublicKey); ok && okp.Crv() == jwa.Ed25519 && len(okp.X()) != ed25519.PublicKeySize {
+		return nil, fmt.Sprintf("Ed25519 public key of %d bytes, not %d", len(okp.X()), ed25519.PublicKeySize)
 	}
 	if rsaKey, ok := key.(jwk.RSAPublicKey); ok {
 		if bits := modulusBits(rsaKey.N()); bits < MinRSABits {

@@ -104,6 +104,16 @@ func TestUnusableKeysAreDropped(t *testing.T) {
 			wantReason: "no allowed algorithm can use a key of type OKP Ed25519",
 		},
 		{
+			name: "an Ed25519 key of 31 bytes", algorithms: []string{"ES256", "EdDSA"},
+			good: ecA().Public, bad: json.RawMessage(`{"kty":"OKP","crv":"Ed25519","kid":"short","x":"` + base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + `"}`), badKID: "short",
+			wantReason: "Ed25519 public key of 31 bytes, not 32",
+		},
+		{
+			name: "an Ed25519 key of 33 bytes stating EdDSA", algorithms: []string{"ES256", "EdDSA"},
+			good: ecA().Public, bad: json.RawMessage(`{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"long","x":"` + base64.RawURLEncoding.EncodeToString(make([]byte, 33)) + `"}`), badKID: "long",
+			wantReason: "Ed25519 public key of 33 bytes, not 32",
+		},
+		{
 			name: "an entry jwx cannot parse", algorithms: []string{"ES256"},
 			good: ecA().Public, bad: json.RawMessage(`{"kty":"XYZ","kid":"odd"}`), badKID: "odd",
 			wantReason: "unparseable",
