@@ -51,7 +51,7 @@ func newLimitedGRPCFixture(t *testing.T, trusted string, limits decision.GRPCLim
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := decision.NewGRPCServer(f.g.ProxyHandler(), limits)
+	srv := decision.NewGRPCServer(f.g.ProxyHandler(), limits, nil)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -6,10 +6,13 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/proxy"
@@ -94,10 +97,22 @@ type GRPCServer struct {
 // server pings a connection idle for a minute, and closes it when the
 // ping is not answered within 20 seconds, so that a peer that vanished
 // does not hold a connection forever.
-func NewGRPCServer(h *proxy.Handler, limits GRPCLimits) *GRPCServer {
+//
+// A call whose handler panics is answered INTERNAL and logged on log (nil:
+// not logged), as net/http answers a panicking HTTP handler by closing its
+// connection: grpc-go recovers nothing, so one panic would end the whole
+// process, and every proxy's checks and every proxied request with it.
+// Envoy takes the error as the service's failure: the request is refused
+// (status_on_error) unless failure_mode_allow is set.
+func NewGRPCServer(h *proxy.Handler, limits GRPCLimits, log *zap.Logger) *GRPCServer {
 	limits = limits.withDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
 	s := &GRPCServer{
 		srv: grpc.NewServer(
+			grpc.ChainUnaryInterceptor(recoverUnary(log)),
+			grpc.ChainStreamInterceptor(recoverStream(log)),
 			grpc.MaxRecvMsgSize(MaxCheckRequestBytes),
 			// Validated by config: at most 1 MiB.
 			grpc.MaxHeaderListSize(uint32(limits.MaxHeaderBytes)),
@@ -119,6 +134,43 @@ func NewGRPCServer(h *proxy.Handler, limits GRPCLimits) *GRPCServer {
 	healthpb.RegisterHealthServer(s.srv, s.health)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s
+}
+
+// errPanicked is what a call whose handler panicked is answered.
+var errPanicked = status.Error(codes.Internal, "the gateway failed while deciding this call")
+
+// recovered logs a handler's panic p, if any, and reports whether there was
+// one. The line has the method and the panic, never the call's metadata
+// (its Authorization).
+func recovered(log *zap.Logger, method string, p any) bool {
+	if p == nil {
+		return false
+	}
+	log.Error("a gRPC call's handler panicked; answered INTERNAL",
+		zap.String("method", method), zap.Any("panic", p), zap.Stack("stack"))
+	return true
+}
+
+func recoverUnary(log *zap.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if recovered(log, info.FullMethod, recover()) {
+				resp, err = nil, errPanicked
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *zap.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if recovered(log, info.FullMethod, recover()) {
+				err = errPanicked
+			}
+		}()
+		return handler(srv, ss)
+	}
 }
 
 // Serve accepts connections on ln until Shutdown; it returns nil then.

@@ -144,7 +144,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			MaxHeaderBytes:   s.MaxHeaderBytes,
 			HandshakeTimeout: s.ReadHeaderTimeout.D(),
 			IdleTimeout:      s.IdleTimeout.D(),
-		})
+		}, g.log.Named("grpc"))
 		grpcAddr = grpcLn.Addr().String()
 		go func() { errc <- grpcSrv.Serve(grpcLn) }()
 	}
