@@ -150,7 +150,8 @@ const (
 // Warnings: the gateway starts, but the operator should know.
 const (
 	// CodePlainHTTP: keys or discovery fetched over plain http from a
-	// host that is not loopback.
+	// host that is not loopback, or a secret the file names (the Redis
+	// password, tracing headers) sent there in clear text.
 	CodePlainHTTP Code = "plain_http"
 	// CodeAudienceNotChecked: an issuer without audiences.
 	CodeAudienceNotChecked Code = "audience_not_checked"
@@ -163,6 +164,10 @@ const (
 	// (tls.insecure_skip_verify). An error unless the route acknowledges
 	// it (tls.insecure_skip_verify_acknowledged), then a warning.
 	CodeInsecureTLS Code = "insecure_tls"
+	// CodeTrustsEveryone: a server.trusted_proxies entry that covers every
+	// address (0.0.0.0/0, ::/0), so that any client's forwarding headers
+	// are believed.
+	CodeTrustsEveryone Code = "trusts_everyone"
 )
 
 // codedError is an error that knows the Code of the problem it becomes:

@@ -50,6 +50,8 @@ func TestProblemCodesAreStable(t *testing.T) {
 		config.CodeAudienceNotChecked: "audience_not_checked",
 		config.CodeExpNotRequired:     "exp_not_required",
 		config.CodeShadowedRoute:      "shadowed_route",
+		config.CodeInsecureTLS:        "insecure_tls",
+		config.CodeTrustsEveryone:     "trusts_everyone",
 	}
 	for code, s := range want {
 		if string(code) != s {

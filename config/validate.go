@@ -134,13 +134,46 @@ func validPort(u *url.URL) bool {
 	return err == nil && n > 0
 }
 
-// unwrapURLErr drops the *url.Error wrapper, whose text repeats the URL
-// that the message already quotes.
-func unwrapURLErr(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Err
+// notAURL is the message for a URL that url.Parse refused, quoting it as
+// showURL does. url.Parse's reason is left out where showURL hid anything:
+// it can quote a piece of what was hidden (an "invalid port" that is the
+// start of a password holding a '#', an "invalid URL escape").
+func notAURL(raw string, err error) string {
+	shown := showURL(raw)
+	if shown != raw {
+		return fmt.Sprintf("%q is not a URL (the reason is not shown: it would quote the hidden part); a password holding / ? # @ %% or a space must be percent-encoded", shown)
 	}
-	return err
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err // its text repeats the URL the message quotes
+	}
+	return fmt.Sprintf("%q is not a URL: %v", shown, err)
+}
+
+// showURL is a URL, or what was meant as one, as a problem may quote it:
+// its user info and its query replaced by xxxxx. Problems are printed by
+// validate and serve and logged by a refused reload, so a password or a
+// token written in a URL must not reach them. It reads the text, not what
+// url.Parse makes of it, since a password with a '/', '?' or '#' in it
+// keeps the URL from parsing (or moves the host): the user info is
+// whatever stands between the scheme and the last '@'.
+func showURL(raw string) string {
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		prefix, rest = raw[:i+3], raw[i+3:]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = "xxxxx" + rest[at:]
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		end := len(rest)
+		if h := strings.IndexByte(rest[q:], '#'); h >= 0 {
+			end = q + h
+		}
+		if end > q+1 {
+			rest = rest[:q+1] + "xxxxx" + rest[end:]
+		}
+	}
+	return prefix + rest
 }
 
 // isLoopback reports whether host is a loopback address or a localhost

@@ -42,7 +42,7 @@ func (v *validator) issuers(iss []Issuer) map[string]bool {
 		if is.Issuer == "" {
 			v.errorf(p+".issuer", CodeRequired, "is required: it must equal the iss claim of the tokens, byte for byte")
 		} else if j, dup := byIssuer[is.Issuer]; dup {
-			v.errorf(p+".issuer", CodeDuplicate, "%q is already the issuer of %q (line %d): a token is sent to an issuer by its iss claim, so each may be configured once", is.Issuer, iss[j].Name, iss[j].Line)
+			v.errorf(p+".issuer", CodeDuplicate, "%q is already the issuer of %q (line %d): a token is sent to an issuer by its iss claim, so each may be configured once", showURL(is.Issuer), iss[j].Name, iss[j].Line)
 		} else {
 			byIssuer[is.Issuer] = i
 		}
@@ -141,9 +141,9 @@ func (v *validator) keySource(p string, is *Issuer) {
 	u, err := url.Parse(is.Issuer)
 	switch {
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !validPort(u):
-		v.errorf(p+".issuer", CodeBadURL, "%q is not an http(s) URL, so its keys cannot be discovered: set jwks_uri", is.Issuer)
+		v.errorf(p+".issuer", CodeBadURL, "%q is not an http(s) URL, so its keys cannot be discovered: set jwks_uri", showURL(is.Issuer))
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(is.Issuer, "#"):
-		v.errorf(p+".issuer", CodeBadURL, "%q: an issuer used for discovery has no user info, query or fragment (OpenID Connect Discovery §3); set jwks_uri instead", is.Issuer)
+		v.errorf(p+".issuer", CodeBadURL, "%q: an issuer used for discovery has no user info, query or fragment (OpenID Connect Discovery §3); set jwks_uri instead", showURL(is.Issuer))
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
 		v.warnf(p+".issuer", CodePlainHTTP, "discovery and keys are fetched over plain http: anyone on the network path can substitute their own keys; use https")
 	}

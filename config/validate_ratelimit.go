@@ -158,17 +158,20 @@ func (v *validator) rateLimitStore(s *RateLimitStore) {
 	u, err := url.Parse(s.URL)
 	switch {
 	case err != nil:
-		v.errorf(p+".url", CodeBadURL, "%q is not a URL: %v", s.URL, unwrapURLErr(err))
+		v.errorf(p+".url", CodeBadURL, "%s", notAURL(s.URL, err))
 		return
 	case !slices.Contains(redisSchemes, u.Scheme):
-		v.errorf(p+".url", CodeBadURL, "%q must be a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL", s.URL)
+		v.errorf(p+".url", CodeBadURL, "%q must be a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL", showURL(s.URL))
 		return
 	case u.Host == "":
-		v.errorf(p+".url", CodeBadURL, "%q names no host", s.URL)
+		v.errorf(p+".url", CodeBadURL, "%q names no host", showURL(s.URL))
 		return
 	}
 	if _, set := u.User.Password(); set || u.Query().Has("password") {
 		v.errorf(p+".url", CodeInvalid, "the URL carries a password: put it in a file and name it in password_file, so that it stays out of the configuration")
+	}
+	if !strings.HasPrefix(u.Scheme, "rediss") && !s.TLS.Enabled() && s.PasswordFile != "" && !isLoopback(u.Hostname()) {
+		v.warnf(p+".url", CodePlainHTTP, "the password (password_file) and every counter cross the network in clear text: anyone on the path can read the password and change the counters; use rediss:// or set tls")
 	}
 	if !strings.HasPrefix(u.Scheme, "rediss") && s.TLS.Enabled() {
 		// TLS settings turn TLS on: say so rather than guess which was meant.

@@ -146,21 +146,21 @@ func (v *validator) upstream(p, raw string) {
 	u, err := url.Parse(raw)
 	switch {
 	case !strings.Contains(raw, "://"):
-		v.errorf(p, CodeBadURL, "%q must be an absolute http:// or https:// URL", raw)
+		v.errorf(p, CodeBadURL, "%q must be an absolute http:// or https:// URL", showURL(raw))
 	case err != nil:
-		v.errorf(p, CodeBadURL, "%q is not a URL: %v", raw, unwrapURLErr(err))
+		v.errorf(p, CodeBadURL, "%s", notAURL(raw, err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		v.errorf(p, CodeBadURL, "%q must be an absolute http:// or https:// URL", raw)
+		v.errorf(p, CodeBadURL, "%q must be an absolute http:// or https:// URL", showURL(raw))
 	case u.Host == "" || u.Opaque != "":
-		v.errorf(p, CodeBadURL, "%q has no host", raw)
+		v.errorf(p, CodeBadURL, "%q has no host", showURL(raw))
 	case u.User != nil:
-		v.errorf(p, CodeBadURL, "%q must not carry user info (credentials in a URL end up in logs)", raw)
+		v.errorf(p, CodeBadURL, "%q must not carry user info (credentials in a URL end up in logs)", showURL(raw))
 	case u.RawQuery != "" || u.ForceQuery:
-		v.errorf(p, CodeBadURL, "%q must not have a query", raw)
+		v.errorf(p, CodeBadURL, "%q must not have a query", showURL(raw))
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		v.errorf(p, CodeBadURL, "%q must not have a fragment", raw)
+		v.errorf(p, CodeBadURL, "%q must not have a fragment", showURL(raw))
 	case !validPort(u):
-		v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", raw)
+		v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", showURL(raw))
 	}
 }
 

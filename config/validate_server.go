@@ -50,7 +50,10 @@ func (v *validator) server(s *Server) {
 	}
 
 	for i, tp := range s.TrustedProxies {
-		if _, err := netip.ParsePrefix(tp); err == nil {
+		if pf, err := netip.ParsePrefix(tp); err == nil {
+			if pf.Bits() == 0 {
+				v.warnf(fmt.Sprintf("server.trusted_proxies[%d]", i), CodeTrustsEveryone, "%q is every address, so every client is a trusted proxy: its X-Forwarded-For (the client_ip that rate limits count by), X-Forwarded-Host (the host routes match), X-Real-IP and traceparent are believed, and any caller may use the decision endpoint; list your proxies' addresses instead", tp)
+			}
 			continue
 		}
 		if _, err := netip.ParseAddr(tp); err == nil {

@@ -20,32 +20,32 @@ import (
 func (v *validator) remoteURL(p, raw string, files bool, plainHTTP string) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		v.errorf(p, CodeBadURL, "%q is not a URL: %v", raw, unwrapURLErr(err))
+		v.errorf(p, CodeBadURL, "%s", notAURL(raw, err))
 		return
 	}
 	switch u.Scheme {
 	case "http", "https":
 		switch {
 		case u.Host == "":
-			v.errorf(p, CodeBadURL, "%q has no host", raw)
+			v.errorf(p, CodeBadURL, "%q has no host", showURL(raw))
 		case !validPort(u):
-			v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", raw)
+			v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", showURL(raw))
 		case u.User != nil:
-			v.errorf(p, CodeBadURL, "%q must not carry user info (credentials in a URL end up in logs)", raw)
+			v.errorf(p, CodeBadURL, "%q must not carry user info (credentials in a URL end up in logs)", showURL(raw))
 		case u.Scheme == "http" && !isLoopback(u.Hostname()):
 			v.warnf(p, CodePlainHTTP, "%s", plainHTTP)
 		}
 	case "file":
 		if !files {
-			v.errorf(p, CodeBadURL, "%q: the scheme must be https or http", raw)
+			v.errorf(p, CodeBadURL, "%q: the scheme must be https or http", showURL(raw))
 		} else if u.Path == "" || (u.Host != "" && u.Host != "localhost") {
-			v.errorf(p, CodeBadURL, "%q: a file URL needs an absolute path, with three slashes: file:///etc/portcullis/list.json", raw)
+			v.errorf(p, CodeBadURL, "%q: a file URL needs an absolute path, with three slashes: file:///etc/portcullis/list.json", showURL(raw))
 		}
 	default:
 		if files {
-			v.errorf(p, CodeBadURL, "%q: the scheme must be https, http or file", raw)
+			v.errorf(p, CodeBadURL, "%q: the scheme must be https, http or file", showURL(raw))
 		} else {
-			v.errorf(p, CodeBadURL, "%q: the scheme must be https or http", raw)
+			v.errorf(p, CodeBadURL, "%q: the scheme must be https or http", showURL(raw))
 		}
 	}
 }

@@ -28,6 +28,7 @@ func (v *validator) tracing(t *Tracing) {
 	}
 	if t.Endpoint != "" {
 		v.tracingEndpoint(t.Endpoint, t.Protocol == TracingHTTPProtobuf)
+		v.tracingCleartext(t)
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		hp := joinPath("tracing.headers", name)
@@ -62,6 +63,33 @@ func (v *validator) tracing(t *Tracing) {
 	}
 }
 
+// tracingCleartext warns when tracing sends the file's headers (an API
+// key, mostly) without TLS to a collector that is not on loopback: to an
+// http:// URL, or to a host:port with insecure.
+func (v *validator) tracingCleartext(t *Tracing) {
+	if !t.Enabled || len(t.Headers) == 0 || v.broken("tracing.endpoint") {
+		return
+	}
+	field, host := "tracing.endpoint", ""
+	if strings.Contains(t.Endpoint, "://") {
+		u, err := url.Parse(t.Endpoint)
+		if err != nil || u.Scheme != "http" {
+			return
+		}
+		host = u.Hostname()
+	} else {
+		h, _, err := net.SplitHostPort(t.Endpoint)
+		if err != nil || !t.Insecure || t.Protocol == TracingHTTPProtobuf {
+			return
+		}
+		field, host = "tracing.insecure", h
+	}
+	if host == "" || isLoopback(host) {
+		return
+	}
+	v.warnf(field, CodePlainHTTP, "tracing.headers are sent in clear text with every export: anyone on the network path can read them (an API key, say) and the spans; use https, or TLS for gRPC")
+}
+
 // tracingEndpoint checks an OTLP endpoint: a URL for http/protobuf; a URL
 // or host:port for grpc. A URL must not carry credentials (they belong in
 // headers, which can come from a file) nor a query.
@@ -69,34 +97,34 @@ func (v *validator) tracingEndpoint(endpoint string, httpOnly bool) {
 	const p = "tracing.endpoint"
 	if !strings.Contains(endpoint, "://") {
 		if httpOnly {
-			v.errorf(p, CodeBadURL, "%q is not a URL: http/protobuf needs one such as http://collector:4318", endpoint)
+			v.errorf(p, CodeBadURL, "%q is not a URL: http/protobuf needs one such as http://collector:4318", showURL(endpoint))
 			return
 		}
 		host, port, err := net.SplitHostPort(endpoint)
 		if err != nil || host == "" {
-			v.errorf(p, CodeBadAddress, "%q is neither host:port (collector:4317) nor a URL (http://collector:4317)", endpoint)
+			v.errorf(p, CodeBadAddress, "%q is neither host:port (collector:4317) nor a URL (http://collector:4317)", showURL(endpoint))
 			return
 		}
 		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-			v.errorf(p, CodeBadAddress, "%q: the port must be a number from 1 to 65535", endpoint)
+			v.errorf(p, CodeBadAddress, "%q: the port must be a number from 1 to 65535", showURL(endpoint))
 		}
 		return
 	}
 	u, err := url.Parse(endpoint)
 	switch {
 	case err != nil:
-		v.errorf(p, CodeBadURL, "%q is not a URL: %v", endpoint, unwrapURLErr(err))
+		v.errorf(p, CodeBadURL, "%s", notAURL(endpoint, err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		v.errorf(p, CodeBadURL, "%q: the scheme must be http or https", endpoint)
+		v.errorf(p, CodeBadURL, "%q: the scheme must be http or https", showURL(endpoint))
 	case u.Host == "" || u.Hostname() == "":
-		v.errorf(p, CodeBadURL, "%q has no host", endpoint)
+		v.errorf(p, CodeBadURL, "%q has no host", showURL(endpoint))
 	case !validPort(u):
-		v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", endpoint)
+		v.errorf(p, CodeBadURL, "%q: the port must be a number from 1 to 65535", showURL(endpoint))
 	case u.User != nil:
-		v.errorf(p, CodeBadURL, "%q carries credentials: put them in tracing.headers (a value may come from a file: @/path)", u.Redacted())
+		v.errorf(p, CodeBadURL, "%q carries credentials: put them in tracing.headers (a value may come from a file: @/path)", showURL(endpoint))
 	case u.RawQuery != "" || u.Fragment != "":
-		v.errorf(p, CodeBadURL, "%q has a query or a fragment, which OTLP does not use", endpoint)
+		v.errorf(p, CodeBadURL, "%q has a query or a fragment, which OTLP does not use", showURL(endpoint))
 	case !httpOnly && u.Path != "" && u.Path != "/":
-		v.errorf(p, CodeBadURL, "%q has a path, which OTLP over gRPC does not use", endpoint)
+		v.errorf(p, CodeBadURL, "%q has a path, which OTLP over gRPC does not use", showURL(endpoint))
 	}
 }

@@ -54,6 +54,14 @@ type Gateway struct {
 	mu    sync.Mutex
 	// keysCtx is the parent of every key set's refresh loop, set by Start.
 	keysCtx context.Context
+	// running is the configuration the gateway was built with (without
+	// its routes): what its listeners, logger, tracing and rate-limit
+	// store were made from. A reload compares the settings that need a
+	// restart with it, not with the file loaded last (needsRestart).
+	running *config.Config
+	// started is closed by Start (Started): a reload before then is
+	// refused, so whatever reloads must wait for it.
+	started chan struct{}
 
 	// transport carries every runtime's requests to the upstreams: the
 	// pooled proxy.NewTransport, or explain's, which captures what would
@@ -160,6 +168,7 @@ func traceTrust(s string) proxy.TraceTrust {
 }
 
 func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
+	g.started = make(chan struct{})
 	if g.transport == nil {
 		// One transport for the gateway's life, so that a reload keeps
 		// the idle upstream connections (a new one per runtime dropped
@@ -180,6 +189,7 @@ func newGateway(g *Gateway, cfg *config.Config) (*Gateway, error) {
 	}
 	g.handler = proxy.New(rt, g.metrics, g.log.Named(AccessLogger))
 	g.state.Store(st)
+	g.running = st.cfg
 	return g, nil
 }
 
@@ -405,6 +415,11 @@ func (g *Gateway) Start(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.keysCtx = ctx
+	select {
+	case <-g.started:
+	default:
+		close(g.started)
+	}
 	go g.rateLimits.ping(ctx, g.log)
 	st := g.state.Load()
 	for _, k := range st.issuers {
@@ -414,6 +429,13 @@ func (g *Gateway) Start(ctx context.Context) {
 		g.startList(l)
 	}
 }
+
+// Started is closed once Start has run. Serve calls Start only after it
+// has opened the listeners and loaded the certificate, and Reload refuses
+// to run before it ("reload before start"): a watcher started beside Serve
+// waits for this before its first reload, or a change it saw meanwhile
+// would be refused and not looked at again.
+func (g *Gateway) Started() <-chan struct{} { return g.started }
 
 func (g *Gateway) startKeys(k *keys) { g.startOnce(&k.stop, k.set.Start) }
 
@@ -500,7 +522,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
-	if fields := needsRestart(old.cfg, cfg); len(fields) > 0 {
+	if fields := needsRestart(g.running, cfg); len(fields) > 0 {
 		g.log.Warn("configuration reloaded, but these settings need a restart to take effect",
 			zap.Strings("fields", fields))
 	}
@@ -635,7 +657,9 @@ func (g *Gateway) forgetIssuer(name string, st *state) {
 }
 
 // needsRestart names the settings that differ and that a reload cannot
-// apply: the listeners are open and the logger is built.
+// apply: the listeners are open and the logger is built. old is what the
+// gateway runs with (Gateway.running): a setting changed by one reload is
+// still not in effect at the next, and one put back needs nothing.
 func needsRestart(old, new *config.Config) []string {
 	var fields []string
 	o, n := old.Server, new.Server

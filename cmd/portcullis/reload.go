@@ -71,6 +71,17 @@ func watchConfig(ctx context.Context, g *gateway.Gateway, path string, last []by
 		events, errs = w.Events, w.Errors
 	}
 
+	// Serve starts the gateway only once its listeners are open and the
+	// certificate is loaded, and a reload before then is refused: the
+	// first look, and a SIGHUP that came early, wait for it (events that
+	// come meanwhile wait in the watcher), or a change seen in that window
+	// would be counted as a failed reload and, last holding its hash,
+	// never loaded.
+	select {
+	case <-g.Started():
+	case <-ctx.Done():
+		return
+	}
 	debounce := time.After(0) // the first look
 	reload := func(why string) {
 		log.Info("reloading configuration", zap.String("trigger", why), zap.String("path", path))

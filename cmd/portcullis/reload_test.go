@@ -15,7 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/gatewaytest"
+	"github.com/portcullis/portcullis/metrics"
 )
 
 // publicRoute is a route to append to a gatewayConfig file.
@@ -196,5 +198,54 @@ func TestDrainDelay(t *testing.T) {
 	}
 	if code := g.Wait(t, 6*time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
+	}
+}
+
+// TestWatchWaitsForTheGatewayToStart: serveCommand starts the watch before
+// Serve, and Serve starts the gateway (its key sets) only once it has
+// opened the listeners and loaded the certificate; a reload before then is
+// refused ("reload before start"). A change the watch's first look sees in
+// that window (or a SIGHUP that came early) must still be loaded, not
+// dropped as a failed reload whose file is never looked at again.
+func TestWatchWaitsForTheGatewayToStart(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	path := filepath.Join(t.TempDir(), "portcullis.yaml")
+	base := "routes:\n" + publicRoute("v1", "/v1", up.URL)
+	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loaded := fileHash(path)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As serveCommand has it when the watch starts: built, not started.
+	g, err := gateway.New(cfg, zap.NewNop(), metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(base+publicRoute("v2", "/v2", up.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchConfig(ctx, g, path, loaded, config.TLS{}, nil, make(chan os.Signal), zap.NewNop())
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	// Serve binding its listeners and reading the certificate: the first
+	// look happens meanwhile.
+	time.Sleep(300 * time.Millisecond)
+	g.Start(ctx)
+	status := func() int {
+		w := httptest.NewRecorder()
+		g.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://gw/v2/x", nil))
+		return w.Code
+	}
+	for deadline := time.Now().Add(5 * time.Second); status() != http.StatusOK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /v2/x: %d 5s after the gateway started, want 200 from the route the changed file adds", status())
+		}
 	}
 }
