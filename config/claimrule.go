@@ -175,6 +175,10 @@ func (d *decoder) claimScalar(n *yaml.Node, path string) (any, bool) {
 		case "!!str", "!!timestamp":
 			return n.Value, true
 		case "!!int", "!!float", "!!bool":
+			if n.ShortTag() == "!!int" && !decimalInt(n.Value) {
+				d.fail(n, path, CodeInvalid, "%s is not a decimal integer: YAML reads it as %s, a claim is compared with numbers as JSON writes them, in decimal; write the number in decimal, or quote it (\"%[1]s\") for a string claim", n.Value, intReading(n))
+				return nil, false
+			}
 			var x any
 			if err := n.Decode(&x); err == nil {
 				if f, isFloat := x.(float64); isFloat && (math.IsNaN(f) || math.IsInf(f, 0)) {
@@ -187,6 +191,34 @@ func (d *decoder) claimScalar(n *yaml.Node, path string) (any, bool) {
 	}
 	d.failKey(n, path, CodeWrongType, "the expected value must be a string, a number or a boolean, not %s", describe(n))
 	return nil, false
+}
+
+// decimalInt reports whether an integer scalar is written as JSON would
+// write it, optionally signed: no leading zero, no 0x, 0o or 0b prefix, no
+// '_'. yaml.v3 reads "010" as the octal 8 (YAML 1.2 would read 10), "0x10"
+// as 16 and "1_000" as 1000; `org_id: 010`, copied from a padded id,
+// would check for org 8, which is neither the number the operator saw nor
+// the string "010".
+func decimalInt(s string) bool {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	if s == "" || s[0] == '0' && len(s) > 1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// intReading is how YAML reads an integer scalar, for a message.
+func intReading(n *yaml.Node) string {
+	var x any
+	if err := n.Decode(&x); err != nil {
+		return "no number"
+	}
+	return fmt.Sprint(x)
 }
 
 // flowList renders a list node as it could be written in flow style, for

@@ -98,7 +98,14 @@ func (t *Table) Scopes(issuer string, claims map[string]any) []string {
 }
 
 // eachScope calls fn for every scope at the issuer's scope claims, in order,
-// duplicates included. A string is split on white space (strings.Fields).
+// duplicates included. A string is split on spaces, and on nothing else:
+// RFC 6749 §3.3 separates scope-tokens with %x20, and a scope-token is
+// printable ASCII, so a tab, a newline, NBSP or another Unicode space is
+// part of one (invalid) scope, never a separator. An identity provider that
+// grants patterns of scopes (wildcards, parameterized scopes) would issue
+// "orders:x<NBSP>admin" as one scope the client chose; split on any white
+// space, it would grant "admin". Such a scope matches no configured one,
+// which config.CheckScope keeps to printable ASCII.
 func (t *Table) eachScope(issuer string, claims map[string]any, fn func(string)) {
 	if t == nil {
 		return
@@ -107,8 +114,10 @@ func (t *Table) eachScope(issuer string, claims map[string]any, fn func(string))
 		v, _ := p.Lookup(claims)
 		switch x := v.(type) {
 		case string:
-			for s := range strings.FieldsSeq(x) {
-				fn(s)
+			for s := range strings.SplitSeq(x, " ") {
+				if s != "" {
+					fn(s)
+				}
 			}
 		case []any:
 			for _, e := range x {

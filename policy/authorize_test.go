@@ -17,7 +17,8 @@ func TestScopes(t *testing.T) {
 		want   []string
 	}{
 		{"a space-separated string", "corp", `{"scope": "orders:read orders:write"}`, []string{"orders:read", "orders:write"}},
-		{"runs of white space separate too", "corp", `{"scope": "  a\tb\n c  "}`, []string{"a", "b", "c"}},
+		{"runs of spaces separate too", "corp", `{"scope": "  a   b c  "}`, []string{"a", "b", "c"}},
+		{"only a space separates (RFC 6749 §3.3)", "corp", `{"scope": "a\tb\nc\u00a0d\u0085e\u3000f g"}`, []string{"a\tb\nc\u00a0d\u0085e\u3000f", "g"}},
 		{"an array of strings", "corp", `{"scp": ["a", "b"]}`, []string{"a", "b"}},
 		{"non-strings in an array are ignored", "corp", `{"scp": ["a", 1, true, null, {"b": 1}, ["c"], ""]}`, []string{"a"}},
 		{"an array element is one scope even with a space", "corp", `{"scp": ["a b"]}`, []string{"a b"}},
@@ -52,6 +53,7 @@ func TestAuthorizeScopes(t *testing.T) {
 		{"one all_of scope missing", []string{"a", "b"}, nil, "corp", `{"scope": "a"}`, false, []string{"b"}},
 		{"every all_of scope missing", []string{"a", "b"}, nil, "corp", `{}`, false, []string{"a", "b"}},
 		{"scope substring is not a scope", []string{"orders:read"}, nil, "corp", `{"scope": "orders:readX xorders:read orders:read:all"}`, false, []string{"orders:read"}},
+		{"a scope holding other white space is one scope", []string{"admin"}, nil, "corp", `{"scope": "orders:x\u00a0admin orders:y\tadmin orders:z\nadmin"}`, false, []string{"admin"}},
 		{"scopes are case-sensitive", []string{"orders:read"}, nil, "corp", `{"scope": "ORDERS:READ"}`, false, []string{"orders:read"}},
 		{"scopes across two claims", []string{"a", "b"}, nil, "corp", `{"scope": "a", "scp": ["b"]}`, true, nil},
 		{"one any_of scope is enough", nil, []string{"a", "b"}, "corp", `{"scp": ["b"]}`, true, nil},

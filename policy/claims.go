@@ -81,24 +81,30 @@ func (p ClaimPath) Lookup(claims map[string]any) (any, bool) {
 const MaxHeaderValue = 4096
 
 // HeaderValue renders a claim value for a header. It returns false when no
-// header must be set: the value is nil, "" or an empty array. Arrays are
-// comma-separated, objects compact JSON, numbers without exponent where
-// exact; every control character (CR, LF, NUL, ...) is removed.
+// header must be set: the value is nil, "" or an empty array, or it cannot
+// be carried exactly. Arrays are comma-separated, objects compact JSON,
+// numbers as written in the token.
 //
 // Claims are signed by the identity provider but often typed by users (a
-// display name, an e-mail address), so they are treated as untrusted text:
-// CR and LF would let a claim add headers of its own, NUL truncates C
-// parsers, and U+0085, U+2028 and U+2029 are line breaks to some decoders.
-// Every C0 and C1 control character, DEL, U+2028 and U+2029 and invalid UTF-8
-// are removed, surrounding spaces trimmed (a header of spaces is an empty
-// header), and the result capped at MaxHeaderValue bytes on a character
-// boundary. A value that ends up empty gives no header rather than an empty
-// one, which an upstream could not tell from "present and empty".
+// display name, an e-mail address, a group name), so they are treated as
+// untrusted text, and a value is forwarded exactly as the token holds it or
+// not at all. Changing it to make it fit a header would make it another
+// value, and another user's: with control characters removed "ad\u0000min"
+// would be "admin", with spaces trimmed " admin" would be too, and cut at
+// the cap a list ending "...,administrators" could end "...,admin". So no
+// header is set for a value that holds a control character (C0, among
+// them CR and LF, which would add headers, and NUL, which truncates C
+// parsers; DEL; C1, U+0085 among them), U+2028 or U+2029 (line breaks to
+// some decoders) or invalid UTF-8, that starts or ends with a space, or
+// that is longer than MaxHeaderValue bytes: to the upstream the token then
+// lacks the claim, as it would if the identity provider had not sent it.
 //
-// Inside an array, null and empty-string elements are skipped and strings
-// are taken as they are (a string holding a comma is not quoted); numbers and
+// Inside an array, null and empty-string elements are skipped, numbers and
 // booleans are written as text and nested arrays and objects as compact
-// JSON with sorted keys.
+// JSON with sorted keys. An element that holds a comma or starts or ends
+// with a space sets no header either: an upstream that splits the list on
+// commas (and trims, as RFC 9110 §5.6.1 lists are read) would find other
+// elements in it, ["x,admin"] would be "x" and "admin".
 func HeaderValue(v any) (string, bool) {
 	var s string
 	switch x := v.(type) {
@@ -115,12 +121,15 @@ func HeaderValue(v any) (string, bool) {
 			if !ok {
 				continue
 			}
+			if strings.IndexByte(es, ',') >= 0 || es[0] == ' ' || es[len(es)-1] == ' ' {
+				return "", false // the list could not be split back into its elements
+			}
 			if b.Len() > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteString(es)
-			if b.Len() > 4*MaxHeaderValue {
-				break // enough to fill the cap even after sanitizing
+			if b.Len() > MaxHeaderValue {
+				return "", false
 			}
 		}
 		s = b.String()
@@ -130,8 +139,10 @@ func HeaderValue(v any) (string, bool) {
 			return "", false
 		}
 	}
-	s = sanitizeHeader(s)
-	return s, s != ""
+	if !exactHeader(s) {
+		return "", false
+	}
+	return s, true
 }
 
 // scalarText renders one value: strings as they are, numbers and booleans as
@@ -188,31 +199,26 @@ func formatFloat(f float64, bits int) (string, bool) {
 	return strconv.FormatFloat(f, 'f', -1, bits), true
 }
 
-// sanitizeHeader removes control characters and invalid UTF-8, trims spaces
-// and caps the length. It returns s itself when s is short printable ASCII.
-func sanitizeHeader(s string) string {
-	clean := len(s) <= MaxHeaderValue
-	for i := 0; clean && i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f {
-			clean = false
-		}
+// exactHeader reports whether s can be a header value as it is: not empty,
+// at most MaxHeaderValue bytes, valid UTF-8 without control characters, and
+// no space at either end (which a header parser would drop). It does not
+// allocate.
+func exactHeader(s string) bool {
+	if s == "" || len(s) > MaxHeaderValue || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
 	}
-	if !clean {
-		var b strings.Builder
-		b.Grow(min(len(s), MaxHeaderValue))
-		for i := 0; i < len(s) && b.Len() < MaxHeaderValue; {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			keep := !(r == utf8.RuneError && n == 1) && !isControl(r)
-			if keep && b.Len()+n <= MaxHeaderValue {
-				b.WriteString(s[i : i+n])
-			} else if keep {
-				break // the next character does not fit whole
-			}
-			i += n
+	for i := 0; i < len(s); {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			i++
+			continue
 		}
-		s = b.String()
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || isControl(r) {
+			return false
+		}
+		i += n
 	}
-	return strings.Trim(s, " ")
+	return true
 }
 
 // isControl: C0, DEL, C1 (U+0085 among them), and the Unicode line and

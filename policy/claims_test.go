@@ -114,14 +114,15 @@ func TestHeaderValue(t *testing.T) {
 		{"an empty string sets no header", "", "", false},
 		{"a string is taken as is", "alice@example.com", "alice@example.com", true},
 		{"unicode is kept", "Zoë Ångström", "Zoë Ångström", true},
-		{"CR LF cannot add a header", "alice\r\nX-Admin: true", "aliceX-Admin: true", true},
-		{"NUL is removed", "a\x00b", "ab", true},
-		{"tab and DEL are removed", "a\tb\x7fc", "abc", true},
-		{"unicode line separators are removed", "a\u2028b\u2029c\u0085d", "abcd", true},
+		{"CR LF sets no header (removed, they would join the lines)", "alice\r\nX-Admin: true", "", false},
+		{"NUL sets no header (removed, ad\\0min would be admin)", "a\x00b", "", false},
+		{"tab and DEL set no header", "a\tb\x7fc", "", false},
+		{"unicode line separators set no header", "a\u2028b\u2029c\u0085d", "", false},
 		{"a string of control characters sets no header", "\r\n\x00", "", false},
-		{"surrounding spaces are trimmed", "  a b  ", "a b", true},
+		{"surrounding spaces set no header (trimmed, they would be another value)", "  a b  ", "", false},
+		{"inner spaces are kept", "a b", "a b", true},
 		{"a string of spaces sets no header", "   ", "", false},
-		{"invalid UTF-8 is removed", "a\xffb", "ab", true},
+		{"invalid UTF-8 sets no header", "a\xffb", "", false},
 		{"true", true, "true", true},
 		{"false is a value, not an absence", false, "false", true},
 		{"a JSON integer keeps its text", json.Number("42"), "42", true},
@@ -138,16 +139,21 @@ func TestHeaderValue(t *testing.T) {
 		{"an array of empty strings and nulls sets no header", []any{"", nil}, "", false},
 		{"empty elements are skipped", []any{"a", "", nil, "b"}, "a,b", true},
 		{"numbers and bools in an array are text", []any{json.Number("1"), true, 2.5}, "1,true,2.5", true},
-		{"objects and arrays in an array are compact JSON", []any{map[string]any{"b": 1, "a": "x"}, []any{"y"}}, `{"a":"x","b":1},["y"]`, true},
-		{"CR LF inside an array element is removed", []any{"a\r\nb", "c"}, "ab,c", true},
+		{"objects and arrays in an array are compact JSON", []any{map[string]any{"a": "x"}, []any{"y"}}, `{"a":"x"},["y"]`, true},
+		{"an element with a comma inside sets no header", []any{map[string]any{"b": 1, "a": "x"}}, "", false},
+		{"a string element with a comma sets no header", []any{"viewer,admin"}, "", false},
+		{"a string element with a surrounding space sets no header", []any{"viewer", " admin"}, "", false},
+		{"CR LF inside an array element sets no header", []any{"a\r\nb", "c"}, "", false},
 		{"a []string is like an array", []string{"a", "b"}, "a,b", true},
 		{"an object is compact JSON with sorted keys", map[string]any{"z": json.Number("1"), "a": []any{"x", nil}}, `{"a":["x",null],"z":1}`, true},
 		{"an object does not escape HTML", map[string]any{"a": "<&>"}, `{"a":"<&>"}`, true},
 		{"newlines in an object stay escaped", map[string]any{"a": "x\r\ny\u2028"}, `{"a":"x\r\ny\u2028"}`, true},
-		{"a huge value is capped on a character boundary", long, long[:MaxHeaderValue], true},
-		{"a cut never splits a character", strings.Repeat("€", 2000), strings.Repeat("€", MaxHeaderValue/3), true},
-		{"a huge array is capped", []any{long, long}, long[:MaxHeaderValue], true},
-		{"a huge ASCII value is capped", strings.Repeat("a", 10000), strings.Repeat("a", MaxHeaderValue), true},
+		{"a value over the cap sets no header (cut, it would be another value)", long, "", false},
+		{"a value of exactly the cap is kept", long[:MaxHeaderValue], long[:MaxHeaderValue], true},
+		{"a multi-byte value over the cap sets no header", strings.Repeat("€", 2000), "", false},
+		{"an array over the cap sets no header", []any{long[:MaxHeaderValue-10], "administrators"}, "", false},
+		{"a huge ASCII value sets no header", strings.Repeat("a", 10000), "", false},
+		{"a value cut then trimmed sets no header", "admin" + strings.Repeat(" ", MaxHeaderValue) + "x", "", false},
 		{"a value that JSON cannot encode sets no header", map[string]any{"f": func() {}}, "", false},
 	}
 	for _, tt := range tests {
@@ -168,8 +174,8 @@ func TestHeaderValueOfAPlainStringDoesNotAllocate(t *testing.T) {
 
 // FuzzHeaderValue feeds any JSON value (decoded as the verifier does) and
 // any string to HeaderValue: it never panics, and what it returns is never
-// empty, never longer than MaxHeaderValue, and never holds a character that
-// could end or corrupt a header line.
+// empty, never longer than MaxHeaderValue, never holds a character that
+// could end or corrupt a header line, and is a string claim unchanged.
 func FuzzHeaderValue(f *testing.F) {
 	for _, s := range []string{
 		`"alice"`, `"a\r\nb"`, `["a","b",null,""]`, `{"a":{"b":[1,2.5e3,true]}}`, `12345678901234567890`,
@@ -212,5 +218,10 @@ func checkHeaderValue(t *testing.T, v any) {
 		t.Fatalf("HeaderValue(%#v) = %q: control character", v, got)
 	case strings.IndexFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
 		t.Fatalf("HeaderValue(%#v) = %q: control byte", v, got)
+	}
+	// Exact or nothing: a string is sent as it is, never changed into
+	// another value.
+	if s, isString := v.(string); isString && got != s {
+		t.Fatalf("HeaderValue(%q) = %q: changed", s, got)
 	}
 }

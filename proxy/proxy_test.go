@@ -352,7 +352,7 @@ func TestClaimHeaderRendering(t *testing.T) {
 	}
 	h := f.up.Last().Header
 	want := map[string]string{
-		"X-Roles": "admin,user", "X-Obj": `{"a":"x","b":1}`, "X-Evil": "aX-Injected: 1",
+		"X-Roles": "admin,user", "X-Obj": `{"a":"x","b":1}`,
 		"X-Num": "12345678901234", "X-Auth0": "r1",
 	}
 	for name, v := range want {
@@ -360,7 +360,9 @@ func TestClaimHeaderRendering(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, v)
 		}
 	}
-	for _, name := range []string{"X-Empty", "X-Null", "X-List", "X-Absent", "X-Injected"} {
+	// A value holding CR LF is not sent at all: with them removed it would
+	// be another value (policy.HeaderValue).
+	for _, name := range []string{"X-Empty", "X-Null", "X-List", "X-Absent", "X-Injected", "X-Evil"} {
 		if _, ok := h[name]; ok {
 			t.Errorf("%s was set: %q", name, h.Values(name))
 		}
