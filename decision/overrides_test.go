@@ -179,3 +179,30 @@ func TestGRPCForwardedHost(t *testing.T) {
 		t.Errorf("x-forwarded-host of another route: %v, want denied with 400", res)
 	}
 }
+
+// An ingress replaces the claim headers the decision sets, in their own
+// spelling, and forwards the client's others: X_User_Id, which CGI-style
+// upstreams (PHP, WSGI) read as X-User-Id, would reach them beside the
+// gateway's. A description carrying a claim header spelled with '_' is
+// refused, whatever the shape; a plain spelling of the client's own is
+// not (the ingress replaces it).
+func TestDecisionClaimHeaderSpelledWithUnderscore(t *testing.T) {
+	f := newFixture(t, "127.0.0.1/32")
+	for _, tt := range []struct {
+		name, path string
+		h          map[string]string
+		status     int
+	}{
+		{"Traefik, X_User_Id", "/traefik", map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/public/x", "X-Forwarded-Host": "api.example.com", "X_User_Id": "root"}, http.StatusBadRequest},
+		{"nginx, X-Tenant spelled X_tenant", "/nginx", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/public/x", "X-Original-Host": "api.example.com", "X_tenant": "evil"}, http.StatusBadRequest},
+		{"Envoy HTTP, x-user_id", "/envoy/public/x", map[string]string{"Host": "api.example.com", "x-user_id": "root"}, http.StatusBadRequest},
+		{"Traefik, the client's own X-User-Id (replaced by the ingress)", "/traefik", map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/public/x", "X-Forwarded-Host": "api.example.com", "X-User-Id": "root"}, http.StatusOK},
+		{"Traefik, an unrelated header with '_'", "/traefik", map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/public/x", "X-Forwarded-Host": "api.example.com", "X_Trace_Hint": "1"}, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if w := f.call(tt.path, "127.0.0.1:4000", tt.h); w.Code != tt.status {
+				t.Errorf("%d %s, want %d", w.Code, w.Body, tt.status)
+			}
+		})
+	}
+}

@@ -139,6 +139,21 @@ func carriesURLOverride(r *http.Request) bool {
 	return false
 }
 
+// errClaimSpelling describes the refusal of a described request that
+// carries a claim header spelled with '_'.
+const errClaimSpelling = "the request carries a claim header's name spelled with '_', which the upstream could read as the one the gateway sets"
+
+// claimSpelledOtherwise reports whether r has a header spelled with '_'
+// that folds to a claim header some route sets (X_User_Id, X-User_Id).
+func (rt *Runtime) claimSpelledOtherwise(r *http.Request) bool {
+	for name := range r.Header {
+		if strings.IndexByte(name, '_') >= 0 && foldedIn(name, rt.strip) {
+			return true
+		}
+	}
+	return false
+}
+
 // forwardedHostAgrees reports whether the hosts a described request
 // carries for its upstream agree with the described host. An ingress
 // forwards the client's X-Forwarded-Host (which Rails, Express and Spring

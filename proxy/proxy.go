@@ -338,6 +338,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		refuseAs(rec, outcome.BadPath, errURLOverride.Error(), "", "")
 		return ex
 	}
+	// Nor is one that carries a claim header spelled with '_' (X_User_Id):
+	// CGI-style upstreams read it as X-User-Id, and the ingress replaces
+	// only the spelling the decision sets (Traefik cannot be told to
+	// remove it, Envoy's HTTP service does not show it). The proxy removes
+	// every spelling (withheld).
+	if decide && rt.claimSpelledOtherwise(r) {
+		ex.reason = outcome.BadDescription
+		refuseAs(rec, outcome.BadDescription, errClaimSpelling, "", "")
+		return ex
+	}
 	// Protected resource metadata (RFC 9728) is the gateway's own, public,
 	// and answered before routing: a client that got a challenge naming it
 	// must be able to read it without a token.
