@@ -170,6 +170,11 @@ func (v *validator) rateLimitStore(s *RateLimitStore) {
 	if _, set := u.User.Password(); set || u.Query().Has("password") {
 		v.errorf(p+".url", CodeInvalid, "the URL carries a password: put it in a file and name it in password_file, so that it stays out of the configuration")
 	}
+	if u.Query().Has("skip_verify") {
+		// go-redis would accept any certificate Redis shows, with no
+		// acknowledgement and no warning.
+		v.errorf(p+".url", CodeInsecureTLS, "skip_verify turns off the verification of Redis's certificate, so anyone on the network path could read the password and change every counter: give Redis's CA in tls.ca_file instead, or, if this is really meant, set tls.insecure_skip_verify with insecure_skip_verify_acknowledged: true")
+	}
 	if !strings.HasPrefix(u.Scheme, "rediss") && !s.TLS.Enabled() && s.PasswordFile != "" && !isLoopback(u.Hostname()) {
 		v.warnf(p+".url", CodePlainHTTP, "the password (password_file) and every counter cross the network in clear text: anyone on the path can read the password and change the counters; use rediss:// or set tls")
 	}

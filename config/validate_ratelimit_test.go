@@ -100,6 +100,12 @@ func TestRateLimitRulesAreReportedWithTheirFieldAndLine(t *testing.T) {
 		{"insecure_skip_verify alone is refused",
 			"rate_limit_store:\n  url: rediss://127.0.0.1:6379\n  tls:\n    insecure_skip_verify: true #<\n" + issuerOK + routeOK,
 			"rate_limit_store.tls.insecure_skip_verify", config.CodeInsecureTLS, ""},
+		{"skip_verify in the store URL is refused (it would skip verification unacknowledged)",
+			"rate_limit_store:\n  url: rediss://127.0.0.1:6379/0?skip_verify=true #<\n" + issuerOK + routeOK,
+			"rate_limit_store.url", config.CodeInsecureTLS, "insecure_skip_verify_acknowledged"},
+		{"skip_verify in a sentinel store URL is refused",
+			"rate_limit_store:\n  url: rediss+sentinel://127.0.0.1:26379/0?master_name=main&skip_verify=1 #<\n" + issuerOK + routeOK,
+			"rate_limit_store.url", config.CodeInsecureTLS, "insecure_skip_verify_acknowledged"},
 	}
 	requireProblems(t, tests)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -63,11 +64,11 @@ func (c *certificate) tlsConfig() *tls.Config {
 // from the files it was opened with, and serves the new pair from the next
 // handshake on; connections already open keep theirs. A pair that does not
 // load (a file missing or half-written, a key that is not the
-// certificate's) changes nothing: the error is logged and returned, and
-// the pair being served stays. Both outcomes are counted in
-// portcullis_tls_certificate_reloads_total, apart from configuration
-// reloads. Without server.tls, or before Serve has opened the listener, it
-// does nothing.
+// certificate's), or whose certificate has expired, changes nothing: the
+// error is logged and returned, and the pair being served stays. Both
+// outcomes are counted in portcullis_tls_certificate_reloads_total, apart
+// from configuration reloads. Without server.tls, or before Serve has
+// opened the listener, it does nothing.
 func (g *Gateway) ReloadCertificate() error {
 	c := g.cert.Load()
 	if c == nil {
@@ -75,6 +76,12 @@ func (g *Gateway) ReloadCertificate() error {
 	}
 	old := c.current.Load()
 	pair, err := loadKeyPair(c.certFile, c.keyFile)
+	if err == nil && time.Now().After(pair.Leaf.NotAfter) {
+		// A pair that expired (a Secret restored from a backup, a
+		// renewal that wrote the old certificate back) would fail every
+		// client's handshake from the next one on: keep the one served.
+		err = fmt.Errorf("the certificate (serial %s) expired at %s", pair.Leaf.SerialNumber, pair.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
 	if err != nil {
 		err = fmt.Errorf("server.tls: %w", err)
 		g.log.Error("TLS certificate reload refused; the certificate being served stays",

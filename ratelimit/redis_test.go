@@ -276,6 +276,10 @@ func TestNewRedisURLs(t *testing.T) {
 		{url: "redis://:" + password + "@127.0.0.1:port/0", err: "redis URL"},
 		{url: "redis://127.0.0.1:6379/0?no_such_option=1", err: "no_such_option"},
 		{url: "/just/a/path", err: "no host"},
+		// go-redis's own switch off of certificate verification: only
+		// RedisOptions.TLS (an acknowledged config) may do that.
+		{url: "rediss://cache.example:6380/0?skip_verify=true", err: "skip_verify"},
+		{url: "rediss+sentinel://127.0.0.1:26379?master_name=mymaster&skip_verify=true", err: "skip_verify"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			r, err := NewRedis(RedisOptions{URL: tc.url})
@@ -367,6 +371,27 @@ func TestRedisTLS(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("the refused handshake took %s", d)
+	}
+}
+
+// A rediss URL's skip_verify query option (go-redis's) must not make the
+// store accept a certificate nobody trusts: that is RedisOptions.TLS's
+// choice alone, which the configuration allows only when acknowledged.
+// Before this was refused, the store below sent its password to a server
+// whose certificate the system roots do not know, and Ping succeeded.
+func TestRedisURLCannotSkipVerification(t *testing.T) {
+	const password = "tls-Pa55word"
+	srv := redistest.StartTLS(t, "--requirepass", password)
+	r, err := NewRedis(RedisOptions{URL: srv.TLSURL + "?skip_verify=true", Password: password, Timeout: 2 * time.Second})
+	if err == nil {
+		defer r.Close()
+		if perr := r.Ping(context.Background()); perr == nil {
+			t.Fatal("skip_verify=true in the URL: the store talked to (and authenticated with) a server whose certificate is not trusted")
+		}
+		t.Fatal("skip_verify=true in the URL was accepted")
+	}
+	if !strings.Contains(err.Error(), "skip_verify") {
+		t.Errorf("err = %v, want one naming skip_verify", err)
 	}
 }
 

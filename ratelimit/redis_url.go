@@ -44,6 +44,13 @@ func newRedisClient(opts RedisOptions, timeout time.Duration) (redis.UniversalCl
 		return nil, fmt.Errorf("ratelimit: redis URL: unknown scheme %q (want redis, rediss, %s, %s, %s or %s)",
 			scheme, SchemeSentinel, SchemeSentinelTLS, SchemeCluster, SchemeClusterTLS)
 	}
+	// go-redis reads skip_verify=true in a rediss URL as "accept any
+	// certificate". Skipping verification is RedisOptions.TLS's business
+	// alone (rate_limit_store.tls.insecure_skip_verify, which needs its
+	// acknowledgement): a query option must not turn it off behind it.
+	if u.Query().Has("skip_verify") {
+		return nil, errors.New("ratelimit: redis URL: skip_verify is not accepted: certificate verification is set by the TLS option only (rate_limit_store.tls)")
+	}
 	u.Scheme = base
 	raw := u.String()
 

@@ -73,13 +73,25 @@ func (p *PKI) IssueFor(t testing.TB, dns string) tls.Certificate {
 	return p.issue(t, dns, true, []string{dns})
 }
 
+// IssueValid is Issue for a server certificate valid from notBefore to
+// notAfter only: for tests of certificates expired or not yet valid.
+func (p *PKI) IssueValid(t testing.TB, cn string, notBefore, notAfter time.Time) tls.Certificate {
+	t.Helper()
+	return p.issueValid(t, cn, true, nil, notBefore, notAfter)
+}
+
 func (p *PKI) issue(t testing.TB, cn string, server bool, dns []string) tls.Certificate {
+	t.Helper()
+	return p.issueValid(t, cn, server, dns, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+func (p *PKI) issueValid(t testing.TB, cn string, server bool, dns []string, notBefore, notAfter time.Time) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p.serial++
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	if server {
