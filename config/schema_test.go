@@ -226,6 +226,11 @@ func TestSchemaAgreesWithPortcullis(t *testing.T) {
 		{"introspection with private_key_jwt is accepted", introspection(doc{"auth_method": "private_key_jwt", "private_key_file": "/keys/gw.pem", "private_key_algorithm": "RS256"}), true},
 		{"introspection with client_secret_jwt is refused", introspection(doc{"auth_method": "client_secret_jwt", "client_secret_env": "SECRET"}), false},
 
+		{"tracing.protocol grpc is accepted", set("tracing", doc{"protocol": "grpc"}), true},
+		{"tracing.protocol http/protobuf is accepted", set("tracing", doc{"protocol": "http/protobuf"}), true},
+		{`tracing.protocol "" (the OTEL_* environment's) is accepted`, set("tracing", doc{"protocol": ""}), true},
+		{"tracing.protocol http/json is refused", set("tracing", doc{"protocol": "http/json"}), false},
+
 		{"enforce false is accepted", onAuth("enforce", false), true},
 		{"enforce is a boolean, not the string \"false\"", onAuth("enforce", "false"), false},
 		{"websocket is a boolean, not a number", onRoute("websocket", 0), false},

@@ -254,10 +254,13 @@ func (a *answer) ok() *authv3.CheckResponse {
 }
 
 // deniedHeaders are the refusal's headers that Envoy sends the client:
-// the challenge, Retry-After and the body's headers. Connection (a hop's,
-// which Envoy's reply decides) and X-Request-Id (Envoy's own, as for an
-// allowed decision) are not.
-var deniedHeaders = []string{"WWW-Authenticate", "Retry-After", "Content-Type", "Cache-Control", "X-Content-Type-Options"}
+// the challenge, Retry-After, a 405's Allow (which RFC 9110 §15.5.6 says
+// a 405 must carry), a 429's RateLimit fields and the body's headers:
+// what the proxy and the HTTP decision shapes answer. Connection (a
+// hop's, which Envoy's reply decides) and X-Request-Id (Envoy's own, as
+// for an allowed decision) are not.
+var deniedHeaders = []string{"WWW-Authenticate", "Retry-After", "Allow", "RateLimit", "RateLimit-Policy",
+	"Content-Type", "Cache-Control", "X-Content-Type-Options"}
 
 // denied is a refusal: Envoy answers the client with its status, headers
 // and JSON body, exactly what the proxy would have answered.

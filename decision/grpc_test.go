@@ -442,3 +442,54 @@ routes:
 		t.Errorf("one client (source 192.0.2.9) with three x-forwarded-for values of its own, limit 1/m: grpc codes %v, want [0, refused, refused]", codes)
 	}
 }
+
+// A denied response carries the headers of the refusal that a proxied
+// request gets beyond the challenge: a 405's Allow (RFC 9110 §15.5.6: a
+// 405 must have one) and a 429's Retry-After, RateLimit and
+// RateLimit-Policy, which Envoy passes on to the client with the status.
+func TestGRPCDeniedResponseKeepsAllowAndRateLimitFields(t *testing.T) {
+	f := newGRPCFixture(t, "127.0.0.1/32")
+	for _, method := range []string{"CONNECT", "delete"} {
+		res := f.check(t, envoyRequest(method, "api.example.com", "/orders/7", nil))
+		if got := res.GetDeniedResponse().GetStatus().GetCode(); got != 405 {
+			t.Fatalf("%s: HTTP status %d, want 405", method, got)
+		}
+		if allow := deniedHeader(res, "allow"); allow == "" || strings.Contains(allow, "CONNECT") {
+			t.Errorf("%s: a 405 with allow %q, want the methods the gateway serves (RFC 9110 §15.5.6)", method, allow)
+		}
+	}
+
+	g := gatewaytest.StartYAML(t, `
+server:
+  trusted_proxies: ["127.0.0.1/32"]
+decision:
+  grpc_listen: "127.0.0.1:0"
+routes:
+  - name: public
+    match: {path_prefix: /public}
+    upstream: "http://127.0.0.1:1"
+    auth: {mode: public}
+    rate_limit:
+      - {key: client_ip, rate: 1/m, burst: 1}
+`)
+	svc := decision.NewGRPC(g.ProxyHandler())
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
+	var res *authv3.CheckResponse
+	for range 2 {
+		var err error
+		res, err = svc.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: envoyRequest("GET", "api.example.com", "/public/x", nil)},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := res.GetDeniedResponse().GetStatus().GetCode(); got != 429 {
+		t.Fatalf("the second call under a limit of 1/m: HTTP status %d, want 429", got)
+	}
+	for _, name := range []string{"retry-after", "ratelimit", "ratelimit-policy"} {
+		if deniedHeader(res, name) == "" {
+			t.Errorf("a 429 without %s: %v", name, res.GetDeniedResponse().GetHeaders())
+		}
+	}
+}

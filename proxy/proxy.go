@@ -370,6 +370,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		refuseAs(rec, outcome.BadPath, err.Error(), "", "")
 		return ex
 	}
+	// A path that only cleaning puts under the metadata prefix
+	// ("//.well-known/...", "/x/../.well-known/...") is the Set's too, which
+	// answers it 404 (it looks documents up as sent): no route forwards
+	// that prefix, however it is spelled.
+	if rt.resources != nil && !decide && rt.resources.IsMetadataPath(clean) {
+		ex.metadata, ex.path = true, clean
+		rt.resources.ServeHTTP(rec, r)
+		return ex
+	}
 	ex.path = clean
 	// A request is routed on the host its upstream will be told: a
 	// trusted proxy's X-Forwarded-Host, which rewrite keeps, else Host. A

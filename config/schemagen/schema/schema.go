@@ -69,7 +69,8 @@ var (
 		"Introspection.auth_method": {config.ClientSecretBasic, config.ClientSecretPost, config.PrivateKeyJWT},
 		"Route.upstream_protocol":   {config.ProtocolAuto, config.ProtocolHTTP1, config.ProtocolH2C},
 
-		"Tracing.protocol":       {config.TracingGRPC, config.TracingHTTPProtobuf},
+		// Empty is a value of its own: the OTEL_* environment's protocol.
+		"Tracing.protocol":       {config.TracingGRPC, config.TracingHTTPProtobuf, ""},
 		"Tracing.trust_incoming": {config.TrustTrustedProxies, config.TrustAlways, config.TrustNever},
 
 		"RateLimitStore.on_store_error": {config.OnStoreErrorLocal, config.OnStoreErrorAllow, config.OnStoreErrorDeny},
