@@ -409,21 +409,7 @@ func BenchmarkGRPCCheck(b *testing.B) {
 // x-forwarded-for the client wrote (Envoy passes one on unless
 // use_remote_address is set, which the example leaves off).
 func TestGRPCClientIPCountsBySourceAddress(t *testing.T) {
-	g := gatewaytest.StartYAML(t, `
-server:
-  trusted_proxies: ["127.0.0.1/32"]
-decision:
-  grpc_listen: "127.0.0.1:0"
-routes:
-  - name: public
-    match: {path_prefix: /public}
-    upstream: "http://127.0.0.1:1"
-    auth: {mode: public}
-    rate_limit:
-      - {key: client_ip, rate: 1/m, burst: 1}
-`)
-	svc := decision.NewGRPC(g.ProxyHandler())
-	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
+	svc, ctx := rateLimitedGRPC(t)
 	var codes []int32
 	for i := 1; i <= 3; i++ {
 		res, err := svc.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
@@ -459,21 +445,7 @@ func TestGRPCDeniedResponseKeepsAllowAndRateLimitFields(t *testing.T) {
 		}
 	}
 
-	g := gatewaytest.StartYAML(t, `
-server:
-  trusted_proxies: ["127.0.0.1/32"]
-decision:
-  grpc_listen: "127.0.0.1:0"
-routes:
-  - name: public
-    match: {path_prefix: /public}
-    upstream: "http://127.0.0.1:1"
-    auth: {mode: public}
-    rate_limit:
-      - {key: client_ip, rate: 1/m, burst: 1}
-`)
-	svc := decision.NewGRPC(g.ProxyHandler())
-	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
+	svc, ctx := rateLimitedGRPC(t)
 	var res *authv3.CheckResponse
 	for range 2 {
 		var err error
@@ -492,4 +464,25 @@ routes:
 			t.Errorf("a 429 without %s: %v", name, res.GetDeniedResponse().GetHeaders())
 		}
 	}
+}
+
+// rateLimitedGRPC is the decision service of a gateway whose one route,
+// public, allows one request a minute per client address, and the context
+// of a call from a trusted Envoy on 127.0.0.1.
+func rateLimitedGRPC(t *testing.T) (*decision.GRPC, context.Context) {
+	t.Helper()
+	g := gatewaytest.StartYAML(t, `
+server:
+  trusted_proxies: ["127.0.0.1/32"]
+decision:
+  grpc_listen: "127.0.0.1:0"
+routes:
+  - name: public
+    match: {path_prefix: /public}
+    upstream: "http://127.0.0.1:1"
+    auth: {mode: public}
+    rate_limit:
+      - {key: client_ip, rate: 1/m, burst: 1}
+`)
+	return decision.NewGRPC(g.ProxyHandler()), peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
 }

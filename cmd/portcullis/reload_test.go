@@ -102,17 +102,7 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 // at start, but before the directory was watched, raises no event. The
 // watch's first look compares it with what was loaded and reloads it.
 func TestWatchSeesAChangeMadeWhileStarting(t *testing.T) {
-	up := gatewaytest.NewUpstream(t)
-	path := filepath.Join(t.TempDir(), "portcullis.yaml")
-	base := "routes:\n" + publicRoute("v1", "/v1", up.URL)
-	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	loaded := fileHash(path)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up, path, base, loaded, cfg := v1File(t)
 	g := gatewaytest.Start(t, cfg)
 	// The change lands before the watch starts.
 	if err := os.WriteFile(path, []byte(base+publicRoute("v2", "/v2", up.URL)), 0o600); err != nil {
@@ -125,16 +115,7 @@ func TestWatchSeesAChangeMadeWhileStarting(t *testing.T) {
 		watchConfig(ctx, g.Gateway, path, loaded, config.TLS{}, nil, make(chan os.Signal), zap.NewNop())
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	status := func() int {
-		w := httptest.NewRecorder()
-		g.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://gw/v2/x", nil))
-		return w.Code
-	}
-	for deadline := time.Now().Add(5 * time.Second); status() != http.StatusOK; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /v2/x: %d after 5s, want 200 from the route the changed file adds", status())
-		}
-	}
+	waitV2(t, g.Handler())
 }
 
 // TestReloadOnConfigMapSymlinkSwap: Kubernetes mounts a ConfigMap as
@@ -208,17 +189,7 @@ func TestDrainDelay(t *testing.T) {
 // that window (or a SIGHUP that came early) must still be loaded, not
 // dropped as a failed reload whose file is never looked at again.
 func TestWatchWaitsForTheGatewayToStart(t *testing.T) {
-	up := gatewaytest.NewUpstream(t)
-	path := filepath.Join(t.TempDir(), "portcullis.yaml")
-	base := "routes:\n" + publicRoute("v1", "/v1", up.URL)
-	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	loaded := fileHash(path)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up, path, base, loaded, cfg := v1File(t)
 	// As serveCommand has it when the watch starts: built, not started.
 	g, err := gateway.New(cfg, zap.NewNop(), metrics.New())
 	if err != nil {
@@ -238,14 +209,41 @@ func TestWatchWaitsForTheGatewayToStart(t *testing.T) {
 	// look happens meanwhile.
 	time.Sleep(300 * time.Millisecond)
 	g.Start(ctx)
+	waitV2(t, g.Handler())
+}
+
+// v1File writes a configuration of one public route, v1 on /v1, in front
+// of a new upstream, and returns its path, its text, the hash the watch
+// compares with and the configuration loaded from it, as serveCommand
+// holds them when the watch starts.
+func v1File(t *testing.T) (up *gatewaytest.Upstream, path, base string, loaded []byte, cfg *config.Config) {
+	t.Helper()
+	up = gatewaytest.NewUpstream(t)
+	path = filepath.Join(t.TempDir(), "portcullis.yaml")
+	base = "routes:\n" + publicRoute("v1", "/v1", up.URL)
+	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loaded = fileHash(path)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up, path, base, loaded, cfg
+}
+
+// waitV2 waits up to 5s for h to serve GET /v2/x with 200: the route the
+// changed file adds to v1File's.
+func waitV2(t *testing.T, h http.Handler) {
+	t.Helper()
 	status := func() int {
 		w := httptest.NewRecorder()
-		g.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://gw/v2/x", nil))
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://gw/v2/x", nil))
 		return w.Code
 	}
 	for deadline := time.Now().Add(5 * time.Second); status() != http.StatusOK; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("GET /v2/x: %d 5s after the gateway started, want 200 from the route the changed file adds", status())
+			t.Fatalf("GET /v2/x: %d after 5s, want 200 from the route the changed file adds", status())
 		}
 	}
 }
