@@ -84,13 +84,14 @@ func parseCompact(raw string) (*jws.Message, *jws.Signature, *Error) {
 // checkHeader applies the issuer's rules to the protected header, before
 // any key is looked up: no extension, no nested token, an allowed alg, an
 // accepted typ.
-func (is *issuer) checkHeader(hdr jws.Headers) *Error {
+func (is *issuer) checkHeader(hdr jws.Headers, raw string) *Error {
 	// RFC 7515 §4.1.11: a recipient must refuse extensions it does not
 	// understand; portcullis understands none. An empty list, which
 	// producers must not send, is refused as well: README says a crit
-	// header is. b64 (RFC 7797) changes what is signed, so it is refused
-	// too.
-	if _, present := hdr.Get(jws.CriticalKey); present || len(hdr.Critical()) > 0 {
+	// header is; and so is "crit": null, which jwx reads as no crit at
+	// all (hasCrit reads the header as sent). b64 (RFC 7797) changes what
+	// is signed, so it is refused too.
+	if _, present := hdr.Get(jws.CriticalKey); present || len(hdr.Critical()) > 0 || hasCrit(raw) {
 		return fail(CheckHeader, outcome.Malformed, is.Name, "crit header names unsupported extensions")
 	}
 	if _, ok := hdr.Get("b64"); ok {
@@ -112,4 +113,21 @@ func (is *issuer) checkHeader(hdr jws.Headers) *Error {
 		return fail(CheckType, outcome.BadType, is.Name, "typ %.32q is not accepted", hdr.Type())
 	}
 	return nil
+}
+
+// hasCrit reports whether the header of raw, a compact JWS whose header
+// parseCompact found to be one JSON object, has a crit member, of any
+// value and however its name is escaped. Most headers name neither "crit"
+// nor an escape, and are not decoded as JSON again.
+func hasCrit(raw string) bool {
+	header, err := base64.RawURLEncoding.DecodeString(raw[:strings.IndexByte(raw, '.')])
+	if err != nil || !bytes.Contains(header, []byte("crit")) && !bytes.Contains(header, []byte(`\u`)) {
+		return false
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(header, &members) != nil {
+		return false // not an object: refused above
+	}
+	_, ok := members["crit"]
+	return ok
 }

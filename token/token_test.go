@@ -152,6 +152,8 @@ func TestVerify(t *testing.T) {
 		{name: "an unknown kid is unknown_key", tok: tokentest.RSA("ghost", 2048).Sign(claims()), want: outcome.UnknownKey},
 		{name: "a crit header is refused", tok: rsaKey.Sign(claims(), map[string]any{"crit": []string{"exp"}, "exp": 1}), want: outcome.Malformed},
 		{name: "an empty crit header is refused (RFC 7515 §4.1.11: producers must not send one)", tok: rsaKey.Sign(claims(), map[string]any{"crit": []string{}}), want: outcome.Malformed},
+		{name: "a null crit header is refused (a crit member of any value is)", tok: rawHeader(edKey, `{"alg":"EdDSA","kid":"ed","crit":null}`, claims()), want: outcome.Malformed},
+		{name: "a null crit header spelled with an escape is refused", tok: rawHeader(edKey, `{"alg":"EdDSA","kid":"ed","\u0063rit":null}`, claims()), want: outcome.Malformed},
 		{name: "cty JWT (a nested token) is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "JWT"}), want: outcome.Malformed},
 		{name: "cty jwt in lower case is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "jwt"}), want: outcome.Malformed},
 		{name: "cty application/jwt is malformed", tok: rsaKey.Sign(claims(), map[string]any{"cty": "application/jwt"}), want: outcome.Malformed},
@@ -428,8 +430,14 @@ func BenchmarkVerifyRS256Cached(b *testing.B) {
 // trailingHeader signs a token whose header is a JSON object followed by
 // more data, which jwx's header decoder stops before.
 func trailingHeader(k *tokentest.Key, c tokentest.Claims) string {
+	return rawHeader(k, `{"alg":"EdDSA","kid":"ed"}0`, c)
+}
+
+// rawHeader signs c with k, an Ed25519 key, under header as written,
+// which jws.Headers could not hold (trailing data, a null member).
+func rawHeader(k *tokentest.Key, header string, c tokentest.Claims) string {
 	payload, _ := json.Marshal(c)
-	input := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","kid":"ed"}0`)) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(payload)
 	var raw any
 	if err := k.Private.Raw(&raw); err != nil {
 		panic(err)

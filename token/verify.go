@@ -144,7 +144,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, allowed []string) (*T
 	if allowed != nil && !slices.Contains(allowed, is.Name) {
 		return nil, nil, fail(CheckIssuer, outcome.BadIssuer, is.Name, "issuer %s is not accepted on this route", is.Name)
 	}
-	if ferr := is.checkHeader(hdr); ferr != nil {
+	if ferr := is.checkHeader(hdr, raw); ferr != nil {
 		return nil, nil, ferr
 	}
 	alg := hdr.Algorithm()
