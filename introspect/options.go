@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis/portcullis/metrics"
+	"github.com/portcullis/portcullis/remote"
 )
 
 // Method is how the gateway authenticates itself to the introspection
@@ -208,10 +209,10 @@ func checkEndpoint(endpoint string) error {
 		return errors.New("not a valid URL")
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return fmt.Errorf("%s: scheme %q is not http or https", u.Redacted(), clip(u.Scheme))
+		return fmt.Errorf("%s: scheme %q is not http or https", remote.Display(u), clip(u.Scheme))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%s has no host", u.Redacted())
+		return fmt.Errorf("%s has no host", remote.Display(u))
 	}
 	return nil
 }

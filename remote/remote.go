@@ -129,7 +129,7 @@ func Read(ctx context.Context, client *http.Client, r Request) (Document, error)
 		return Document{Body: body}, err
 	case "http", "https":
 	default:
-		return Document{}, fmt.Errorf("location %s: scheme %q is not http, https or file", u.Redacted(), u.Scheme)
+		return Document{}, fmt.Errorf("location %s: scheme %q is not http, https or file", Display(u), u.Scheme)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -154,14 +154,14 @@ func Read(ctx context.Context, client *http.Client, r Request) (Document, error)
 		return Document{NotModified: true, ETag: r.ETag, LastModified: r.LastModified}, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Document{}, fmt.Errorf("GET %s: status %s: %q", u.Redacted(), resp.Status, snippet(resp.Body))
+		return Document{}, fmt.Errorf("GET %s: status %s: %q", Display(u), resp.Status, snippet(resp.Body))
 	}
 	if resp.ContentLength > r.MaxBytes {
-		return Document{}, fmt.Errorf("GET %s: body of %d bytes exceeds the %d-byte limit", u.Redacted(), resp.ContentLength, r.MaxBytes)
+		return Document{}, fmt.Errorf("GET %s: body of %d bytes exceeds the %d-byte limit", Display(u), resp.ContentLength, r.MaxBytes)
 	}
 	body, err := readCapped(resp.Body, r.MaxBytes)
 	if err != nil {
-		return Document{}, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+		return Document{}, fmt.Errorf("GET %s: %w", Display(u), err)
 	}
 	return Document{
 		Body:         body,
@@ -174,7 +174,7 @@ func Read(ctx context.Context, client *http.Client, r Request) (Document, error)
 // (file:///path or file://localhost/path).
 func readFile(u *url.URL, limit int64) ([]byte, error) {
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Errorf("%s: only local files can be read", u.Redacted())
+		return nil, fmt.Errorf("%s: only local files can be read", Display(u))
 	}
 	path := u.Path
 	if path == "" {
@@ -235,10 +235,29 @@ func Clip(s string) string {
 	return Sanitize(s)
 }
 
-// Redact hides a password in a location before it is logged.
+// Redact hides a password in a location, and its query's values, before
+// it is logged (Display).
 func Redact(uri string) string {
 	if u, err := url.Parse(uri); err == nil {
-		return u.Redacted()
+		return Display(u)
 	}
 	return Clip(uri)
+}
+
+// Display is a location as errors and logs show it: its password hidden
+// (url.URL.Redacted) and the value of every query parameter written as
+// xxxxx, since some providers take an API key there (?api_key=...), which
+// the log must not keep. The parameters' names stay, to tell locations
+// apart.
+func Display(u *url.URL) string {
+	if u.RawQuery == "" {
+		return u.Redacted()
+	}
+	shown := *u
+	q := shown.Query()
+	for name := range q {
+		q[name] = []string{"xxxxx"}
+	}
+	shown.RawQuery = q.Encode()
+	return shown.Redacted()
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +46,29 @@ func TestNotModifiedWithoutValidatorsIsAnError(t *testing.T) {
 	doc, err := Read(t.Context(), Client(nil), Request{URI: srv.URL, MaxBytes: 1024})
 	if err == nil {
 		t.Fatalf("a 304 to an unconditional GET was taken as a document: %+v", doc)
+	}
+}
+
+// A location an error or a log line shows keeps no secret: not the
+// password of its user info, and not the value of a query parameter (an
+// API key some providers take as ?api_key=), whose name stays.
+func TestLocationsAreShownWithoutSecrets(t *testing.T) {
+	for _, tt := range []struct{ uri, want string }{
+		{"https://idp.example.com/keys.json", "https://idp.example.com/keys.json"},
+		{"https://idp.example.com/keys.json?api_key=s3cr3t-k3y&v=2", "https://idp.example.com/keys.json?api_key=xxxxx&v=xxxxx"},
+		{"https://user:pa55@idp.example.com/keys.json", "https://user:xxxxx@idp.example.com/keys.json"},
+	} {
+		if got := Redact(tt.uri); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.uri, got, tt.want)
+		}
+	}
+	// An error of a GET names its location as shown.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	_, err := Read(t.Context(), Client(nil), Request{URI: srv.URL + "/keys.json?api_key=s3cr3t-k3y", MaxBytes: 1024})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "api_key=xxxxx") {
+		t.Errorf("the error of a refused GET: %v, want the location with its query's values hidden", err)
 	}
 }

@@ -193,7 +193,7 @@ func New(o Options) (*List, error) {
 	switch u.Scheme {
 	case "https", "http", "file":
 	default:
-		return nil, fmt.Errorf("revocation: issuer %q: uri %s: scheme %q is not https, http or file", o.Issuer, u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("revocation: issuer %q: uri %s: scheme %q is not https, http or file", o.Issuer, remote.Display(u), u.Scheme)
 	}
 	if o.RefreshInterval < 0 {
 		return nil, fmt.Errorf("revocation: issuer %q: refresh interval %s is negative", o.Issuer, o.RefreshInterval)
@@ -225,7 +225,7 @@ func New(o Options) (*List, error) {
 		maxBytes:   int64(o.MaxEntries)*bytesPerEntry + documentOverhead,
 		skew:       o.ClockSkew,
 		client:     remote.Client(o.Client),
-		log:        o.Log.With(zap.String("issuer", o.Issuer), zap.String("location", u.Redacted())),
+		log:        o.Log.With(zap.String("issuer", o.Issuer), zap.String("location", remote.Display(u))),
 		m:          o.Metrics,
 		now:        o.Now,
 		fetching:   make(chan struct{}, 1),
