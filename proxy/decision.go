@@ -126,32 +126,27 @@ func (rt *Runtime) unset(h http.Header, route *policy.Route) string {
 // URL-override header.
 var errURLOverride = errors.New("a URL-override header (X-Original-URL, X-Rewrite-URL) names a path that no route judged")
 
-// carriesURLOverride reports whether r has a header that some upstreams
-// serve as its URL in place of the request line's (urlOverrides), in any
-// spelling. The proxy removes them before forwarding; an ingress forwards
-// the client's, so a described request that carries one is not decided.
-func carriesURLOverride(r *http.Request) bool {
-	for name := range r.Header {
-		if foldedIn(name, urlOverrides) {
-			return true
-		}
-	}
-	return false
-}
-
 // errClaimSpelling describes the refusal of a described request that
 // carries a claim header spelled with '_'.
 const errClaimSpelling = "the request carries a claim header's name spelled with '_', which the upstream could read as the one the gateway sets"
 
-// claimSpelledOtherwise reports whether r has a header spelled with '_'
-// that folds to a claim header some route sets (X_User_Id, X-User_Id).
-func (rt *Runtime) claimSpelledOtherwise(r *http.Request) bool {
+// describedHeaders reads a described request's header names once for the
+// two kinds the proxy removes before forwarding but an ingress forwards
+// as the client sent them: a URL override (urlOverrides, any spelling),
+// which IIS or Symfony would serve in place of the decided path, and a
+// claim header spelled with '_' (X_User_Id, X-User_Id), which CGI-style
+// upstreams read as the one the decision sets and the ingress replaces
+// only in that spelling. reason is "" when it carries neither.
+func (rt *Runtime) describedHeaders(r *http.Request) (reason outcome.Reason, description string) {
 	for name := range r.Header {
-		if strings.IndexByte(name, '_') >= 0 && foldedIn(name, rt.strip) {
-			return true
+		switch {
+		case foldedIn(name, urlOverrides):
+			return outcome.BadPath, errURLOverride.Error()
+		case strings.IndexByte(name, '_') >= 0 && foldedIn(name, rt.strip):
+			reason, description = outcome.BadDescription, errClaimSpelling
 		}
 	}
-	return false
+	return reason, description
 }
 
 // forwardedHostAgrees reports whether the hosts a described request

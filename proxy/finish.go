@@ -88,12 +88,10 @@ func (h *Handler) finish(rt *serving, r *http.Request, ex *exchange) {
 		zap.String("remote", r.RemoteAddr),
 		zap.Int64("bytes", ex.rec.bytes.Load()),
 	)
-	if !ex.decide {
+	if ex.routedHost != "" {
 		// Routed on a trusted proxy's X-Forwarded-Host: the host the route
 		// was chosen for and the upstream told, beside the Host sent.
-		if host, ok := rt.routedHost(r); ok && host != r.Host {
-			fields = append(fields, zap.String("routed_host", host))
-		}
+		fields = append(fields, zap.String("routed_host", ex.routedHost))
 	}
 	if ex.upstream > 0 {
 		fields = append(fields, zap.Duration("upstream_duration", ex.upstream))

@@ -244,9 +244,11 @@ type exchange struct {
 	start time.Time
 	route *policy.Route
 	path  string
+	// routedHost is the host the request was routed on when it is not
+	// Host (a trusted proxy's X-Forwarded-Host), for the access line.
+	routedHost string
 	// status, when set, overrides the recorder's (client_gone). It is an
-	// int32 so that upgrade shares its word: one byte more would move the
-	// exchange from the 240-byte size class to the 256-byte one.
+	// int32 so that upgrade shares its word.
 	status   int32
 	upgrade  upgrade // what became of the request's Upgrade header
 	bearer   Bearer  // what the Authorization header held, when it was read
@@ -330,23 +332,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		refuse(rec, outcome.MethodOverride, "", "")
 		return ex
 	}
-	// A described request that names another URL in a header (which the
-	// ingress forwards, and IIS or Symfony would serve) is refused: the
-	// proxy removes such headers, but an ingress cannot be told to.
-	if decide && carriesURLOverride(r) {
-		ex.reason, ex.pathErr = outcome.BadPath, errURLOverride
-		refuseAs(rec, outcome.BadPath, errURLOverride.Error(), "", "")
-		return ex
-	}
-	// Nor is one that carries a claim header spelled with '_' (X_User_Id):
-	// CGI-style upstreams read it as X-User-Id, and the ingress replaces
-	// only the spelling the decision sets (Traefik cannot be told to
-	// remove it, Envoy's HTTP service does not show it). The proxy removes
-	// every spelling (withheld).
-	if decide && rt.claimSpelledOtherwise(r) {
-		ex.reason = outcome.BadDescription
-		refuseAs(rec, outcome.BadDescription, errClaimSpelling, "", "")
-		return ex
+	// A described request whose headers the upstream would read as
+	// another URL or as a claim header is refused: the proxy removes
+	// them, but an ingress cannot be told to (describedHeaders).
+	if decide {
+		if reason, description := rt.describedHeaders(r); reason != "" {
+			ex.reason = reason
+			if reason == outcome.BadPath {
+				ex.pathErr = errURLOverride
+			}
+			refuseAs(rec, reason, description, "", "")
+			return ex
+		}
 	}
 	// Protected resource metadata (RFC 9728) is the gateway's own, public,
 	// and answered before routing: a client that got a challenge naming it
@@ -391,6 +388,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decide bool) *ex
 		ex.reason = outcome.BadHost
 		refuse(rec, outcome.BadHost, "", "")
 		return ex
+	}
+	if host != r.Host {
+		ex.routedHost = host // for the access line
 	}
 	// A CORS preflight is answered by the route that would take the
 	// method it asks about, before any token is looked for: a browser
