@@ -117,6 +117,17 @@ func requireProblems(t *testing.T, tests []problemCase) {
 	}
 }
 
+// requireWarnings runs each case as a subtest: its document must be
+// accepted with the warning the case describes.
+func requireWarnings(t *testing.T, tests []problemCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			requireProblem(t, mustParse(t, tt.doc).Warnings, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
+		})
+	}
+}
+
 // requireCodes asserts that every problem carries a code: a rule that
 // reports without one cannot be told apart from the others.
 func requireCodes(t *testing.T, ps config.Problems) {

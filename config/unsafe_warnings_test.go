@@ -14,11 +14,7 @@ import (
 // secret from the file (the Redis password, the tracing headers) sent in
 // clear text to a host that is not loopback.
 func TestUnsafeButValidSettingsAreWarned(t *testing.T) {
-	tests := []struct {
-		name, doc, field string
-		code             config.Code
-		saying           string
-	}{
+	tests := []problemCase{
 		{"trusted_proxies of every IPv4 address",
 			"server:\n  trusted_proxies: [\"10.0.0.0/8\", \"0.0.0.0/0\"] #<\n" + issuerOK + routeOK,
 			"server.trusted_proxies[1]", config.CodeTrustsEveryone, "X-Forwarded-For"},
@@ -44,12 +40,7 @@ func TestUnsafeButValidSettingsAreWarned(t *testing.T) {
 			"tracing:\n  enabled: true\n  endpoint: http://collector.internal:4317 #<\n  headers: {authorization: \"@/run/secrets/otlp\"}\n" + issuerOK + routeOK,
 			"tracing.endpoint", config.CodePlainHTTP, "headers"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := mustParse(t, tt.doc)
-			requireProblem(t, cfg.Warnings, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireWarnings(t, tests)
 }
 
 // TestSafeSettingsAreNotWarnedAsUnsafe is the other side: nothing is said

@@ -371,13 +371,7 @@ func TestEveryRuleIsReportedWithItsFieldAndLine(t *testing.T) {
 }
 
 func TestWarningsDoNotStopTheGateway(t *testing.T) {
-	tests := []struct {
-		name   string
-		doc    string
-		field  string
-		code   config.Code
-		saying string
-	}{
+	tests := []problemCase{
 		{"an issuer without audiences is accepted with a warning",
 			issuerDoc("name: corp\n    issuer: https://idp.example.com/\n    algorithms: [RS256]\n    audiences: [] #<"),
 			"issuers[0].audiences", config.CodeAudienceNotChecked, ""},
@@ -406,12 +400,7 @@ func TestWarningsDoNotStopTheGateway(t *testing.T) {
 			routeDoc("name: r\n    match: {path: /}\n    upstream: http://127.0.0.1:1\n    auth: {mode: public}\n    forward:\n      claims_to_headers: #<\n        X-User: sub"),
 			"routes[0].forward.claims_to_headers", config.CodeIgnored, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := mustParse(t, tt.doc)
-			requireProblem(t, cfg.Warnings, tt.field, markedLine(t, tt.doc), tt.code, tt.saying)
-		})
-	}
+	requireWarnings(t, tests)
 }
 
 func TestValidFilesAreNotWarnedNeedlessly(t *testing.T) {
