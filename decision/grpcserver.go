@@ -102,8 +102,8 @@ type GRPCServer struct {
 // not logged), as net/http answers a panicking HTTP handler by closing its
 // connection: grpc-go recovers nothing, so one panic would end the whole
 // process, and every proxy's checks and every proxied request with it.
-// Envoy takes the error as the service's failure: the request is refused
-// (status_on_error) unless failure_mode_allow is set.
+// By Envoy's documentation the error refuses the request (status_on_error)
+// unless failure_mode_allow is set; no Envoy runs in these tests.
 func NewGRPCServer(h *proxy.Handler, limits GRPCLimits, log *zap.Logger) *GRPCServer {
 	limits = limits.withDefaults()
 	if log == nil {
